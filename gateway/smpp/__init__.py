@@ -1,0 +1,1 @@
+"""SMPP 3.4 client: the gateway's link to citizens' phones through the carrier SMSC."""
