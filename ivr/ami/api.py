@@ -1,0 +1,92 @@
+"""The contract between the callback scheduler and the AMI client.
+
+The scheduler (``gateway/callbacks.py``) only ever sees these three types: it builds an
+:class:`OriginateRequest`, receives a :class:`CallOutcome`, and wires an :class:`AmiSettings`
+from configuration. Keeping them in a module with no Twisted import lets the scheduler and its
+tests depend on the contract without the protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+OutcomeResult = Literal["answered", "busy", "no_answer", "congestion", "failed"]
+
+#: OriginateResponse ``Reason`` codes as measured on a real Asterisk 22 (see asterisk-facts.md).
+REASON_RESULTS: dict[int, OutcomeResult] = {
+    4: "answered",
+    5: "busy",
+    8: "congestion",
+    3: "no_answer",
+    0: "failed",
+}
+
+
+def result_for_reason(reason_code: int) -> OutcomeResult:
+    """Map an OriginateResponse Reason to an outcome; unknown codes are failures, not guesses."""
+    return REASON_RESULTS.get(reason_code, "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateRequest:
+    """One attempt to call one citizen back; ``number`` is the national number to dial."""
+
+    callback_id: int
+    attempt_id: int
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """How the originate of one attempt ended, before any conversation took place.
+
+    ``result`` is ``answered`` when the citizen picked up (the AGI script then records what was
+    said); every other value is retried by the scheduler. ``reason_code`` is the raw
+    OriginateResponse Reason (``-1`` when no OriginateResponse came before the overall timeout).
+    ``hangup_cause`` comes from a Hangup event of the same Uniqueid when one was seen.
+    """
+
+    attempt_id: int
+    channel_id: str
+    result: OutcomeResult
+    reason_code: int
+    hangup_cause: int | None = None
+    hangup_cause_txt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AmiSettings:
+    """Everything the AMI client needs; the lead maps the ``[ami]`` config section onto it.
+
+    ``endpoint`` is optional: when empty, ``host``/``port`` build a ``tcp:`` endpoint string.
+    ``originate_timeout_ms`` is how long the phone rings (AMI ``Timeout``); ``outcome_timeout``
+    is how long we wait for the OriginateResponse before declaring the attempt failed; and
+    ``call_max_seconds`` bounds how long we wait for the Hangup of an answered call.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "pingjing"
+    secret: str = field(default="", repr=False)
+    dial_template: str = "PJSIP/{number}@carrier"
+    context: str = "pingjing-callback"
+    extension: str = "s"
+    priority: int = 1
+    caller_id: str = ""
+    originate_timeout_ms: int = 30_000
+    action_timeout: float = 10.0
+    outcome_timeout: float = 90.0
+    call_max_seconds: float = 900.0
+    endpoint: str = ""
+    channel_id_prefix: str = "pj"
+
+    def client_endpoint(self) -> str:
+        """The Twisted client endpoint string to connect to."""
+        return self.endpoint or f"tcp:host={self.host}:port={self.port}"
+
+    def dial_string(self, number: str) -> str:
+        """Render the dial template; a number with anything but digits and '+' is refused."""
+        if not number or not all(c.isdigit() or c == "+" for c in number) or "+" in number[1:]:
+            raise ValueError(f"dial number must be digits (optionally a leading '+'): {number!r}")
+        return self.dial_template.format(number=number)
