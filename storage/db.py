@@ -1,0 +1,94 @@
+"""Engines, sessions and the one way the reactor reaches the database: a thread pool.
+
+SQLAlchemy is blocking; the daemon never calls it on the reactor thread. ``Database.run`` hands a
+function a session in a pool thread, commits when it returns and rolls back when it raises, and
+gives the reactor a Deferred of the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """Create an engine with the settings pingjing relies on for either back-end."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, **kwargs)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 8)
+    return sa.create_engine(url, **kwargs)
+
+
+def make_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work is committed on success and rolled back on any exception."""
+    with factory() as session, session.begin():
+        yield session
+
+
+class Database:
+    """The daemon's handle on storage: blocking work runs in a dedicated thread pool."""
+
+    def __init__(self, url: str, *, reactor: Any = None, threads: int = 4) -> None:
+        from twisted.python.threadpool import ThreadPool
+
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = make_session_factory(self.engine)
+        self._pool = ThreadPool(minthreads=1, maxthreads=threads, name="pingjing-db")
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor
+        self._reactor = reactor
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:
+            self._pool.start()
+            self._started = True
+
+    def stop(self) -> None:
+        if self._started:
+            self._pool.stop()
+            self._started = False
+        self.engine.dispose()
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(session, *args, **kwargs)`` in one transaction on a pool thread."""
+        from twisted.internet.threads import deferToThreadPool
+
+        self.start()
+
+        def work() -> T:
+            with transaction(self.sessions) as session:
+                return fn(session, *args, **kwargs)
+
+        return deferToThreadPool(self._reactor, self._pool, work)
+
+    def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """The same transaction, on the calling thread (command-line tools, scripts)."""
+        with transaction(self.sessions) as session:
+            return fn(session, *args, **kwargs)
