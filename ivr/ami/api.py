@@ -9,7 +9,10 @@ tests depend on the contract without the protocol.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from ivr.ami.message import AmiMessage
 
 OutcomeResult = Literal["answered", "busy", "no_answer", "congestion", "failed"]
 
@@ -56,13 +59,31 @@ class CallOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class CallEnded:
+    """The channel of an attempt is gone (or we stopped waiting for it).
+
+    For an answered call this fires on the Hangup event of the callback leg, which is when the
+    AGI script has finished and its result row (or spool file) exists. ``timed_out`` is true when
+    ``call_max_seconds`` passed without a Hangup (events lost, e.g. while AMI was reconnecting).
+    """
+
+    attempt_id: int
+    channel_id: str
+    hangup_cause: int | None
+    hangup_cause_txt: str | None
+    timed_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class AmiSettings:
     """Everything the AMI client needs; the lead maps the ``[ami]`` config section onto it.
 
     ``endpoint`` is optional: when empty, ``host``/``port`` build a ``tcp:`` endpoint string.
     ``originate_timeout_ms`` is how long the phone rings (AMI ``Timeout``); ``outcome_timeout``
-    is how long we wait for the OriginateResponse before declaring the attempt failed; and
-    ``call_max_seconds`` bounds how long we wait for the Hangup of an answered call.
+    is how long we wait for the OriginateResponse before declaring the attempt failed;
+    ``call_max_seconds`` bounds how long we wait for the Hangup of an answered call; and
+    ``hangup_grace`` is how long a Reason 0 failure waits for its Hangup event (the only place
+    the real cause shows).
     """
 
     host: str = "127.0.0.1"
@@ -78,6 +99,7 @@ class AmiSettings:
     action_timeout: float = 10.0
     outcome_timeout: float = 90.0
     call_max_seconds: float = 900.0
+    hangup_grace: float = 2.0
     endpoint: str = ""
     channel_id_prefix: str = "pj"
 
@@ -88,5 +110,38 @@ class AmiSettings:
     def dial_string(self, number: str) -> str:
         """Render the dial template; a number with anything but digits and '+' is refused."""
         if not number or not all(c.isdigit() or c == "+" for c in number) or "+" in number[1:]:
-            raise ValueError(f"dial number must be digits (optionally a leading '+'): {number!r}")
+            raise ValueError(
+                f"dial number must be digits with an optional leading '+', "
+                f"got {len(number)} characters ending in {number[-2:]!r}"
+            )
         return self.dial_template.format(number=number)
+
+
+class AmiError(Exception):
+    """Base of everything the AMI layer raises. When ``originate`` fails with one of these the
+    call was not placed (or its fate is unknown: :class:`AmiTimeoutError`)."""
+
+
+class AmiNotConnectedError(AmiError):
+    """The manager link is down; nothing was sent."""
+
+
+class AmiActionError(AmiError):
+    """Asterisk answered ``Response: Error``; ``response`` is the full reply."""
+
+    def __init__(self, action: str, response: AmiMessage) -> None:
+        self.action = action
+        self.response = response
+        super().__init__(f"AMI action {action} failed: {response.get('Message', '(no message)')}")
+
+
+class AmiTimeoutError(AmiError):
+    """No reply to an action within its deadline."""
+
+
+class AmiConnectionLostError(AmiError):
+    """The connection closed while an action was waiting for its reply."""
+
+
+class AmiLoginError(AmiError):
+    """Asterisk refused our credentials (the secret itself is never part of the message)."""

@@ -1,0 +1,1 @@
+"""Fakes of pingjing's peers that speak the real wire protocols (each has its own tests)."""
