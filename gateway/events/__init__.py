@@ -1,0 +1,1 @@
+"""Service events: the one schema every intake door (AMQP, HTTP, file) validates against."""
