@@ -261,6 +261,8 @@ class SmsPart(Base):
     attempt: Mapped[int] = mapped_column(default=1)
     sequence_number: Mapped[int | None]
     message_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    # message_id normalised by the carrier's message_id_format: what receipts are matched on
+    message_key: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     status: Mapped[str] = mapped_column(sa.String(16))  # submitting|submitted|delivered|...
     command_status: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(sa.String(128))
@@ -301,6 +303,7 @@ class DeliveryReceipt(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    message_key: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     sms_part_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sms_parts.id"), index=True)
     state: Mapped[str] = mapped_column(sa.String(16))
     error_code: Mapped[str | None] = mapped_column(sa.String(16))
