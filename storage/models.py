@@ -361,6 +361,10 @@ class CallbackTask(Base):
     reason_key: Mapped[str | None] = mapped_column(sa.String(4))
     consent: Mapped[bool | None]
     completed_at: Mapped[datetime | None]
+    # The scheduler process holding an in_progress task, and until when: an expired claim
+    # belongs to a crashed process and is recovered (gateway/callbacks/scheduler.py).
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    claim_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
