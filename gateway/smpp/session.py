@@ -1,0 +1,426 @@
+"""One SMPP bind as an explicit state machine: open → binding → bound → unbinding → closed.
+
+The session owns what belongs to one TCP connection: sequence numbers, the bounded window of
+unacknowledged requests with a deadline each, ``enquire_link`` keep-alive, and answering the
+SMSC's own requests. It takes a clock and two callables (write bytes, drop the link), so it is
+driven in tests by feeding bytes and advancing a :class:`~twisted.internet.task.Clock`.
+
+What to send and when (queues, rate, retries) is the service's business, not the session's.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from gateway.errors import (
+    ESME_RINVCMDID,
+    ESME_RINVCMDLEN,
+    ESME_RSYSERR,
+    ESME_RX_T_APPN,
+    status_name,
+)
+from gateway.smpp import codec
+from gateway.smpp.settings import SmppSettings
+
+log = Logger(namespace="pingjing.smpp.session")
+
+ENQUIRE_LINK = 0x00000015
+ENQUIRE_LINK_RESP = 0x80000015
+UNBIND = 0x00000006
+UNBIND_RESP = 0x80000006
+DELIVER_SM = 0x00000005
+DATA_SM = 0x00000103
+
+
+class State(enum.Enum):
+    OPEN = "open"
+    BINDING = "binding"
+    BOUND = "bound"
+    UNBINDING = "unbinding"
+    CLOSED = "closed"
+
+
+class SessionError(Exception):
+    """Base of the reasons a request on this session did not get a response."""
+
+
+class BindRefused(SessionError):  # noqa: N818 - reads as an event, like ConnectionLost
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.status_name = status_name(status)
+        super().__init__(f"bind refused by the SMSC: {self.status_name} (0x{status:08X})")
+
+
+class ResponseTimeout(SessionError):  # noqa: N818
+    """No response before the request's deadline; the SMSC may or may not have acted on it."""
+
+
+class LinkLost(SessionError):  # noqa: N818
+    """The link closed while the request was in the window; the outcome is unknown."""
+
+
+class WindowFull(SessionError):  # noqa: N818
+    """A caller ignored :attr:`SmppSession.capacity`."""
+
+
+class NotBound(SessionError):  # noqa: N818
+    pass
+
+
+class _Pending:
+    __slots__ = ("command", "deadline", "deferred", "sent_at")
+
+    def __init__(self, command: str, deferred: defer.Deferred, deadline: IDelayedCall, at: float):
+        self.command = command
+        self.deferred = deferred
+        self.deadline = deadline
+        self.sent_at = at
+
+
+# A deliver_sm handler returns the command_status for deliver_sm_resp (or a Deferred of it):
+# the response is written only when the handler is done, i.e. after the store committed.
+DeliverHandler = Callable[[codec.Pdu], "defer.Deferred[int] | int"]
+
+
+class SmppSession:
+    """One bind. ``write`` sends bytes; ``disconnect`` drops the link (with a logged reason)."""
+
+    def __init__(
+        self,
+        settings: SmppSettings,
+        bind_command: str,
+        clock: IReactorTime,
+        write: Callable[[bytes], None],
+        disconnect: Callable[[str], None],
+        on_deliver: DeliverHandler | None = None,
+        on_state: Callable[[SmppSession, State], None] | None = None,
+        name: str = "smpp",
+    ) -> None:
+        if bind_command not in ("bind_transceiver", "bind_transmitter", "bind_receiver"):
+            raise ValueError(f"unknown bind command {bind_command!r}")
+        self.settings = settings
+        self.bind_command = bind_command
+        self.clock = clock
+        self._write = write
+        self._disconnect = disconnect
+        self.on_deliver = on_deliver
+        self._on_state = on_state
+        self.name = name
+        self.state = State.OPEN
+        self._framer = codec.Framer()
+        self._seq = 0
+        self._pending: dict[int, _Pending] = {}
+        self._bind_seq: int | None = None
+        self._bind_result: SmppSession | Failure | None = None
+        self._bind_waiters: list[defer.Deferred] = []
+        self._close_waiters: list[defer.Deferred] = []
+        self._enquire_call: IDelayedCall | None = None
+        self._enquire_seq: int | None = None
+        self._unbind_d: defer.Deferred[None] | None = None
+        self.deliver_in_progress = 0
+        self.capacity_observers: list[Callable[[], None]] = []
+        self.close_reason: str | None = None
+
+    # --- public surface -----------------------------------------------------------------
+
+    @property
+    def can_transmit(self) -> bool:
+        return self.bind_command != "bind_receiver"
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    @property
+    def capacity(self) -> int:
+        """How many more requests the window takes now (0 unless bound)."""
+        if self.state is not State.BOUND:
+            return 0
+        return max(0, self.settings.window - len(self._pending))
+
+    def when_bound(self) -> defer.Deferred[SmppSession]:
+        """Fires with the session once bound, or fails with :class:`BindRefused`/``LinkLost``."""
+        if self._bind_result is not None:
+            if isinstance(self._bind_result, Failure):
+                return defer.fail(self._bind_result)
+            return defer.succeed(self)
+        d: defer.Deferred[SmppSession] = defer.Deferred()
+        self._bind_waiters.append(d)
+        return d
+
+    def when_closed(self) -> defer.Deferred[None]:
+        if self.state is State.CLOSED:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred()
+        self._close_waiters.append(d)
+        return d
+
+    def _bind_settled(self, result: SmppSession | Failure) -> None:
+        if self._bind_result is not None:
+            return
+        self._bind_result = result
+        waiters, self._bind_waiters = self._bind_waiters, []
+        for d in waiters:
+            if isinstance(result, Failure):
+                d.errback(result)
+            else:
+                d.callback(result)
+
+    def next_sequence(self) -> int:
+        self._seq = self._seq + 1 if self._seq < 0x7FFFFFFF else 1
+        return self._seq
+
+    def connection_made(self) -> None:
+        """Send the bind; the link is useless until the SMSC answers it."""
+        s = self.settings
+        seq = self.next_sequence()
+        self._bind_seq = seq
+        self._set_state(State.BINDING)
+        pdu = codec.encode(
+            self.bind_command,
+            seq,
+            system_id=s.system_id,
+            password=s.password,
+            system_type=s.system_type or None,
+            addr_ton=s.addr_ton,
+            addr_npi=s.addr_npi,
+            address_range=s.address_range or None,
+        )
+        self._track(seq, self.bind_command, s.bind_timeout)
+        self._write(pdu)
+
+    def send_request(
+        self, command: str, sequence: int | None = None, **fields: Any
+    ) -> defer.Deferred:
+        """Send one request in the window; the Deferred fires with the response :class:`Pdu`
+        (whatever its status) or fails with a :class:`SessionError`."""
+        if self.state is not State.BOUND:
+            return defer.fail(NotBound(f"{self.name} is {self.state.value}, not bound"))
+        if len(self._pending) >= self.settings.window:
+            return defer.fail(WindowFull(f"{self.name}: window of {self.settings.window} is full"))
+        seq = sequence if sequence is not None else self.next_sequence()
+        data = codec.encode(command, seq, **fields)
+        d = self._track(seq, command, self.settings.response_timeout)
+        self._write(data)
+        return d
+
+    def unbind(self) -> defer.Deferred[None]:
+        """Polite close: send ``unbind``, wait for its response (bounded), then drop the link."""
+        if self._unbind_d is not None:
+            return self._unbind_d
+        if self.state is State.CLOSED:
+            return defer.succeed(None)
+        if self.state is not State.BOUND:
+            self._disconnect("closing before the bind completed")
+            return self.when_closed()
+        self._set_state(State.UNBINDING)
+        self._stop_enquire()
+        seq = self.next_sequence()
+        self._unbind_d = self.when_closed()
+        d = self._track(seq, "unbind", self.settings.response_timeout)
+        d.addBoth(lambda _: self._disconnect("unbound"))
+        self._write(codec.encode_header_only(UNBIND, seq))
+        return self._unbind_d
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self._framer.feed(data)
+        except codec.FramingError as exc:
+            self._drop(f"framing error: {exc}")
+            return
+        for frame in frames:
+            if self.state is State.CLOSED:
+                return
+            self._frame_received(frame)
+        if self._framer.broken is not None and self.state is not State.CLOSED:
+            self._drop(f"framing error: {self._framer.broken}")
+
+    def connection_lost(self, reason: str = "connection lost") -> None:
+        if self.state is State.CLOSED:
+            return
+        self.close_reason = self.close_reason or reason
+        self._stop_enquire()
+        self._set_state(State.CLOSED)
+        pending, self._pending = self._pending, {}
+        for seq, p in pending.items():
+            if p.deadline.active():
+                p.deadline.cancel()
+            if seq == self._bind_seq:
+                continue
+            p.deferred.errback(
+                LinkLost(f"{self.name}: {reason} with {p.command} seq {seq} in the window")
+            )
+        self._bind_settled(Failure(LinkLost(f"{self.name}: {reason} before the bind completed")))
+        waiters, self._close_waiters = self._close_waiters, []
+        for d in waiters:
+            d.callback(None)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _set_state(self, state: State) -> None:
+        if state is self.state:
+            return
+        log.debug("{name}: {old} -> {new}", name=self.name, old=self.state.value, new=state.value)
+        self.state = state
+        if self._on_state is not None:
+            self._on_state(self, state)
+
+    def _drop(self, reason: str) -> None:
+        log.warn("{name}: dropping the link: {reason}", name=self.name, reason=reason)
+        self.close_reason = reason
+        self._disconnect(reason)
+
+    def _track(self, seq: int, command: str, timeout: float) -> defer.Deferred:
+        d: defer.Deferred = defer.Deferred()
+        deadline = self.clock.callLater(timeout, self._expired, seq)
+        self._pending[seq] = _Pending(command, d, deadline, self.clock.seconds())
+        return d
+
+    def _expired(self, seq: int) -> None:
+        p = self._pending.pop(seq, None)
+        if p is None:
+            return
+        if seq == self._bind_seq:
+            self._drop(f"no {p.command}_resp within {self.settings.bind_timeout}s")
+            return
+        if seq == self._enquire_seq:
+            self._drop(f"no enquire_link_resp within {self.settings.response_timeout}s")
+            return
+        p.deferred.errback(
+            ResponseTimeout(
+                f"{self.name}: no response to {p.command} seq {seq} "
+                f"within {self.settings.response_timeout}s"
+            )
+        )
+        self._capacity_changed()
+
+    def _capacity_changed(self) -> None:
+        for fn in list(self.capacity_observers):
+            fn()
+
+    def _frame_received(self, frame: bytes) -> None:
+        try:
+            pdu = codec.decode(frame)
+        except codec.UnknownCommandError as exc:
+            log.warn("{name}: {error}; answering generic_nack", name=self.name, error=str(exc))
+            self._write(codec.encode_generic_nack(exc.sequence or 0, ESME_RINVCMDID))
+            return
+        except codec.DecodeError as exc:
+            log.warn("{name}: bad PDU: {error}", name=self.name, error=str(exc))
+            if exc.command_id is not None and exc.command_id & 0x80000000:
+                # a broken response: fail the request it answers, never leave it hanging
+                p = self._pending.pop(exc.sequence or 0, None)
+                if p is not None:
+                    p.deadline.cancel()
+                    p.deferred.errback(ResponseTimeout(f"{self.name}: unreadable response: {exc}"))
+                    self._capacity_changed()
+                return
+            self._write(codec.encode_generic_nack(exc.sequence or 0, ESME_RINVCMDLEN))
+            return
+        if pdu.is_response:
+            self._response_received(pdu)
+        else:
+            self._request_received(pdu)
+
+    def _response_received(self, pdu: codec.Pdu) -> None:
+        p = self._pending.pop(pdu.sequence, None)
+        if p is None:
+            log.warn(
+                "{name}: {command} seq {seq} answers nothing in the window (late or duplicate)",
+                name=self.name,
+                command=pdu.command,
+                seq=pdu.sequence,
+            )
+            return
+        if p.deadline.active():
+            p.deadline.cancel()
+        if pdu.sequence == self._bind_seq:
+            self._bind_seq = None
+            self._bind_answered(pdu)
+            return
+        if pdu.sequence == self._enquire_seq:
+            self._enquire_seq = None
+        p.deferred.callback(pdu)
+        self._capacity_changed()
+
+    def _bind_answered(self, pdu: codec.Pdu) -> None:
+        if pdu.command == "generic_nack" or pdu.status != 0:
+            status = pdu.status or ESME_RSYSERR
+            err = BindRefused(status)
+            self._bind_settled(Failure(err))
+            self._drop(str(err))
+            return
+        self._set_state(State.BOUND)
+        self._schedule_enquire()
+        self._bind_settled(self)
+        self._capacity_changed()
+
+    def _request_received(self, pdu: codec.Pdu) -> None:
+        resp_id = codec.response_id(pdu.command_id)
+        if pdu.command_id == ENQUIRE_LINK:
+            self._write(codec.encode_header_only(resp_id, pdu.sequence))
+            return
+        if pdu.command_id == UNBIND:
+            self._write(codec.encode_header_only(resp_id, pdu.sequence))
+            self._set_state(State.UNBINDING)
+            self._stop_enquire()
+            self._drop("the SMSC unbound")
+            return
+        if pdu.command_id in (DELIVER_SM, DATA_SM):
+            if self.state is not State.BOUND or self.on_deliver is None:
+                self._write(codec.encode(pdu.command + "_resp", pdu.sequence, status=0x04))
+                return
+            self.deliver_in_progress += 1
+            d = defer.maybeDeferred(self.on_deliver, pdu)
+
+            def failed(f: Failure) -> int:
+                log.failure(
+                    "{name}: storing a deliver_sm failed; asking the SMSC to retry",
+                    f,
+                    name=self.name,
+                )
+                return ESME_RX_T_APPN
+
+            def answer(status: int) -> None:
+                self.deliver_in_progress -= 1
+                if self.state in (State.BOUND, State.UNBINDING):
+                    self._write(
+                        codec.encode(
+                            pdu.command + "_resp", pdu.sequence, status=status, message_id=""
+                        )
+                    )
+
+            d.addErrback(failed).addCallback(answer)
+            d.addErrback(lambda f: log.failure("{name}: answering deliver_sm", f, name=self.name))
+            return
+        # outbind, alert_notification (no response defined) or a request a client never gets
+        if pdu.command == "alert_notification":
+            return
+        self._write(codec.encode_generic_nack(pdu.sequence, ESME_RINVCMDID))
+
+    def _schedule_enquire(self) -> None:
+        interval = self.settings.enquire_link_interval
+        self._enquire_call = self.clock.callLater(interval, self._send_enquire)
+
+    def _send_enquire(self) -> None:
+        self._enquire_call = None
+        if self.state is not State.BOUND:
+            return
+        seq = self.next_sequence()
+        self._enquire_seq = seq
+        d = self._track(seq, "enquire_link", self.settings.response_timeout)
+        d.addCallback(lambda _: self._schedule_enquire() if self.state is State.BOUND else None)
+        d.addErrback(lambda f: f.trap(SessionError))
+        self._write(codec.encode_header_only(ENQUIRE_LINK, seq))
+
+    def _stop_enquire(self) -> None:
+        if self._enquire_call is not None and self._enquire_call.active():
+            self._enquire_call.cancel()
+        self._enquire_call = None
