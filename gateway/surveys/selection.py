@@ -49,7 +49,7 @@ def decide(
     """Choose whether and when to survey ``event``; ``now`` is aware UTC."""
     if history.duplicate_of is not None:
         return Decision("duplicate")
-    if event.tags & settings.sensitive_tags:
+    if event.tags & settings.sensitive:
         return Decision("sensitive_category")
     if now - event.ended_at > timedelta(days=settings.too_old_days):
         return Decision("too_old")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 _HOW_TO_RATE = "回复1满意，2基本满意，3不满意。回复TD退订"
 DEFAULT_TEMPLATES: dict[str, str] = {
     "incident": "您{date}报警求助（{business}），请评价{unit}处警民警：" + _HOW_TO_RATE,
@@ -25,42 +24,101 @@ DEFAULT_REPLIES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class SurveySettings:
-    """Who is surveyed, when, with which texts, and how replies are matched."""
+    """Who is surveyed, when, with which texts, and how replies are matched.
 
-    sensitive_tags: frozenset[str] = frozenset({"domestic_violence", "sexual_offence", "juvenile"})
+    Plain TOML-friendly types (the lead's loader maps the ``[survey]`` section onto them); the
+    properties give the derived values the code uses.
+    """
+
+    #: Tags never surveyed by SMS.
+    sensitive_tags: list[str] = field(
+        default_factory=lambda: ["domestic_violence", "sexual_offence", "juvenile"]
+    )
     recently_surveyed_days: int = 30
     too_old_days: int = 7
-    duplicate_window: timedelta = timedelta(hours=24)
-    sampling_rates: dict[str, float] = field(default_factory=dict)  # category → 0..1, default 1
-    delay: timedelta = timedelta(minutes=30)
+    #: A second report of the same phone, unit, category and business within this many hours.
+    duplicate_window_hours: int = 24
+    #: category → 0..1; a category not listed is surveyed at 100%.
+    sampling_rates: dict[str, float] = field(default_factory=dict)
+    delay_minutes: int = 30
     window_start: time = time(8, 0)
     window_end: time = time(21, 0)
-    zone: ZoneInfo = SHANGHAI
-    reply_window: timedelta = timedelta(hours=72)
+    timezone: str = "Asia/Shanghai"
+    reply_window_hours: int = 72
     signature: str = "【某某公安】"
     templates: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
     replies: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_REPLIES))
-    # Per-survey sub-numbers: replies to prefix + N digits are matched to the survey by address.
-    sub_number_prefix: str | None = None
+    #: Per-survey sub-numbers: replies to prefix + N digits are matched to the survey by address.
+    #: Choose N so that 10**N exceeds the surveys sent within one reply window.
+    sub_number_prefix: str = ""
     sub_number_digits: int = 4
-    source_addr: str | None = None  # when sub-numbers are off: None → the SMPP default
+    #: Source address when sub-numbers are off; empty → the SMPP client's default.
+    source_addr: str = ""
+    #: How many outbox messages may be in flight to the SMPP client at once.
+    outbox_in_flight: int = 100
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> SurveySettings:
         problems = []
         for category, rate in self.sampling_rates.items():
             if not 0.0 <= rate <= 1.0:
                 problems.append(f"sampling_rates.{category}={rate} (must be 0..1)")
         if self.window_start >= self.window_end:
             problems.append("window_start must be before window_end")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"timezone {self.timezone!r} is unknown")
         for key in ("incident", "case", "window", "other"):
             if key not in self.templates:
                 problems.append(f"templates.{key} is missing")
-        if self.sub_number_prefix is not None and not self.sub_number_prefix.isdigit():
+        for key in DEFAULT_REPLIES:
+            if key not in self.replies:
+                problems.append(f"replies.{key} is missing")
+        if self.sub_number_prefix and not self.sub_number_prefix.isdigit():
             problems.append("sub_number_prefix must be digits")
         if not 1 <= self.sub_number_digits <= 8:
             problems.append("sub_number_digits must be 1..8")
+        for name in ("recently_surveyed_days", "too_old_days", "reply_window_hours"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1")
+        if self.delay_minutes < 0 or self.duplicate_window_hours < 0:
+            problems.append("delay_minutes and duplicate_window_hours must not be negative")
+        if self.outbox_in_flight < 1:
+            problems.append("outbox_in_flight must be at least 1")
         if problems:
-            raise ValueError("invalid survey settings: " + "; ".join(problems))
+            raise ValueError("survey: " + "; ".join(problems))
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def sensitive(self) -> frozenset[str]:
+        return frozenset(self.sensitive_tags)
+
+    @property
+    def delay(self) -> timedelta:
+        return timedelta(minutes=self.delay_minutes)
+
+    @property
+    def reply_window(self) -> timedelta:
+        return timedelta(hours=self.reply_window_hours)
+
+    @property
+    def duplicate_window(self) -> timedelta:
+        return timedelta(hours=self.duplicate_window_hours)
 
     def sampling_rate(self, category: str) -> float:
         return self.sampling_rates.get(category, 1.0)
+
+    def reply_address(self, survey_id: int) -> str | None:
+        """The sub-number a survey is sent from, or None when sub-numbers are off."""
+        if not self.sub_number_prefix:
+            return None
+        return self.sub_number_prefix + str(survey_id % 10**self.sub_number_digits).zfill(
+            self.sub_number_digits
+        )

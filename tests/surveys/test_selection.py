@@ -47,7 +47,7 @@ def test_sensitive_tags_are_never_surveyed(tag):
 
 def test_sensitive_tags_are_configurable():
     """A deployment may add its own sensitive tag."""
-    settings = replace(SETTINGS, sensitive_tags=frozenset({"deceased"}))
+    settings = replace(SETTINGS, sensitive_tags=["deceased"])
     assert decide(event(tags=["deceased"]), PhoneHistory(), settings, NOW).decision == (
         "sensitive_category"
     )
