@@ -74,6 +74,7 @@ class Pdu:
     sequence: int
     fields: Any = None  # the smpplib Command instance
     tlvs: dict[int, bytes] = field(default_factory=dict)
+    raw: bytes = b""  # the frame as received, to store replies and receipts verbatim
 
     @property
     def is_response(self) -> bool:
@@ -243,7 +244,7 @@ def decode(frame: bytes) -> Pdu:
     obj.sequence = seq
     for tag, raw in tlvs.items():
         _apply_tlv(obj, params, tag, raw)
-    return Pdu(name, cmd_id, status, seq, obj, tlvs)
+    return Pdu(name, cmd_id, status, seq, obj, tlvs, frame)
 
 
 def _apply_tlv(obj: Any, params: dict, tag: int, raw: bytes) -> None:

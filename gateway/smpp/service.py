@@ -1,0 +1,770 @@
+"""The SMPP client service: binds kept up with backoff, a rate-capped send queue, receipts and
+replies stored before they are acknowledged.
+
+One :class:`SmppService` per SMSC account. It binds as a transceiver or as a transmitter +
+receiver pair (``bind_mode``), each bind kept up by Twisted's ``ClientService`` with exponential
+backoff, so a refused password backs off instead of looping. Sending is a queue of parts drained
+into the bound transmitter's window through a token bucket that counts PDUs; throttling answers
+pause the bind with a growing backoff. Every :meth:`SmppService.submit` ends in exactly one
+:class:`SubmitOutcome`, released after the store committed it.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.application.service import MultiService
+from twisted.internet import defer
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from gateway.errors import ErrorKind, classify, status_name
+from gateway.masking import mask_phone
+from gateway.smpp import codec, encoding
+from gateway.smpp.api import InboundSms, OutboundSms, ReceiptUpdate, SubmitOutcome
+from gateway.smpp.protocol import SmppClientFactory
+from gateway.smpp.reassembly import InboundPart, Reassembler
+from gateway.smpp.receipts import ReceiptError, id_format, is_receipt, parse_receipt
+from gateway.smpp.session import (
+    BindRefused,
+    LinkLost,
+    NotBound,
+    ResponseTimeout,
+    SmppSession,
+    State,
+    WindowFull,
+)
+from gateway.smpp.settings import SmppSettings
+from gateway.smpp.store import InboundRecord, PartResult, ReceiptRecord, SmsStore
+
+log = Logger(namespace="pingjing.smpp")
+
+Observer = Callable[[Any], Any]
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up; one token per PDU."""
+
+    def __init__(self, rate: float, clock: IReactorTime, burst: float | None = None) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate / 50.0)
+        self._clock = clock
+        self._tokens = self.burst
+        self._at = clock.seconds()
+
+    def _refill(self) -> None:
+        now = self._clock.seconds()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+
+    def take(self) -> bool:
+        self._refill()
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def wait(self) -> float:
+        """Seconds until the next token."""
+        self._refill()
+        return max(0.0, (1.0 - self._tokens) / self.rate)
+
+
+def relative_validity(seconds: float) -> str | None:
+    """SMPP relative time ``YYMMDDhhmmss000R`` for a validity period; ``None`` = SMSC default."""
+    total = int(seconds)
+    if total <= 0:
+        return None
+    days, rest = divmod(total, 86400)
+    days = min(days, 99)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"0000{days:02d}{hours:02d}{minutes:02d}{secs:02d}000R"
+
+
+def utcnow_from(clock: IReactorTime) -> datetime:
+    return datetime.fromtimestamp(clock.seconds(), UTC)
+
+
+@dataclass
+class _Message:
+    sms: OutboundSms
+    parts: list[encoding.Part]
+    deferred: defer.Deferred[SubmitOutcome]
+    results: list[PartResult] = field(default_factory=list)
+    done: dict[int, PartResult] = field(default_factory=dict)  # part_number -> final attempt
+    in_flight: int = 0
+    failed_error: str | None = None
+    finished: bool = False
+
+
+@dataclass
+class _PartJob:
+    message: _Message
+    part: encoding.Part
+    attempt: int = 0
+    resent_unacked: bool = False
+
+
+class SmppService(MultiService):
+    """See the module docstring. ``endpoint_factory`` and ``clock`` are injectable for tests."""
+
+    def __init__(
+        self,
+        settings: SmppSettings,
+        store: SmsStore,
+        clock: IReactorTime | None = None,
+        endpoint_factory: Callable[[], IStreamClientEndpoint] | None = None,
+        name: str = "smpp",
+    ) -> None:
+        super().__init__()
+        self.settings = settings.validate()
+        self.store = store
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        self.clock: IReactorTime = clock  # type: ignore[assignment]
+        self.setName(name)
+        self._endpoint_factory = endpoint_factory or self._tcp_endpoint
+        self._ids = id_format(settings.message_id_format)
+        self._queue: collections.deque[_PartJob] = collections.deque()
+        self._messages: set[int] = set()  # id() of unfinished _Message, for stop accounting
+        self._open: dict[int, _Message] = {}
+        self._tx: SmppSession | None = None
+        self._sessions: set[SmppSession] = set()
+        self._bucket = TokenBucket(settings.rate_limit, self.clock) if settings.rate_limit else None
+        self._pump_call: IDelayedCall | None = None
+        self._paused_until = 0.0
+        self._throttle_level = 0
+        self._resume_call: IDelayedCall | None = None
+        self._stopping = False
+        self._available: bool | None = None
+        self._bound_waiters: list[defer.Deferred[None]] = []
+        self._reply_observers: list[Observer] = []
+        self._receipt_observers: list[Observer] = []
+        self._availability_observers: list[Callable[[bool], Any]] = []
+        self._reassembler = Reassembler(self.clock, settings.reassembly_timeout, self._expired)
+        self.last_bind_error: str | None = None
+        self.stats = collections.Counter()
+        modes = (
+            [("trx", "bind_transceiver")]
+            if settings.bind_mode == "transceiver"
+            else [("tx", "bind_transmitter"), ("rx", "bind_receiver")]
+        )
+        policy = backoffPolicy(
+            initialDelay=settings.reconnect_initial,
+            maxDelay=settings.reconnect_max,
+            factor=settings.reconnect_factor,
+        )
+        for label, bind in modes:
+            factory = SmppClientFactory(self._session_maker(label, bind))
+            client = ClientService(
+                self._endpoint_factory(),
+                factory,
+                retryPolicy=policy,
+                clock=self.clock,
+                prepareConnection=self._prepare,
+            )
+            client.setName(f"{name}-{label}")
+            client.setServiceParent(self)
+
+    # --- public API ---------------------------------------------------------------------
+
+    def submit(self, sms: OutboundSms) -> defer.Deferred[SubmitOutcome]:
+        """Queue one SMS; the Deferred fires exactly once, after the outcome is stored."""
+        d: defer.Deferred[SubmitOutcome] = defer.Deferred()
+        if self._stopping:
+            self._finish_early(sms, d, "not sent: the SMPP service is stopping")
+            return d
+        try:
+            parts = encoding.make_parts(
+                sms.text, self.settings.concatenation, reference=sms.outbound_id
+            )
+        except encoding.EncodingError as exc:
+            self._finish_early(sms, d, f"not sent: {exc}")
+            return d
+        msg = _Message(sms, parts, d)
+        self._open[id(msg)] = msg
+        for part in parts:
+            self._queue.append(_PartJob(msg, part))
+        self.stats["messages"] += 1
+        self._pump()
+        return d
+
+    def whenBound(self) -> defer.Deferred[None]:
+        """Fires when a bind that can transmit is up (now, or when it comes)."""
+        if self._tx is not None:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred()
+        self._bound_waiters.append(d)
+        return d
+
+    def add_reply_observer(self, fn: Callable[[InboundSms], Any]) -> None:
+        self._reply_observers.append(fn)
+
+    def add_receipt_observer(self, fn: Callable[[ReceiptUpdate], Any]) -> None:
+        self._receipt_observers.append(fn)
+
+    def add_availability_observer(self, fn: Callable[[bool], Any]) -> None:
+        """``fn(True)`` when the service takes work, ``fn(False)`` while unbound, throttled,
+        backlogged or stopping: the AMQP consumer pauses on False."""
+        self._availability_observers.append(fn)
+        fn(self.available)
+
+    @property
+    def available(self) -> bool:
+        return (
+            self._tx is not None
+            and not self._stopping
+            and self.clock.seconds() >= self._paused_until
+            and len(self._queue) < 4 * self.settings.window
+        )
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._open)
+
+    # --- service lifecycle --------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        d = self.store.held_inbound_parts()
+        d.addCallback(self._restore_parts)
+        d.addErrback(lambda f: log.failure("restoring held reply parts failed", f))
+
+    def _restore_parts(self, parts: list[InboundPart]) -> None:
+        now = self.clock.seconds()
+        for part in parts:
+            age = max(0.0, now - part.received_at.timestamp())
+            complete = self._reassembler.add(part, age=age)
+            if complete:
+                self._store_reply(complete, incomplete=False)
+
+    @defer.inlineCallbacks
+    def stopService(self):  # type: ignore[override]
+        """Take no new work, wait (bounded) for what is outstanding, unbind, stop the clients."""
+        self._stopping = True
+        self._notify_availability()
+        deadline = self.clock.seconds() + self.settings.stop_timeout
+        while (self._open or self._deliveries_in_progress()) and self.clock.seconds() < deadline:
+            wait: defer.Deferred[None] = defer.Deferred()
+            self.clock.callLater(0.05, wait.callback, None)
+            yield wait
+        # what could not be sent in time is resolved, never left hanging
+        while self._queue:
+            job = self._queue.popleft()
+            self._resolve_part(job, "failed", error="not sent: the SMPP service stopped")
+        for session in list(self._sessions):
+            yield session.unbind()
+        self._reassembler.stop()
+        yield super().stopService()
+        for msg in list(self._open.values()):
+            # in flight when the link went: unknown by definition
+            for job_part in msg.parts:
+                if job_part.part_number not in msg.done:
+                    msg.done[job_part.part_number] = self._result(
+                        _PartJob(msg, job_part),
+                        "unknown",
+                        error="gateway stopped before the response",
+                    )
+            self._maybe_finish(msg)
+
+    def _deliveries_in_progress(self) -> bool:
+        return any(s.deliver_in_progress for s in self._sessions)
+
+    # --- binds --------------------------------------------------------------------------
+
+    def _tcp_endpoint(self) -> IStreamClientEndpoint:
+        return TCP4ClientEndpoint(
+            self.clock,  # type: ignore[arg-type]
+            self.settings.host,
+            self.settings.port,
+            timeout=self.settings.bind_timeout,
+        )
+
+    def _session_maker(self, label: str, bind: str):
+        def make(write: Callable[[bytes], None], disconnect: Callable[[str], None]) -> SmppSession:
+            session = SmppSession(
+                self.settings,
+                bind,
+                self.clock,
+                write,
+                disconnect,
+                on_deliver=self._deliver_received,
+                on_state=self._session_state,
+                name=f"{self.name}-{label}",
+            )
+            session.capacity_observers.append(self._pump)
+            self._sessions.add(session)
+            return session
+
+        return make
+
+    def _prepare(self, protocol: Any) -> defer.Deferred:
+        session: SmppSession = protocol.session
+        d = session.when_bound()
+
+        def refused(f: Failure) -> Failure:
+            if f.check(BindRefused):
+                self.last_bind_error = f.value.status_name
+                log.error(
+                    "{session}: bind refused by the SMSC: {status} (system_id {system_id}); "
+                    "backing off",
+                    session=session.name,
+                    status=f.value.status_name,
+                    system_id=self.settings.system_id,
+                )
+            else:
+                log.warn(
+                    "{session}: bind failed: {why}", session=session.name, why=f.getErrorMessage()
+                )
+            return f
+
+        return d.addErrback(refused)
+
+    def _session_state(self, session: SmppSession, state: State) -> None:
+        if state is State.BOUND:
+            log.info("{session}: bound ({bind})", session=session.name, bind=session.bind_command)
+            self.last_bind_error = None
+            if session.can_transmit:
+                self._tx = session
+                waiters, self._bound_waiters = self._bound_waiters, []
+                for d in waiters:
+                    d.callback(None)
+                self._pump()
+        elif state in (State.UNBINDING, State.CLOSED):
+            if self._tx is session:
+                self._tx = None
+            if state is State.CLOSED:
+                self._sessions.discard(session)
+                if session.close_reason:
+                    log.info(
+                        "{session}: closed: {why}", session=session.name, why=session.close_reason
+                    )
+        self._notify_availability()
+
+    def _notify_availability(self) -> None:
+        now = self.available
+        if now == self._available:
+            return
+        self._available = now
+        for fn in list(self._availability_observers):
+            try:
+                fn(now)
+            except Exception:
+                log.failure("availability observer failed")
+
+    # --- sending ------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        if self._pump_call is not None:
+            return  # a timed pump is already scheduled
+        tx = self._tx
+        now = self.clock.seconds()
+        if now < self._paused_until:
+            self._notify_availability()
+            return
+        while self._queue and tx is not None and tx.capacity > 0:
+            job = self._queue[0]
+            if job.message.finished or job.message.failed_error is not None:
+                self._queue.popleft()
+                self._maybe_finish(job.message)
+                continue
+            if self._bucket is not None and not self._bucket.take():
+                self._pump_call = self.clock.callLater(self._bucket.wait(), self._timed_pump)
+                break
+            self._queue.popleft()
+            self._send(tx, job)
+        self._notify_availability()
+
+    def _timed_pump(self) -> None:
+        self._pump_call = None
+        self._pump()
+
+    def _submit_fields(self, job: _PartJob) -> dict[str, Any]:
+        s = self.settings
+        sms, part = job.message.sms, job.part
+        fields: dict[str, Any] = {
+            "source_addr_ton": s.source_ton,
+            "source_addr_npi": s.source_npi,
+            "source_addr": sms.source_addr or s.source_addr,
+            "dest_addr_ton": s.dest_ton,
+            "dest_addr_npi": s.dest_npi,
+            "destination_addr": sms.destination,
+            "esm_class": part.esm_class,
+            "registered_delivery": 1 if s.registered_delivery else 0,
+            "data_coding": part.data_coding,
+            "validity_period": relative_validity(s.validity_period),
+            "short_message": part.short_message,
+        }
+        if part.sar:
+            fields.update(
+                sar_msg_ref_num=part.reference,
+                sar_total_segments=part.total,
+                sar_segment_seqnum=part.part_number,
+            )
+        return fields
+
+    def _send(self, tx: SmppSession, job: _PartJob) -> None:
+        job.attempt += 1
+        job.message.in_flight += 1
+        seq = tx.next_sequence()
+        sent_at = utcnow_from(self.clock)
+        started = self.clock.seconds()
+        self.stats["submit_sm"] += 1
+        d = tx.send_request("submit_sm", sequence=seq, **self._submit_fields(job))
+        d.addCallbacks(
+            self._submit_answered,
+            self._submit_unanswered,
+            callbackArgs=(job, seq, sent_at, started),
+            errbackArgs=(job, seq, sent_at),
+        )
+        d.addErrback(lambda f: log.failure("internal error handling a submit_sm response", f))
+
+    def _result(
+        self,
+        job: _PartJob,
+        status: str,
+        seq: int | None = None,
+        message_id: str | None = None,
+        command_status: int | None = None,
+        error: str | None = None,
+        sent_at: datetime | None = None,
+        responded: bool = False,
+    ) -> PartResult:
+        return PartResult(
+            outbound_id=job.message.sms.outbound_id,
+            part_number=job.part.part_number,
+            parts_total=job.part.total,
+            attempt=max(job.attempt, 1),
+            sequence_number=seq,
+            message_id=message_id,
+            message_key=self._ids.response_key(message_id) if message_id else None,
+            status=status,
+            command_status=command_status,
+            error=error,
+            submitted_at=sent_at,
+            responded_at=utcnow_from(self.clock) if responded else None,
+        )
+
+    def _submit_answered(
+        self, pdu: codec.Pdu, job: _PartJob, seq: int, sent_at: datetime, started: float
+    ) -> None:
+        msg = job.message
+        msg.in_flight -= 1
+        self.latency(self.clock.seconds() - started)
+        status = pdu.status if pdu.command == "submit_sm_resp" else (pdu.status or 0x08)
+        if status == 0:
+            self._throttle_level = 0
+            mid = pdu.text_field("message_id")
+            result = self._result(job, "submitted", seq, mid, 0, None, sent_at, True)
+            msg.results.append(result)
+            msg.done[job.part.part_number] = result
+            self._maybe_finish(msg)
+            return
+        name = status_name(status)
+        kind = classify(status)
+        if kind is ErrorKind.PERMANENT:
+            result = self._result(job, "failed", seq, None, status, name, sent_at, True)
+            msg.results.append(result)
+            msg.done[job.part.part_number] = result
+            msg.failed_error = msg.failed_error or name
+            log.warn(
+                "submit_sm for outbound {oid} to {to} failed: {status}",
+                oid=msg.sms.outbound_id,
+                to=mask_phone(msg.sms.destination),
+                status=name,
+            )
+            self._maybe_finish(msg)
+            return
+        msg.results.append(self._result(job, "retry", seq, None, status, name, sent_at, True))
+        if kind is ErrorKind.THROTTLED:
+            self._throttled(name)
+        if job.attempt >= self.settings.max_submit_tries:
+            self._resolve_part(job, "failed", error=name)
+            return
+        if kind is ErrorKind.THROTTLED:
+            self._queue.appendleft(job)  # keep order; the pause does the waiting
+            self._pump()
+        else:
+            delay = min(
+                self.settings.throttle_backoff * 2 ** (job.attempt - 1),
+                self.settings.throttle_backoff_max,
+            )
+            self.clock.callLater(delay, self._requeue, job)
+
+    def latency(self, seconds: float) -> None:
+        """Hook for the benchmark (and metrics later): one submit→response latency."""
+
+    def _requeue(self, job: _PartJob) -> None:
+        if self._stopping:
+            self._resolve_part(job, "failed", error="not resent: the SMPP service stopped")
+            return
+        self._queue.appendleft(job)
+        self._pump()
+
+    def _throttled(self, name: str) -> None:
+        now = self.clock.seconds()
+        if now < self._paused_until:
+            return  # the responses of a whole window arrive together: one step per pause
+        self._throttle_level += 1
+        pause = min(
+            self.settings.throttle_backoff * 2 ** (self._throttle_level - 1),
+            self.settings.throttle_backoff_max,
+        )
+        self._paused_until = now + pause
+        self.stats["throttled"] += 1
+        log.warn("SMSC says {status}: pausing submits for {pause}s", status=name, pause=pause)
+        if self._resume_call is not None and self._resume_call.active():
+            self._resume_call.cancel()
+        self._resume_call = self.clock.callLater(pause, self._resume)
+        self._notify_availability()
+
+    def _resume(self) -> None:
+        self._resume_call = None
+        self._pump()
+
+    def _submit_unanswered(
+        self, failure: Failure, job: _PartJob, seq: int, sent_at: datetime
+    ) -> None:
+        msg = job.message
+        msg.in_flight -= 1
+        if failure.check(NotBound, WindowFull):
+            job.attempt -= 1  # never went out
+            self._queue.appendleft(job)
+            return
+        failure.trap(ResponseTimeout, LinkLost)
+        why = failure.getErrorMessage()
+        msg.results.append(self._result(job, "unacked", seq, None, None, why[:128], sent_at))
+        if (
+            self.settings.unacked_policy == "resend_once"
+            and not job.resent_unacked
+            and not self._stopping
+        ):
+            job.resent_unacked = True
+            log.info(
+                "no response for outbound {oid} part {n}: resending once ({why})",
+                oid=msg.sms.outbound_id,
+                n=job.part.part_number,
+                why=why,
+            )
+            self._queue.appendleft(job)
+            self._pump()
+            return
+        self._resolve_part(job, "unknown", error="no response from the SMSC")
+
+    def _resolve_part(self, job: _PartJob, status: str, error: str) -> None:
+        msg = job.message
+        result = self._result(job, status, error=error)
+        msg.done[job.part.part_number] = result
+        if status == "failed":
+            msg.failed_error = msg.failed_error or error
+        self._maybe_finish(msg)
+
+    def _maybe_finish(self, msg: _Message) -> None:
+        if msg.finished or msg.in_flight:
+            return
+        if len(msg.done) < len(msg.parts) and msg.failed_error is None:
+            return
+        msg.finished = True
+        self._open.pop(id(msg), None)
+        statuses = [r.status for r in msg.done.values()]
+        if msg.failed_error is not None or "failed" in statuses:
+            status, error = (
+                "failed",
+                msg.failed_error
+                or next(r.error for r in msg.done.values() if r.status == "failed"),
+            )
+        elif "unknown" in statuses or len(msg.done) < len(msg.parts):
+            status, error = "unknown", "no response from the SMSC"
+        else:
+            status, error = "submitted", None
+        ids = tuple(
+            msg.done[n].message_id or ""
+            for n in sorted(msg.done)
+            if msg.done[n].status == "submitted"
+        )
+        outcome = SubmitOutcome(msg.sms.outbound_id, status, ids, len(msg.parts), error)
+        self.stats[f"outcome_{status}"] += 1
+        # results not ending in "done" (e.g. the attempt that failed last) are already there
+        records = list(msg.results)
+        for r in msg.done.values():
+            if r not in records:
+                records.append(r)
+        self._store_outcome(msg.deferred, outcome, records)
+
+    def _finish_early(self, sms: OutboundSms, d: defer.Deferred, error: str) -> None:
+        outcome = SubmitOutcome(sms.outbound_id, "failed", (), 0, error)
+        self._store_outcome(d, outcome, [])
+
+    def _store_outcome(
+        self, d: defer.Deferred, outcome: SubmitOutcome, records: list[PartResult], tries: int = 0
+    ) -> None:
+        stored = self.store.record_submission(outcome, records)
+
+        def committed(updates: list[ReceiptUpdate]) -> None:
+            d.callback(outcome)
+            for update in updates:
+                self._notify(self._receipt_observers, update)
+
+        def failed(f: Failure) -> None:
+            if tries < 5:
+                log.failure(
+                    "storing the outcome of outbound {oid} failed; retrying",
+                    f,
+                    oid=outcome.outbound_id,
+                )
+                self.clock.callLater(2**tries, self._store_outcome, d, outcome, records, tries + 1)
+            else:
+                log.failure(
+                    "storing the outcome of outbound {oid} failed for good",
+                    f,
+                    oid=outcome.outbound_id,
+                )
+                d.callback(outcome)
+
+        stored.addCallbacks(committed, failed)
+
+    def _notify(self, observers: list[Observer], value: Any) -> None:
+        for fn in list(observers):
+            d = defer.maybeDeferred(fn, value)
+            d.addErrback(lambda f, fn=fn: log.failure("observer {fn!r} failed", f, fn=fn))
+
+    # --- receiving ----------------------------------------------------------------------
+
+    def _deliver_received(self, pdu: codec.Pdu) -> defer.Deferred[int]:
+        esm = pdu.get("esm_class", 0)
+        payload = pdu.get("short_message", b"") or pdu.tlvs.get(codec.TAG_MESSAGE_PAYLOAD, b"")
+        if is_receipt(esm):
+            self.stats["receipts"] += 1
+            return self._receipt_received(pdu, payload)
+        self.stats["replies"] += 1
+        return self._reply_received(pdu, payload)
+
+    def _receipt_received(self, pdu: codec.Pdu, payload: bytes) -> defer.Deferred[int]:
+        text = payload.decode("latin-1")
+        state_tlv = pdu.tlvs.get(codec.TAG_MESSAGE_STATE)
+        now = utcnow_from(self.clock)
+        try:
+            receipt = parse_receipt(
+                text,
+                pdu.tlvs.get(codec.TAG_RECEIPTED_MESSAGE_ID),
+                state_tlv[0] if state_tlv else None,
+            )
+            key = (
+                self._ids.response_key(receipt.message_id)
+                if receipt.id_source == "tlv"
+                else self._ids.receipt_key(receipt.message_id, receipt.id_source)
+            )
+            record = ReceiptRecord(
+                receipt.message_id[:64],
+                key[:64],
+                receipt.state[:16],
+                (receipt.error or None) and receipt.error[:16],
+                receipt.submit_date,
+                receipt.done_date,
+                pdu.text_field("source_addr"),
+                text,
+                now,
+            )
+        except ReceiptError as exc:
+            log.warn("unreadable delivery receipt kept for review: {error}", error=str(exc))
+            record = ReceiptRecord(
+                "", "", "UNPARSED", None, None, None, pdu.text_field("source_addr"), text, now
+            )
+        d = self.store.record_receipt(record)
+
+        def stored(update: ReceiptUpdate) -> int:
+            if update.outbound_id is None and record.state != "UNPARSED":
+                log.info(
+                    "receipt for unknown message id {mid}: kept for matching", mid=record.message_id
+                )
+            self._notify(self._receipt_observers, update)
+            return 0
+
+        return d.addCallback(stored)
+
+    def _reply_received(self, pdu: codec.Pdu, payload: bytes) -> defer.Deferred[int]:
+        esm = pdu.get("esm_class", 0)
+        concat: encoding.Concat | None = None
+        data = payload
+        if esm & encoding.ESM_UDHI:
+            try:
+                data, concat = encoding.split_udh(payload)
+            except encoding.EncodingError as exc:
+                log.warn("reply with a broken UDH kept as is: {error}", error=str(exc))
+                data, concat = payload, None
+        sar_ref = pdu.get("sar_msg_ref_num")
+        if concat is None and sar_ref is not None:
+            total = pdu.get("sar_total_segments", 1)
+            concat = encoding.Concat(sar_ref, total, pdu.get("sar_segment_seqnum", 1))
+        part = InboundPart(
+            source_addr=pdu.text_field("source_addr"),
+            destination_addr=pdu.text_field("destination_addr"),
+            reference=concat.reference if concat else 0,
+            total=concat.total if concat else 1,
+            number=concat.number if concat else 1,
+            data=data,
+            data_coding=pdu.get("data_coding", 0),
+            esm_class=esm,
+            raw=pdu.raw,
+            received_at=utcnow_from(self.clock),
+        )
+        if part.total <= 1:
+            return self._store_reply([part], incomplete=False).addCallback(lambda _: 0)
+        held = self.store.hold_inbound_part(part)
+
+        def hold_done(row_id: int) -> int:
+            from dataclasses import replace
+
+            complete = self._reassembler.add(replace(part, stored_id=row_id))
+            if complete:
+                self._store_reply(complete, incomplete=False).addErrback(
+                    lambda f: log.failure("storing an assembled reply failed; parts kept", f)
+                )
+            return 0
+
+        return held.addCallback(hold_done)
+
+    def _expired(self, parts: list[InboundPart]) -> None:
+        log.warn(
+            "reply from {sender}: {got} of {total} parts arrived before the expiry; "
+            "delivering it flagged incomplete",
+            sender=mask_phone(parts[0].source_addr),
+            got=len(parts),
+            total=parts[0].total,
+        )
+        self._store_reply(parts, incomplete=True).addErrback(
+            lambda f: log.failure("storing an incomplete reply failed; parts kept", f)
+        )
+
+    def _store_reply(self, parts: list[InboundPart], incomplete: bool) -> defer.Deferred[None]:
+        first = parts[0]
+        text = encoding.decode_text(
+            b"".join(p.data for p in parts), first.data_coding, self.settings.default_data_coding
+        )
+        record = InboundRecord(
+            source_addr=first.source_addr,
+            destination_addr=first.destination_addr,
+            data_coding=first.data_coding,
+            esm_class=first.esm_class,
+            raw=tuple(p.raw for p in parts),
+            text=text,
+            parts_total=first.total,
+            incomplete=incomplete,
+            received_at=max(p.received_at for p in parts),
+            part_ids=tuple(p.stored_id for p in parts if p.stored_id is not None),
+        )
+        d = self.store.record_inbound(record)
+        d.addCallback(lambda inbound: self._notify(self._reply_observers, inbound))
+        return d

@@ -1,0 +1,194 @@
+// A third-party SMSC for pingjing's SMPP tests and benchmark, built on node-smpp (not smpplib).
+//
+// Usage: node peer.js [--port 0] [--password secret] [--quiet]
+// Prints "LISTENING <port>" once ready, then one JSON line per event on stdout
+// ({"event": "submit", ...}, {"event": "bind", ...}). The behaviour of a bind is chosen by its
+// system_id, so one peer process serves every scenario:
+//   plain      answer everything, send a DELIVRD receipt (text + TLVs) after each submit_sm_resp
+//   noreceipt  answer, send no receipts
+//   throttle   answer every 3rd submit_sm with ESME_RTHROTTLED (0x58), every 5th with ESME_RMSGQFUL
+//   drop       the first time 5 submit_sm are in the window, close the link without answering them
+//   early      send the receipt BEFORE the submit_sm_resp
+//   dupes      receipts ENROUTE, DELIVRD, DELIVRD, ENROUTE (duplicate and out of order)
+//   decimal    receipt text carries the id in decimal and no receipted_message_id TLV
+//   replies    after the bind, send a 3-part UCS2 reply (UDH, parts out of order) and an SAR one
+//   silent     never answer enquire_link
+//   slow       never answer submit_sm (tests response deadlines)
+// Any bind with a password other than --password is refused with ESME_RINVPASWD.
+// A destination starting with "000" is refused with ESME_RINVDSTADR.
+'use strict';
+const smpp = require('smpp');
+
+const args = process.argv.slice(2);
+function opt(name, dflt) {
+  const i = args.indexOf('--' + name);
+  return i >= 0 ? args[i + 1] : dflt;
+}
+const PORT = parseInt(opt('port', '0'), 10);
+const PASSWORD = opt('password', 'secret');
+const QUIET = args.includes('--quiet');
+
+let nextId = 0x1000;
+let dropped = false;
+const counters = {};
+
+function emit(obj) {
+  if (!QUIET || obj.event === 'bind' || obj.event === 'stats') {
+    process.stdout.write(JSON.stringify(obj) + '\n');
+  }
+}
+
+function pad(n) { return String(n).padStart(2, '0'); }
+function smppDate(d) {
+  return pad(d.getUTCFullYear() % 100) + pad(d.getUTCMonth() + 1) + pad(d.getUTCDate()) +
+    pad(d.getUTCHours()) + pad(d.getUTCMinutes());
+}
+
+function receipt(session, submit, messageId, stat, opts) {
+  opts = opts || {};
+  const now = new Date();
+  const idText = opts.decimal ? parseInt(messageId, 16).toString(10) : messageId;
+  const text = 'id:' + idText + ' sub:001 dlvrd:' + (stat === 'DELIVRD' ? '001' : '000') +
+    ' submit date:' + smppDate(now) + ' done date:' + smppDate(opts.done || now) +
+    ' stat:' + stat + ' err:000 text:';
+  const states = { ENROUTE: 1, DELIVRD: 2, EXPIRED: 3, UNDELIV: 5, REJECTD: 8 };
+  const fields = {
+    source_addr: submit.destination_addr,
+    destination_addr: submit.source_addr,
+    esm_class: 0x04,
+    data_coding: 0,
+    short_message: Buffer.from(text, 'latin1'),
+  };
+  if (!opts.decimal) {
+    fields.receipted_message_id = messageId;
+    fields.message_state = states[stat];
+  }
+  session.deliver_sm(fields);
+}
+
+function sendReplies(session) {
+  // 3-part UCS2 reply with an 8-bit UDH, sent out of order: 2, 3, 1
+  const text = '我对这次出警服务不满意，民警到场太慢了，等了四十多分钟才来，希望改进。' +
+    '另外接警员态度还可以。😀 谢谢！';
+  const units = Buffer.from(text, 'utf16le').swap16();
+  const size = 134; // 67 code units per part
+  const chunks = [];
+  for (let i = 0; i < units.length; i += size) chunks.push(units.slice(i, i + size));
+  const ref = 0x42;
+  const order = [1, 2, 0].filter((i) => i < chunks.length);
+  for (const i of order) {
+    const udh = Buffer.from([5, 0, 3, ref, chunks.length, i + 1]);
+    session.deliver_sm({
+      source_addr: '13812345678',
+      destination_addr: '106900001234',
+      esm_class: 0x40,
+      data_coding: 8,
+      short_message: Buffer.concat([udh, chunks[i]]),
+    });
+  }
+  // a 2-part SAR reply in GSM
+  ['1 ', 'satisfied'].forEach((piece, i) => {
+    session.deliver_sm({
+      source_addr: '13912345678',
+      destination_addr: '106900001234',
+      esm_class: 0,
+      data_coding: 0,
+      short_message: Buffer.from(piece, 'latin1'),
+      sar_msg_ref_num: 0x1234,
+      sar_total_segments: 2,
+      sar_segment_seqnum: i + 1,
+    });
+  });
+  emit({ event: 'replies_sent', parts: order.length, text: text });
+}
+
+const server = smpp.createServer(function (session) {
+  let mode = 'plain';
+  let pendingDrop = [];
+  session.on('error', function () {});
+  function bind(pdu) {
+    const systemId = String(pdu.system_id);
+    if (pdu.password !== PASSWORD) {
+      emit({ event: 'bind', system_id: systemId, ok: false });
+      session.send(pdu.response({ command_status: smpp.ESME_RINVPASWD }));
+      return;
+    }
+    mode = systemId;
+    emit({ event: 'bind', system_id: systemId, ok: true, command: pdu.command });
+    session.send(pdu.response({ system_id: 'nodepeer' }));
+    if (mode === 'replies' && pdu.command !== 'bind_transmitter') {
+      setTimeout(function () { sendReplies(session); }, 20);
+    }
+  }
+  session.on('bind_transceiver', bind);
+  session.on('bind_transmitter', bind);
+  session.on('bind_receiver', bind);
+  session.on('enquire_link', function (pdu) {
+    emit({ event: 'enquire_link', system_id: mode });
+    if (mode !== 'silent') session.send(pdu.response());
+  });
+  session.on('unbind', function (pdu) {
+    emit({ event: 'unbind', system_id: mode });
+    session.send(pdu.response());
+    session.close();
+  });
+  session.on('deliver_sm_resp', function () {});
+  session.on('submit_sm', function (pdu) {
+    counters[mode] = (counters[mode] || 0) + 1;
+    const n = counters[mode];
+    const sm = pdu.short_message || {};
+    const udh = (sm.udh || []).map((b) => Buffer.from(b).toString('hex'));
+    emit({
+      event: 'submit', system_id: mode, n: n, seq: pdu.sequence_number,
+      destination: pdu.destination_addr, source: pdu.source_addr,
+      data_coding: pdu.data_coding, esm_class: pdu.esm_class,
+      registered_delivery: pdu.registered_delivery, validity_period: pdu.validity_period ? String(pdu.validity_period) : null,
+      udh: udh, message: typeof sm.message === 'string' ? sm.message : null,
+      sar: pdu.sar_msg_ref_num !== undefined ? [pdu.sar_msg_ref_num, pdu.sar_total_segments, pdu.sar_segment_seqnum] : null,
+    });
+    if (mode === 'slow') return;
+    if (mode === 'drop' && !dropped) {
+      pendingDrop.push(pdu);
+      if (pendingDrop.length >= 5) {
+        dropped = true;
+        emit({ event: 'dropped', count: pendingDrop.length });
+        session.destroy();
+      }
+      return;
+    }
+    if (String(pdu.destination_addr).startsWith('000')) {
+      session.send(pdu.response({ command_status: smpp.ESME_RINVDSTADR }));
+      return;
+    }
+    if (mode === 'throttle' && (n % 3 === 0 || n % 5 === 0)) {
+      session.send(pdu.response({ command_status: n % 3 === 0 ? smpp.ESME_RTHROTTLED : smpp.ESME_RMSGQFUL }));
+      return;
+    }
+    const messageId = (nextId++).toString(16).toUpperCase();
+    const wantsReceipt = pdu.registered_delivery & 0x01 && mode !== 'noreceipt';
+    if (mode === 'early' && wantsReceipt) {
+      receipt(session, pdu, messageId, 'DELIVRD');
+      setTimeout(function () { session.send(pdu.response({ message_id: messageId })); }, 30);
+      return;
+    }
+    session.send(pdu.response({ message_id: messageId }));
+    if (!wantsReceipt) return;
+    if (mode === 'dupes') {
+      const later = new Date(Date.now() + 60000);
+      receipt(session, pdu, messageId, 'ENROUTE');
+      receipt(session, pdu, messageId, 'DELIVRD', { done: later });
+      receipt(session, pdu, messageId, 'DELIVRD', { done: later });
+      receipt(session, pdu, messageId, 'ENROUTE');
+    } else if (mode === 'decimal') {
+      receipt(session, pdu, messageId, 'DELIVRD', { decimal: true });
+    } else {
+      receipt(session, pdu, messageId, 'DELIVRD');
+    }
+  });
+});
+
+server.on('error', function (e) { process.stderr.write(String(e) + '\n'); process.exit(2); });
+server.listen(PORT, '127.0.0.1', function () {
+  process.stdout.write('LISTENING ' + server.address().port + '\n');
+});
+process.on('SIGTERM', function () { process.exit(0); });
