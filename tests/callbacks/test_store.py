@@ -210,7 +210,7 @@ def test_other_workers_claim_recovered_after_expiry(any_db: SyncDatabase) -> Non
 def test_recovering_last_attempt_goes_manual(any_db: SyncDatabase) -> None:
     """An interrupted final attempt moves the task to manual."""
     s = CallbackSettings(max_attempts=1)
-    (tid,) = seed(any_db)
+    (_tid,) = seed(any_db)
     any_db.run_sync(store.claim_due, T0, 4, "w1", s)
     (change,) = any_db.run_sync(store.recover_claims, T0, s, worker="w1")
     assert change.status == "manual"
@@ -230,7 +230,7 @@ def test_not_placed_attempt_is_undone(any_db: SyncDatabase) -> None:
 
 def test_refused_number_goes_manual(any_db: SyncDatabase) -> None:
     """A number the dialler refuses sends the task to manual with the reason."""
-    (tid,) = seed(any_db)
+    (_tid,) = seed(any_db)
     (claim,), _ = any_db.run_sync(store.claim_due, T0, 4, "w1", S)
     change = any_db.run_sync(store.record_refused, claim.attempt_id, T0, "bad number")
     assert (change.status, change.why) == ("manual", "bad number")
@@ -276,7 +276,7 @@ def test_non_response_tasks_sampled_once(any_db: SyncDatabase) -> None:
             ids.append(survey.id)
         return ids
 
-    recent, old = any_db.run_sync(expired_surveys)
+    recent, _old = any_db.run_sync(expired_surveys)
     created = any_db.run_sync(store.create_non_response_tasks, T0, s)
     assert len(created) == 1
     t = task(any_db, created[0])
