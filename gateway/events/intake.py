@@ -1,0 +1,121 @@
+"""The one ingest path behind the three doors: validate, then store with its decision.
+
+Validation is pure and runs on the caller's thread; storage runs in the database thread pool
+and the result (``IngestResult``) is only given once the transaction has committed, so a door
+may acknowledge its sender (AMQP ack, HTTP 202) exactly when the event is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from gateway.events.results import DUPLICATE, REJECTED, IngestResult
+from gateway.events.schema import EventInvalidError, ServiceEvent, decode_json_event, validate_event
+from gateway.surveys.settings import SurveySettings
+
+log = Logger()
+
+
+def _integrity_error() -> type[Exception]:
+    from sqlalchemy.exc import IntegrityError
+
+    return IntegrityError
+
+
+class EventIntake:
+    """Turns raw events into stored events and survey decisions; shared by every door."""
+
+    def __init__(
+        self,
+        db: Any,  # storage.db.Database
+        settings: SurveySettings,
+        *,
+        clock: Any = None,
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self._db = db
+        self._settings = settings
+        self._clock = clock
+        self._on_queued = on_queued
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.seconds(), UTC)
+
+    def validate(self, data: object) -> ServiceEvent:
+        return validate_event(data, zone=self._settings.zone, now=self.now())
+
+    def ingest_body(self, body: bytes, source: str) -> defer.Deferred[IngestResult]:
+        """One JSON event (an AMQP body); malformed input is a ``rejected`` result, not an error."""
+        try:
+            event = self.validate(decode_json_event(body))
+        except EventInvalidError as exc:
+            return defer.succeed(IngestResult(exc.event_id, REJECTED, reason=exc.reason))
+        return self.store([event], source).addCallback(lambda results: results[0])
+
+    def store(
+        self, events: Sequence[ServiceEvent], source: str
+    ) -> defer.Deferred[list[IngestResult]]:
+        """Store validated events in one transaction; fires after the commit."""
+        from storage.events_store import store_event
+
+        now = self.now()
+
+        def work(session: Any) -> list[IngestResult]:
+            return [
+                store_event(session, e, source=source, settings=self._settings, now=now)
+                for e in events
+            ]
+
+        d = self._db.run(work)
+        d.addErrback(self._retry_on_race, events, source)
+        d.addCallback(self._notify)
+        return d
+
+    def store_sync(self, events: Sequence[ServiceEvent], source: str) -> list[IngestResult]:
+        """The same, on the calling thread (the ``events import`` command)."""
+        from storage.events_store import store_event
+
+        now = self.now()
+        return self._notify(
+            self._db.run_sync(
+                lambda session: [
+                    store_event(session, e, source=source, settings=self._settings, now=now)
+                    for e in events
+                ]
+            )
+        )
+
+    def _retry_on_race(
+        self, failure: Any, events: Sequence[ServiceEvent], source: str
+    ) -> defer.Deferred[list[IngestResult]]:
+        """Two doors stored the same event_id at once: the loser retries and sees a duplicate."""
+        failure.trap(_integrity_error())
+        log.info("intake: integrity conflict, retrying {n} event(s) one by one", n=len(events))
+        if len(events) == 1:
+            from storage.events_store import event_exists
+
+            event = events[0]
+
+            def check(session: Any) -> list[IngestResult]:
+                if event_exists(session, event.event_id):
+                    return [IngestResult(event.event_id, DUPLICATE)]
+                failure.raiseException()
+                raise AssertionError("unreachable")
+
+            return self._db.run(check)
+        ds = [self.store([e], source) for e in events]
+        return defer.gatherResults(ds, consumeErrors=True).addCallback(
+            lambda lists: [r for rs in lists for r in rs]
+        )
+
+    def _notify(self, results: list[IngestResult]) -> list[IngestResult]:
+        if self._on_queued is not None and any(r.decision == "selected" for r in results):
+            self._on_queued()
+        return results

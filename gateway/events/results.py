@@ -1,0 +1,28 @@
+"""What happened to one event at intake: the answer every door gives its sender."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ACCEPTED = "accepted"
+DUPLICATE = "duplicate"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """``accepted`` (stored, with its survey decision), ``duplicate`` or ``rejected`` (why)."""
+
+    event_id: str | None
+    status: str
+    decision: str | None = None
+    reason: str | None = None
+    survey_id: int | None = None
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"event_id": self.event_id, "status": self.status}
+        if self.decision is not None:
+            out["decision"] = self.decision
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
