@@ -69,11 +69,14 @@ function receipt(session, submit, messageId, stat, opts) {
 function sendReplies(session) {
   // 3-part UCS2 reply with an 8-bit UDH, sent out of order: 2, 3, 1
   const text = '我对这次出警服务不满意，民警到场太慢了，等了四十多分钟才来，希望改进。' +
-    '另外接警员态度还可以。😀 谢谢！';
+    '另外接警员态度还可以，但是现场处置不够耐心，没有解释清楚后续流程。' +
+    '我打了两次电话询问进展都没有人回复，希望你们认真核实一下这件事情。😀 ' +
+    '如果需要我可以提供当时的通话记录和照片，联系电话就是本机号码，谢谢！';
   const units = Buffer.from(text, 'utf16le').swap16();
-  const size = 134; // 67 code units per part
+  const size = 134; // 67 code units per part, cut naively by octets like some SMSCs do
   const chunks = [];
   for (let i = 0; i < units.length; i += size) chunks.push(units.slice(i, i + size));
+  if (chunks.length !== 3) throw new Error('reply text should make 3 parts, got ' + chunks.length);
   const ref = 0x42;
   const order = [1, 2, 0].filter((i) => i < chunks.length);
   for (const i of order) {

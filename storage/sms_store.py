@@ -1,0 +1,431 @@
+"""The SMPP service's :class:`~gateway.smpp.store.SmsStore` on SQLAlchemy (SQLite or PostgreSQL).
+
+Writes arrive from the reactor thread as operations; they are queued and written in batches, one
+transaction per batch, on the database thread pool (never on the reactor thread). One batch is
+in flight at a time, which is both the group commit that lets a single process keep up with
+thousands of submits and receipts per second, and what makes receipt matching race-free: a
+receipt and the part it names are never checked in two concurrent transactions.
+
+If a batch fails, its operations are retried one by one, so one bad operation fails alone and
+its caller sees the error (a ``deliver_sm`` is then answered with a temporary error and the SMSC
+sends it again: nothing is lost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from gateway.smpp import codec, encoding
+from gateway.smpp.api import InboundSms, ReceiptUpdate, SubmitOutcome
+from gateway.smpp.reassembly import InboundPart
+from gateway.smpp.receipts import message_status, part_state_after
+from gateway.smpp.store import InboundRecord, PartResult, ReceiptRecord
+from storage.db import Database
+from storage.models import DeliveryReceipt, InboundMessage, OutboundMessage, SmsPart
+
+log = Logger(namespace="pingjing.storage.sms")
+
+HELD = "held"  # inbound_messages.match_status of a reply part waiting for its siblings
+
+
+@dataclass
+class _Op:
+    kind: str  # submission | receipt | hold | inbound
+    args: tuple
+    deferred: defer.Deferred = field(default_factory=defer.Deferred)
+
+
+@dataclass
+class _PartRow:
+    id: int
+    outbound_id: int
+    part_number: int
+    parts_total: int
+    receipt_state: str | None
+    final_at: datetime | None
+    dirty: bool = False
+
+
+class SqlSmsStore:
+    """Batching SQL implementation of the store contract."""
+
+    def __init__(self, db: Database, max_batch: int = 2000) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._queue: list[_Op] = []
+        self._busy = False
+        self.batches = 0
+
+    # --- the contract -------------------------------------------------------------------
+
+    def record_submission(
+        self, outcome: SubmitOutcome, parts: Sequence[PartResult]
+    ) -> defer.Deferred[list[ReceiptUpdate]]:
+        return self._enqueue("submission", outcome, tuple(parts))
+
+    def record_receipt(self, receipt: ReceiptRecord) -> defer.Deferred[ReceiptUpdate]:
+        return self._enqueue("receipt", receipt)
+
+    def hold_inbound_part(self, part: InboundPart) -> defer.Deferred[int]:
+        return self._enqueue("hold", part)
+
+    def record_inbound(self, record: InboundRecord) -> defer.Deferred[InboundSms]:
+        return self._enqueue("inbound", record)
+
+    def held_inbound_parts(self) -> defer.Deferred[list[InboundPart]]:
+        return self.db.run(_load_held)
+
+    # --- batching -----------------------------------------------------------------------
+
+    def _enqueue(self, kind: str, *args: Any) -> defer.Deferred:
+        op = _Op(kind, args)
+        self._queue.append(op)
+        if not self._busy:
+            self._flush()
+        return op.deferred
+
+    def _flush(self) -> None:
+        ops, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+        if not ops:
+            return
+        self._busy = True
+        self.batches += 1
+        d = self.db.run(_run_batch, ops)
+
+        def done(results: list[Any]) -> None:
+            for op, result in zip(ops, results, strict=True):
+                op.deferred.callback(result)
+
+        def failed(f: Failure) -> defer.Deferred:
+            log.failure("a batch of {n} SMS writes failed; retrying them one by one", f, n=len(ops))
+            return self._one_by_one(ops)
+
+        d.addCallbacks(done, failed)
+        d.addErrback(lambda f: log.failure("SMS store batch bookkeeping failed", f))
+        d.addBoth(self._batch_finished)
+
+    @defer.inlineCallbacks
+    def _one_by_one(self, ops: list[_Op]):
+        for op in ops:
+            try:
+                (result,) = yield self.db.run(_run_batch, [op])
+            except Exception:
+                op.deferred.errback(Failure())
+            else:
+                op.deferred.callback(result)
+
+    def _batch_finished(self, _: object) -> None:
+        self._busy = False
+        if self._queue:
+            self._flush()
+
+
+# --- the batch, on a pool thread ------------------------------------------------------------
+
+
+def _run_batch(session: Session, ops: list[_Op]) -> list[Any]:
+    results: list[Any] = [None] * len(ops)
+    submissions = [(i, op) for i, op in enumerate(ops) if op.kind == "submission"]
+    receipts = [(i, op) for i, op in enumerate(ops) if op.kind == "receipt"]
+    orphan_updates: dict[int, list[tuple[int, ReceiptRecord]]] = {}
+    if submissions:
+        orphan_updates = _write_submissions(session, submissions, results)
+    work: list[tuple[int | None, ReceiptRecord, int | None]] = []
+    for i, recs in orphan_updates.items():
+        for rid, rec in recs:
+            work.append((i, rec, rid))
+    for i, op in receipts:
+        work.append((i, op.args[0], None))
+    if work:
+        _apply_receipts(session, work, results)
+    for i, op in enumerate(ops):
+        if op.kind == "hold":
+            results[i] = _hold(session, op.args[0])
+        elif op.kind == "inbound":
+            results[i] = _inbound(session, op.args[0])
+    return results
+
+
+def _write_submissions(
+    session: Session, submissions: list[tuple[int, _Op]], results: list[Any]
+) -> dict[int, list[tuple[int, ReceiptRecord]]]:
+    rows: list[dict[str, Any]] = []
+    for i, op in submissions:
+        results[i] = []
+        for p in op.args[1]:
+            rows.append(
+                {
+                    "outbound_id": p.outbound_id,
+                    "part_number": p.part_number,
+                    "parts_total": p.parts_total,
+                    "attempt": p.attempt,
+                    "sequence_number": p.sequence_number,
+                    "message_id": p.message_id,
+                    "message_key": p.message_key,
+                    "status": p.status,
+                    "command_status": p.command_status,
+                    "error": p.error,
+                    "submitted_at": p.submitted_at,
+                    "responded_at": p.responded_at,
+                }
+            )
+    if rows:
+        session.execute(sa.insert(SmsPart), rows)
+    now = datetime.now(UTC)
+    updates = [
+        {
+            "id": op.args[0].outbound_id,
+            "status": op.args[0].status,
+            "parts_count": op.args[0].parts,
+            "error": (op.args[0].error or None) and op.args[0].error[:128],
+            "updated_at": now,
+        }
+        for _, op in submissions
+    ]
+    session.execute(sa.update(OutboundMessage), updates)
+    # receipts that came before these parts were recorded
+    keys = {r["message_key"]: i for (i, op) in submissions for r in _keys_of(op)}
+    if not keys:
+        return {}
+    orphans = session.execute(
+        sa.select(DeliveryReceipt)
+        .where(DeliveryReceipt.message_key.in_(list(keys)), DeliveryReceipt.sms_part_id.is_(None))
+        .order_by(DeliveryReceipt.id)
+    ).scalars()
+    found: dict[int, list[tuple[int, ReceiptRecord]]] = {}
+    for r in orphans:
+        rec = ReceiptRecord(
+            r.message_id,
+            r.message_key or "",
+            r.state,
+            r.error_code,
+            r.submit_date,
+            r.done_date,
+            r.source_addr,
+            r.text,
+            r.received_at,
+        )
+        found.setdefault(keys[r.message_key], []).append((r.id, rec))
+    return found
+
+
+def _keys_of(op: _Op) -> list[dict[str, str]]:
+    return [
+        {"message_key": p.message_key}
+        for p in op.args[1]
+        if p.message_key and p.status == "submitted"
+    ]
+
+
+def _apply_receipts(
+    session: Session,
+    work: list[tuple[int | None, ReceiptRecord, int | None]],
+    results: list[Any],
+) -> None:
+    """Match receipts (new ones, and stored orphans now matchable) to parts, in order."""
+    keys = {rec.message_key for _, rec, _ in work if rec.message_key}
+    by_key: dict[str, _PartRow] = {}
+    if keys:
+        q = (
+            sa.select(
+                SmsPart.id,
+                SmsPart.outbound_id,
+                SmsPart.part_number,
+                SmsPart.parts_total,
+                SmsPart.receipt_state,
+                SmsPart.final_at,
+                SmsPart.message_key,
+            )
+            .where(SmsPart.message_key.in_(list(keys)), SmsPart.status == "submitted")
+            .order_by(SmsPart.id)
+        )
+        for row in session.execute(q):
+            by_key[row.message_key] = _PartRow(*row[:6])  # the latest part wins
+    outbound_ids = {p.outbound_id for p in by_key.values()}
+    siblings: dict[int, dict[int, _PartRow]] = {}
+    if outbound_ids:
+        q = (
+            sa.select(
+                SmsPart.id,
+                SmsPart.outbound_id,
+                SmsPart.part_number,
+                SmsPart.parts_total,
+                SmsPart.receipt_state,
+                SmsPart.final_at,
+            )
+            .where(SmsPart.outbound_id.in_(list(outbound_ids)), SmsPart.status == "submitted")
+            .order_by(SmsPart.id)
+        )
+        for row in session.execute(q):
+            part = _PartRow(*row)
+            siblings.setdefault(part.outbound_id, {})[part.part_number] = part
+        # share one object per row so in-batch duplicates see each other's effect
+        for key, part in list(by_key.items()):
+            by_key[key] = siblings[part.outbound_id].get(part.part_number, part)
+    new_receipts: list[dict[str, Any]] = []
+    linked: list[dict[str, Any]] = []
+    finals: dict[int, str] = {}
+    for index, rec, existing_id in work:
+        part = by_key.get(rec.message_key) if rec.message_key else None
+        if part is None:
+            update = ReceiptUpdate(None, rec.message_id, rec.state, None)
+        else:
+            new = part_state_after(part.receipt_state, part.final_at, rec.state, rec.done_date)
+            if new != part.receipt_state:
+                part.receipt_state = new
+                part.final_at = rec.done_date or part.final_at or rec.received_at
+                part.dirty = True
+            group = siblings.get(part.outbound_id, {part.part_number: part})
+            final = message_status([p.receipt_state for p in group.values()], part.parts_total)
+            if final is not None:
+                finals[part.outbound_id] = final
+            update = ReceiptUpdate(part.outbound_id, rec.message_id, rec.state, final)
+        if existing_id is None:
+            new_receipts.append(
+                {
+                    "message_id": rec.message_id,
+                    "message_key": rec.message_key or None,
+                    "sms_part_id": part.id if part else None,
+                    "state": rec.state,
+                    "error_code": rec.error_code,
+                    "submit_date": rec.submit_date,
+                    "done_date": rec.done_date,
+                    "source_addr": rec.source_addr,
+                    "text": rec.text,
+                    "received_at": rec.received_at,
+                }
+            )
+        elif part is not None:
+            linked.append({"id": existing_id, "sms_part_id": part.id})
+        if index is not None:
+            if isinstance(results[index], list):
+                results[index].append(update)  # a submission collecting its orphans
+            else:
+                results[index] = update
+    if new_receipts:
+        session.execute(sa.insert(DeliveryReceipt), new_receipts)
+    if linked:
+        session.execute(sa.update(DeliveryReceipt), linked)
+    dirty = [
+        {"id": p.id, "receipt_state": p.receipt_state, "final_at": p.final_at}
+        for group in siblings.values()
+        for p in group.values()
+        if p.dirty
+    ]
+    if dirty:
+        session.execute(sa.update(SmsPart), dirty)
+    if finals:
+        now = datetime.now(UTC)
+        session.execute(
+            sa.update(OutboundMessage),
+            [{"id": oid, "status": status, "updated_at": now} for oid, status in finals.items()],
+        )
+
+
+def _hold(session: Session, part: InboundPart) -> int:
+    row = InboundMessage(
+        source_addr=part.source_addr,
+        destination_addr=part.destination_addr,
+        data_coding=part.data_coding,
+        esm_class=part.esm_class,
+        raw_hex=part.raw.hex(),
+        text=encoding.decode_text(part.data, part.data_coding),
+        parts_total=part.total,
+        incomplete=True,
+        received_at=part.received_at,
+        match_status=HELD,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def _inbound(session: Session, record: InboundRecord) -> InboundSms:
+    row = InboundMessage(
+        source_addr=record.source_addr,
+        destination_addr=record.destination_addr,
+        data_coding=record.data_coding,
+        esm_class=record.esm_class,
+        raw_hex=" ".join(raw.hex() for raw in record.raw),
+        text=record.text,
+        parts_total=record.parts_total,
+        incomplete=record.incomplete,
+        received_at=record.received_at,
+    )
+    session.add(row)
+    if record.part_ids:
+        session.execute(
+            sa.delete(InboundMessage).where(
+                InboundMessage.id.in_(record.part_ids), InboundMessage.match_status == HELD
+            )
+        )
+    session.flush()
+    return InboundSms(
+        row.id,
+        record.source_addr,
+        record.destination_addr,
+        record.text,
+        record.incomplete,
+        record.received_at,
+    )
+
+
+def _load_held(session: Session) -> list[InboundPart]:
+    parts = []
+    for row in session.execute(
+        sa.select(InboundMessage).where(InboundMessage.match_status == HELD)
+    ).scalars():
+        part = inbound_part_from_raw(bytes.fromhex(row.raw_hex), row.received_at, row.id)
+        if part is not None:
+            parts.append(part)
+    return parts
+
+
+def inbound_part_from_raw(
+    raw: bytes, received_at: datetime, stored_id: int | None = None
+) -> InboundPart | None:
+    """Rebuild a held part from its stored PDU (the reassembly key lives in the PDU itself)."""
+    try:
+        pdu = codec.decode(raw)
+    except codec.DecodeError:
+        return None
+    payload = pdu.get("short_message", b"") or pdu.tlvs.get(codec.TAG_MESSAGE_PAYLOAD, b"")
+    esm = pdu.get("esm_class", 0)
+    concat = None
+    data = payload
+    if esm & encoding.ESM_UDHI:
+        try:
+            data, concat = encoding.split_udh(payload)
+        except encoding.EncodingError:
+            return None
+    if concat is None and pdu.get("sar_msg_ref_num") is not None:
+        concat = encoding.Concat(
+            pdu.get("sar_msg_ref_num"),
+            pdu.get("sar_total_segments", 1),
+            pdu.get("sar_segment_seqnum", 1),
+        )
+    if concat is None:
+        return None
+    return InboundPart(
+        source_addr=pdu.text_field("source_addr"),
+        destination_addr=pdu.text_field("destination_addr"),
+        reference=concat.reference,
+        total=concat.total,
+        number=concat.number,
+        data=data,
+        data_coding=pdu.get("data_coding", 0),
+        esm_class=esm,
+        raw=raw,
+        received_at=received_at,
+        stored_id=stored_id,
+    )
+
