@@ -113,6 +113,11 @@ class CallbackScheduler(Service):
         super().startService()
         self._stopping = False
         self._ticking = self._start()
+        self._ticking.addBoth(self._started)
+
+    def _started(self, _: object) -> None:
+        self._ticking = None
+        self._schedule(0)
 
     @inlineCallbacks
     def _start(self) -> Any:
@@ -129,8 +134,6 @@ class CallbackScheduler(Service):
                 )
         except Exception:
             self.log.failure("recovering interrupted callbacks failed; retrying on next tick")
-        self._ticking = None
-        self._schedule(0)
 
     def stopService(self) -> Deferred[None]:
         """Stop waking; calls in progress keep their claims and are recovered at next start."""

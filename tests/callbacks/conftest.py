@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.logger import formatEvent, globalLogPublisher
 
 from ivr.ami.api import CallEnded, CallOutcome, OriginateRequest
 from storage.db import make_engine, make_session_factory, transaction
@@ -51,6 +52,22 @@ class SyncDatabase:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def no_logged_failures() -> Iterator[list[dict[str, Any]]]:
+    """Fail any test during which the code logged a failure it did not expect (the test may
+    clear the list after checking what it expected)."""
+    failures: list[dict[str, Any]] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        if "log_failure" in event:
+            failures.append(event)
+
+    globalLogPublisher.addObserver(observe)
+    yield failures
+    globalLogPublisher.removeObserver(observe)
+    assert [formatEvent(e) + str(e["log_failure"].value) for e in failures] == []
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
