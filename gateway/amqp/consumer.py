@@ -1,0 +1,299 @@
+"""The AMQP door: consume service events from a durable queue, ack only after the commit.
+
+* One reconnect mechanism: ``ClientService`` with a backoff policy; every new connection is
+  prepared the same way (declare, qos, consume), so the consumer resumes after a broker
+  restart instead of staying dead, which is the failure other gateways are known for.
+* At-least-once, never doubled: a message is acked after the handler's transaction committed;
+  one redelivered after a reconnect is seen as a duplicate ``event_id`` and acked.
+* Malformed events are published to the dead-letter exchange with the reason in the
+  ``x-pingjing-reason`` header (in a transaction on a separate channel, so the publish is
+  confirmed before the original is acked), never silently dropped and never requeued forever.
+* A storage failure requeues the delivery after a backoff; after ``MAX_ATTEMPTS`` failures of
+  the same body it is dead-lettered with the last error, so a poison message cannot loop.
+* Backpressure: ``pause()`` cancels the consumer (what is already delivered is still handled),
+  ``resume()`` consumes again; wired to the SMPP link's availability.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application import service
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet import defer, protocol
+from twisted.logger import Logger
+from txamqp.client import Closed, TwistedDelegate
+from txamqp.protocol import AMQClient
+from txamqp.queue import Closed as QueueClosed
+
+from gateway.amqp import compat
+from gateway.amqp.settings import AmqpSettings
+from gateway.events.results import REJECTED, IngestResult
+
+log = Logger()
+
+REASON_HEADER = "x-pingjing-reason"
+EVENT_ID_HEADER = "x-pingjing-event-id"
+QUEUE_HEADER = "x-pingjing-queue"
+MAX_ATTEMPTS = 5
+CONSUME_CHANNEL = 1
+PUBLISH_CHANNEL = 2
+
+Handler = Callable[[bytes], "defer.Deferred[IngestResult]"]
+
+
+class _AmqpFactory(protocol.Factory):
+    def __init__(self, settings: AmqpSettings, clock: Any) -> None:
+        self._settings = settings
+        self._clock = clock
+
+    def buildProtocol(self, addr: Any) -> AMQClient:
+        client = AMQClient(
+            TwistedDelegate(),
+            self._settings.vhost,
+            compat.load_spec(),
+            heartbeat=self._settings.heartbeat_seconds,
+            clock=self._clock,
+        )
+        client.factory = self
+        return client
+
+
+class EventConsumer(service.Service):
+    """Consumes ``settings.queue`` and hands each body to ``handler`` (the event intake)."""
+
+    name = "amqp-events"
+
+    def __init__(
+        self,
+        settings: AmqpSettings,
+        handler: Handler,
+        *,
+        reactor: Any = None,
+        endpoint: Any = None,
+    ) -> None:
+        compat.install()
+        if reactor is None:
+            from twisted.internet import reactor
+        self._settings = settings
+        self._handler = handler
+        self._reactor = reactor
+        if endpoint is None:
+            from twisted.internet.endpoints import clientFromString
+
+            endpoint = clientFromString(reactor, settings.endpoint)
+        self._client_service = ClientService(
+            endpoint,
+            _AmqpFactory(settings, reactor),
+            retryPolicy=backoffPolicy(
+                initialDelay=settings.reconnect_initial_seconds,
+                maxDelay=settings.reconnect_max_seconds,
+            ),
+            clock=reactor,
+            prepareConnection=self._prepare,
+        )
+        self._client: AMQClient | None = None
+        self._channel: Any = None
+        self._publisher: Any = None
+        self._consumer_tag: str | None = None
+        self._paused = False
+        self._tags = itertools.count(1)
+        self._in_flight: set[defer.Deferred[None]] = set()
+        self._failures: dict[str, int] = {}
+        self._retry_delay = settings.retry_initial_seconds
+        self._consuming_waiters: list[defer.Deferred[None]] = []
+        self.connections = 0  # how many times a connection was prepared (observability, tests)
+
+    # --- service ---------------------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self._client_service.startService()
+
+    @defer.inlineCallbacks
+    def stopService(self) -> Any:
+        super().stopService()
+        self._paused = True
+        if self._in_flight:
+            yield defer.DeferredList(list(self._in_flight))
+        client = self._client
+        if client is not None and not client.closed:
+            try:
+                yield client.close(within=2)
+            except Exception:  # closing a dead connection is not an error
+                log.debug("amqp: close on stop failed; the connection is going away anyway")
+        yield self._client_service.stopService()
+
+    def when_consuming(self) -> defer.Deferred[None]:
+        """Fires when the consumer is (again) registered with the broker."""
+        if self._consumer_tag is not None:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred()
+        self._consuming_waiters.append(d)
+        return d
+
+    @property
+    def consuming(self) -> bool:
+        return self._consumer_tag is not None
+
+    # --- backpressure ----------------------------------------------------------------------
+
+    def set_available(self, available: bool) -> None:
+        """The SMPP availability observer: pause while the link is down, resume when up."""
+        if available:
+            self.resume()
+        else:
+            self.pause()
+
+    def pause(self) -> None:
+        if self._paused:
+            return
+        self._paused = True
+        log.info("amqp: pausing the event consumer")
+        tag, self._consumer_tag = self._consumer_tag, None
+        if tag is not None and self._channel is not None:
+            d = self._channel.basic_cancel(consumer_tag=tag)
+            d.addErrback(lambda f: log.failure("amqp: basic.cancel failed", f))
+
+    def resume(self) -> None:
+        if not self._paused:
+            return
+        self._paused = False
+        log.info("amqp: resuming the event consumer")
+        if self._channel is not None and self._consumer_tag is None:
+            self._consume().addErrback(lambda f: log.failure("amqp: basic.consume failed", f))
+
+    # --- connection ------------------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def _prepare(self, client: AMQClient) -> Any:
+        s = self._settings
+        yield client.authenticate(s.user, s.password)
+        channel = yield client.channel(CONSUME_CHANNEL)
+        yield channel.channel_open()
+        yield channel.exchange_declare(exchange=s.dead_letter_exchange, type="fanout", durable=True)
+        yield channel.queue_declare(queue=s.dead_letter_queue, durable=True)
+        yield channel.queue_bind(queue=s.dead_letter_queue, exchange=s.dead_letter_exchange)
+        yield channel.queue_declare(queue=s.queue, durable=True)
+        yield channel.basic_qos(prefetch_count=s.prefetch)
+        publisher = yield client.channel(PUBLISH_CHANNEL)
+        yield publisher.channel_open()
+        yield publisher.tx_select()
+        self._client, self._channel, self._publisher = client, channel, publisher
+        self._consumer_tag = None
+        self.connections += 1
+        client.disconnected.wait().addBoth(self._lost, client)
+        log.info("amqp: connected, consuming {queue}", queue=s.queue)
+        if not self._paused:
+            yield self._consume()
+
+    def _lost(self, _: object, client: AMQClient) -> None:
+        if self._client is client:
+            log.warn("amqp: connection lost; ClientService reconnects with backoff")
+            self._client = self._channel = self._publisher = None
+            self._consumer_tag = None
+
+    @defer.inlineCallbacks
+    def _consume(self) -> Any:
+        client, channel = self._client, self._channel
+        tag = f"pingjing-{next(self._tags)}"
+        self._consumer_tag = tag
+        queue = yield client.queue(tag)
+        yield channel.basic_consume(queue=self._settings.queue, consumer_tag=tag)
+        waiters, self._consuming_waiters = self._consuming_waiters, []
+        for d in waiters:
+            d.callback(None)
+        self._read(queue, channel)
+
+    @defer.inlineCallbacks
+    def _read(self, queue: Any, channel: Any) -> Any:
+        while True:
+            try:
+                message = yield queue.get()
+            except (QueueClosed, Closed):
+                return
+            d = self._handle(message, channel)
+            self._in_flight.add(d)
+            d.addBoth(lambda _, d=d: self._in_flight.discard(d))
+
+    # --- one delivery ----------------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def _handle(self, message: Any, channel: Any) -> Any:
+        body = compat.body_bytes(message.content)
+        tag = message.delivery_tag
+        key = hashlib.sha256(body).hexdigest()
+        try:
+            result = yield self._handler(body)
+        except Exception as exc:  # storage errors of any kind are retried
+            attempts = self._failures.get(key, 0) + 1
+            self._failures[key] = attempts
+            if attempts >= MAX_ATTEMPTS:
+                self._failures.pop(key, None)
+                reason = f"storage failed {attempts} times: {exc.__class__.__name__}: {exc}"
+                failed = IngestResult(None, REJECTED, reason=reason)
+                yield self._dead_letter(message, channel, failed)
+                return
+            delay = self._retry_delay
+            self._retry_delay = min(delay * 2, self._settings.retry_max_seconds)
+            log.error(
+                "amqp: storing an event failed ({error}); requeue in {delay}s (attempt {n})",
+                error=repr(exc),
+                delay=delay,
+                n=attempts,
+            )
+            yield self._later(delay)
+            yield self._settle(channel.basic_reject, delivery_tag=tag, requeue=True)
+            return
+        self._failures.pop(key, None)
+        self._retry_delay = self._settings.retry_initial_seconds
+        if result.status == REJECTED:
+            yield self._dead_letter(message, channel, result)
+        else:
+            yield self._settle(channel.basic_ack, delivery_tag=tag)
+
+    def _later(self, seconds: float) -> defer.Deferred[None]:
+        d: defer.Deferred[None] = defer.Deferred()
+        self._reactor.callLater(seconds, d.callback, None)
+        return d
+
+    @defer.inlineCallbacks
+    def _dead_letter(self, message: Any, channel: Any, result: IngestResult) -> Any:
+        """Publish to the dead-letter exchange with the reason, confirmed, then ack the original."""
+        publisher = self._publisher
+        if publisher is None or channel is not self._channel:
+            return  # the connection went away: the broker redelivers it to the next one
+        props = dict(message.content.properties)
+        headers = dict(props.get("headers") or {})
+        headers[REASON_HEADER] = result.reason or "rejected"
+        if result.event_id:
+            headers[EVENT_ID_HEADER] = result.event_id
+        headers[QUEUE_HEADER] = self._settings.queue
+        props["headers"] = headers
+        props.setdefault("delivery-mode", 2)
+        content = compat.make_content(compat.body_bytes(message.content))
+        content.properties = props
+        log.warn(
+            "amqp: event {event_id} dead-lettered: {reason}",
+            event_id=result.event_id or "-",
+            reason=result.reason,
+        )
+        try:
+            publisher.basic_publish(
+                exchange=self._settings.dead_letter_exchange, routing_key="", content=content
+            )
+            yield publisher.tx_commit()
+        except Closed:
+            return
+        yield self._settle(channel.basic_ack, delivery_tag=message.delivery_tag)
+
+    @defer.inlineCallbacks
+    def _settle(self, method: Callable[..., Any], **kwargs: Any) -> Any:
+        """Ack or reject; on a closed channel the broker redelivers, which intake makes harmless."""
+        try:
+            yield method(**kwargs)
+        except Closed:
+            log.info("amqp: channel closed before settling a delivery; it will be redelivered")
