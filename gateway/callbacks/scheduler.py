@@ -96,7 +96,7 @@ class CallbackScheduler(Service):
         self.ami = ami
         self.settings = settings
         self.clock = clock
-        self.worker = worker or default_worker_name()
+        self.worker = worker or settings.worker or default_worker_name()
         self._ingest_spool = ingest_spool
         self._calls: dict[int, _Call] = {}  # attempt id → call
         self._timer: IDelayedCall | None = None

@@ -61,8 +61,7 @@ def test_utc_input_is_read_in_shanghai_time() -> None:
 
 def test_weekday_without_windows_is_skipped() -> None:
     """With no calls at weekends, Friday evening moves to Monday morning."""
-    weekdays_only = {d: ((time(9), time(17)),) for d in range(5)}
-    s = CallbackSettings(windows=weekdays_only)
+    s = CallbackSettings(default_windows=["09:00-17:00"], windows={"sat": [], "sun": []})
     assert next_slot(sh(2026, 11, 27, 18, 0), s) == sh(2026, 11, 30, 9, 0)
 
 
@@ -94,6 +93,7 @@ def test_last_attempt_goes_to_manual() -> None:
 def test_last_delay_repeats() -> None:
     """With more attempts than delays, the last delay is used again."""
     s = CallbackSettings(max_attempts=5)
+    assert s.retry_delay(4) == timedelta(hours=2)
     d = after_unanswered("failed", 4, sh(2026, 11, 27, 15, 0), s)
     assert d.next_attempt_at == sh(2026, 11, 27, 17, 0)
 
@@ -172,15 +172,51 @@ def test_settings_errors_name_every_key() -> None:
         CallbackSettings(
             max_concurrent=0,
             non_response_share=1.5,
-            windows={0: ((time(12), time(9)),)},
+            windows={"mon": ["12:00-09:00"], "funday": []},
+            timezone="Mars/Olympus",
         )
     text = str(err.value)
     assert "max_concurrent=0" in text
     assert "non_response_share=1.5" in text
-    assert "windows.mon: 12:00-09:00" in text
+    assert "windows.mon: 12:00-09:00 must start before it ends" in text
+    assert "windows.funday: not a weekday" in text
+    assert "timezone 'Mars/Olympus' is unknown" in text
 
 
 def test_settings_refuse_overlapping_windows() -> None:
     """Overlapping windows on one day are refused."""
-    with pytest.raises(ValueError, match="overlap"):
-        CallbackSettings(windows={2: ((time(9), time(12)), (time(11), time(13)))})
+    with pytest.raises(ValueError, match=r"windows\.wed: windows overlap at 11:00"):
+        CallbackSettings(windows={"wed": ["09:00-12:00", "11:00-13:00"]})
+
+
+def test_settings_refuse_malformed_window() -> None:
+    """A window that is not HH:MM-HH:MM is named with its key."""
+    with pytest.raises(ValueError, match=r"default_windows: '9-12' is not HH:MM-HH:MM"):
+        CallbackSettings(default_windows=["9-12"])
+
+
+def test_settings_refuse_a_week_without_windows() -> None:
+    """No window on any day would never call anyone: refused."""
+    with pytest.raises(ValueError, match="no calling window on any day"):
+        CallbackSettings(default_windows=[])
+
+
+def test_settings_load_from_toml_table() -> None:
+    """The section loads through the lead's TOML loader with plain types."""
+    import tomllib
+
+    from gateway.configload import load_section
+
+    table = tomllib.loads(
+        """
+        default_windows = ["08:30-11:30"]
+        windows = { sun = [] }
+        retry_delays_minutes = [15, 60]
+        max_concurrent = 2
+        """
+    )
+    s = load_section(CallbackSettings, table, "callbacks", "test.toml")
+    assert s.windows_for(6) == ()
+    assert s.windows_for(0) == ((time(8, 30), time(11, 30)),)
+    assert s.retry_delay(1) == timedelta(minutes=15)
+    assert s.max_concurrent == 2

@@ -195,7 +195,7 @@ def test_overdue_flag(world: World, ami: FakeAmi) -> None:
     evening = T0 + timedelta(hours=10, minutes=30)  # 20:30 local, window closed
     world.advance_to(evening)
     (tid,) = world.seed(created_at=evening)
-    world.start(CallbackSettings(first_attempt_within=timedelta(hours=1)))
+    world.start(CallbackSettings(first_attempt_within_hours=1))
     world.clock.advance(59 * MINUTE)
     assert world.task(tid).overdue is False
     world.clock.advance(2 * MINUTE)
