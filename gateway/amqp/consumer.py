@@ -105,6 +105,10 @@ class EventConsumer(service.Service):
         self._failures: dict[str, int] = {}
         self._retry_delay = settings.retry_initial_seconds
         self._consuming_waiters: list[defer.Deferred[None]] = []
+        # txamqp does not serialise synchronous methods on a channel: two at once get each
+        # other's replies. One lock per channel keeps one request outstanding.
+        self._sync_lock = defer.DeferredLock()
+        self._publish_lock = defer.DeferredLock()
         self.connections = 0  # how many times a connection was prepared (observability, tests)
 
     # --- service ---------------------------------------------------------------------------
@@ -148,23 +152,35 @@ class EventConsumer(service.Service):
         else:
             self.pause()
 
-    def pause(self) -> None:
+    def pause(self) -> defer.Deferred[None]:
+        """Stop taking new events; fires once the broker confirmed the cancel."""
         if self._paused:
-            return
+            return defer.succeed(None)
         self._paused = True
         log.info("amqp: pausing the event consumer")
         tag, self._consumer_tag = self._consumer_tag, None
-        if tag is not None and self._channel is not None:
-            d = self._channel.basic_cancel(consumer_tag=tag)
-            d.addErrback(lambda f: log.failure("amqp: basic.cancel failed", f))
+        channel = self._channel
+        if tag is None or channel is None:
+            return defer.succeed(None)
+        d = self._sync_lock.run(channel.basic_cancel, consumer_tag=tag)
+        d.addErrback(self._sync_failed, "basic.cancel")
+        return d
 
-    def resume(self) -> None:
+    def resume(self) -> defer.Deferred[None]:
+        """Take events again; fires once the consumer is registered (or at the next connect)."""
         if not self._paused:
-            return
+            return defer.succeed(None)
         self._paused = False
         log.info("amqp: resuming the event consumer")
         if self._channel is not None and self._consumer_tag is None:
-            self._consume().addErrback(lambda f: log.failure("amqp: basic.consume failed", f))
+            return self._consume().addErrback(self._sync_failed, "basic.consume")
+        return defer.succeed(None)
+
+    def _sync_failed(self, failure: Any, what: str) -> None:
+        """A synchronous method failed: drop the connection, the reconnect restores the state."""
+        log.failure("amqp: {what} failed; reconnecting", failure, what=what)
+        if self._client is not None and self._client.transport is not None:
+            self._client.transport.loseConnection()
 
     # --- connection ------------------------------------------------------------------------
 
@@ -183,6 +199,8 @@ class EventConsumer(service.Service):
         yield publisher.channel_open()
         yield publisher.tx_select()
         self._client, self._channel, self._publisher = client, channel, publisher
+        self._sync_lock = defer.DeferredLock()
+        self._publish_lock = defer.DeferredLock()
         self._consumer_tag = None
         self.connections += 1
         client.disconnected.wait().addBoth(self._lost, client)
@@ -202,7 +220,9 @@ class EventConsumer(service.Service):
         tag = f"pingjing-{next(self._tags)}"
         self._consumer_tag = tag
         queue = yield client.queue(tag)
-        yield channel.basic_consume(queue=self._settings.queue, consumer_tag=tag)
+        yield self._sync_lock.run(
+            channel.basic_consume, queue=self._settings.queue, consumer_tag=tag
+        )
         waiters, self._consuming_waiters = self._consuming_waiters, []
         for d in waiters:
             d.callback(None)
@@ -281,11 +301,15 @@ class EventConsumer(service.Service):
             event_id=result.event_id or "-",
             reason=result.reason,
         )
-        try:
+
+        def publish_and_commit() -> defer.Deferred[Any]:
             publisher.basic_publish(
                 exchange=self._settings.dead_letter_exchange, routing_key="", content=content
             )
-            yield publisher.tx_commit()
+            return publisher.tx_commit()
+
+        try:
+            yield self._publish_lock.run(publish_and_commit)
         except Closed:
             return
         yield self._settle(channel.basic_ack, delivery_tag=message.delivery_tag)
