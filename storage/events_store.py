@@ -7,7 +7,7 @@ an event is either fully recorded or not at all.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -38,6 +38,8 @@ def phone_history(
             m.Survey.phone == phone, m.Survey.decision == "selected"
         )
     ).scalar()
+    if last is not None and last.tzinfo is None:  # aggregates may bypass UtcDateTime on SQLite
+        last = last.replace(tzinfo=UTC)
     window = settings.duplicate_window
     business = (
         m.ServiceEvent.business.is_(None)

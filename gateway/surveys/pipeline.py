@@ -1,0 +1,206 @@
+"""The survey pipeline as a service: drain the outbox through SMPP, act on replies and receipts.
+
+Event-driven, not a polling loop: the outbox is drained when something is queued (``kick``),
+when a submit finishes, when the SMPP link comes back, and at the time the earliest queued SMS
+becomes due (one timer, re-armed after every drain, at most a minute ahead so that reply
+windows are closed on time). At most ``outbox_in_flight`` SMS are handed to the SMPP client at
+once; its own window and rate cap do the rest.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from gateway.masking import mask_phone
+from gateway.smpp.api import InboundSms, OutboundSms, ReceiptUpdate, SubmitOutcome
+from gateway.surveys.classifier import classify
+from gateway.surveys.settings import SurveySettings
+
+log = Logger()
+
+MAX_TIMER_SECONDS = 60.0
+
+
+class SurveyPipeline(service.Service):
+    """Owns the outbox sender and the reply/receipt handlers."""
+
+    name = "surveys"
+
+    def __init__(self, db: Any, smpp: Any, settings: SurveySettings, *, clock: Any = None) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self._db = db
+        self._smpp = smpp
+        self._settings = settings
+        self._clock = clock
+        self._available = False
+        self._draining = False
+        self._again = False
+        self._in_flight: set[int] = set()
+        self._timer: Any = None
+        self._pending: set[defer.Deferred[Any]] = set()
+        smpp.add_reply_observer(self.on_reply)
+        smpp.add_receipt_observer(self.on_receipt)
+        smpp.add_availability_observer(self.on_availability)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.seconds(), UTC)
+
+    # --- service -------------------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        from storage.survey_store import recover_interrupted
+
+        d = self._db.run(recover_interrupted, self.now(), self._settings)
+        d.addCallback(self._recovered)
+        self._track(d)
+
+    def _recovered(self, count: int) -> None:
+        if count:
+            log.warn("surveys: {n} SMS were interrupted during submit; marked unknown", n=count)
+        self.kick()
+
+    @defer.inlineCallbacks
+    def stopService(self) -> Any:
+        super().stopService()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        while self._pending:
+            yield defer.DeferredList(list(self._pending))
+
+    def _track(self, d: defer.Deferred[Any]) -> defer.Deferred[Any]:
+        self._pending.add(d)
+
+        def done(result: Any) -> Any:
+            self._pending.discard(d)
+            return result
+
+        d.addBoth(done)
+        d.addErrback(lambda f: log.failure("surveys: unexpected error", f))
+        return d
+
+    def idle(self) -> defer.Deferred[None]:
+        """Fires when no database work or submit is outstanding (tests, orderly shutdown)."""
+
+        @defer.inlineCallbacks
+        def wait() -> Any:
+            while self._pending:
+                yield defer.DeferredList(list(self._pending))
+
+        return wait()
+
+    # --- the outbox ----------------------------------------------------------------------
+
+    def on_availability(self, available: bool) -> None:
+        self._available = available
+        if available:
+            self.kick()
+
+    def kick(self) -> None:
+        """Something may be due: drain now (or right after the drain in progress)."""
+        if not self.running or not self._available:
+            return
+        if self._draining:
+            self._again = True
+            return
+        self._track(self._drain())
+
+    @defer.inlineCallbacks
+    def _drain(self) -> Any:
+        from storage.survey_store import claim_due, expire_surveys, next_due_at
+
+        self._draining = True
+        try:
+            while self.running and self._available:
+                self._again = False
+                room = self._settings.outbox_in_flight - len(self._in_flight)
+                if room <= 0:
+                    break
+                items = yield self._db.run(claim_due, self.now(), room, self._settings)
+                for item in items:
+                    self._submit(item)
+                if not items and not self._again:
+                    break
+            expired = yield self._db.run(expire_surveys, self.now())
+            if expired:
+                log.info("surveys: {n} surveys expired without a reply", n=expired)
+            due = yield self._db.run(next_due_at, self.now())
+        finally:
+            self._draining = False
+        self._arm(due)
+        if self._again:
+            self.kick()
+
+    def _arm(self, due: datetime | None) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if not self.running:
+            return
+        delay = MAX_TIMER_SECONDS
+        if due is not None:
+            delay = min(max((due - self.now()).total_seconds(), 0.0), MAX_TIMER_SECONDS)
+        self._timer = self._clock.callLater(delay, self.kick)
+
+    def _submit(self, item: Any) -> None:
+        self._in_flight.add(item.outbound_id)
+        sms = OutboundSms(item.outbound_id, item.destination, item.text, item.source_addr)
+        d = self._smpp.submit(sms)
+        d.addErrback(
+            lambda f: SubmitOutcome(item.outbound_id, "unknown", (), 0, f"submit raised: {f.value}")
+        )
+        d.addCallback(self._outcome, item)
+        self._track(d)
+
+    @defer.inlineCallbacks
+    def _outcome(self, outcome: SubmitOutcome, item: Any) -> Any:
+        from storage.survey_store import record_outcome
+
+        try:
+            yield self._db.run(record_outcome, outcome, self.now(), self._settings)
+        finally:
+            self._in_flight.discard(item.outbound_id)
+        if outcome.status != "submitted":
+            log.warn(
+                "surveys: {kind} SMS {id} to {phone}: {status} ({error})",
+                kind=item.kind,
+                id=item.outbound_id,
+                phone=mask_phone(item.destination),
+                status=outcome.status,
+                error=outcome.error,
+            )
+        self.kick()
+
+    # --- replies and receipts ------------------------------------------------------------
+
+    def on_reply(self, inbound: InboundSms) -> defer.Deferred[Any]:
+        from storage.survey_store import apply_reply
+
+        reading = classify(inbound.text)
+        d = self._db.run(apply_reply, inbound, reading, self._settings, self.now())
+        d.addCallback(self._replied, inbound)
+        return self._track(d)
+
+    def _replied(self, outcome: Any, inbound: InboundSms) -> Any:
+        log.info(
+            "surveys: reply {id} from {phone}: {rating}, {status}",
+            id=inbound.inbound_id,
+            phone=mask_phone(inbound.source_addr),
+            rating=outcome.rating,
+            status=outcome.match_status,
+        )
+        if outcome.queued:
+            self.kick()
+        return outcome
+
+    def on_receipt(self, update: ReceiptUpdate) -> defer.Deferred[Any]:
+        from storage.survey_store import apply_receipt
+
+        return self._track(self._db.run(apply_receipt, update, self.now()))

@@ -1,0 +1,261 @@
+"""The survey lifecycle in storage: outbox, outcomes, receipts, replies, opt-out, expiry."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from gateway.events.schema import validate_event
+from gateway.smpp.api import InboundSms, ReceiptUpdate, SubmitOutcome
+from gateway.surveys.classifier import classify
+from storage import models as m
+from storage import survey_store as ss
+from storage.events_store import store_event
+from tests.surveys.support import NOW, event_data
+
+
+def add_event(db, settings, now=NOW, **changes):
+    event = validate_event(event_data(**changes), now=now)
+    return db.run_sync(store_event, event, source="file", settings=settings, now=now)
+
+
+def send_all(db, settings, now=NOW, status="submitted"):
+    items = db.run_sync(ss.claim_due, now, 100, settings)
+    for item in items:
+        outcome = SubmitOutcome(item.outbound_id, status, ("m1",), 1, None)
+        db.run_sync(ss.record_outcome, outcome, now, settings)
+    return items
+
+
+def survey(db, survey_id=None):
+    def get(s):
+        q = sa.select(m.Survey).order_by(m.Survey.id)
+        rows = s.scalars(q).all()
+        return rows[0] if survey_id is None else s.get(m.Survey, survey_id)
+
+    return db.run_sync(get)
+
+
+def outbound(db, kind=None):
+    def get(s):
+        q = sa.select(m.OutboundMessage).order_by(m.OutboundMessage.id)
+        if kind:
+            q = q.where(m.OutboundMessage.kind == kind)
+        return s.scalars(q).all()
+
+    return db.run_sync(get)
+
+
+def reply(db, settings, text, *, phone="8613812345678", to="10690000", at=None):
+    at = at or NOW + timedelta(minutes=5)
+
+    def insert(s):
+        row = m.InboundMessage(
+            source_addr=phone,
+            destination_addr=to,
+            data_coding=8,
+            raw_hex="",
+            text=text,
+            received_at=at,
+        )
+        s.add(row)
+        s.flush()
+        return row.id
+
+    inbound_id = db.run_sync(insert)
+    inbound = InboundSms(inbound_id, phone, to, text, False, at)
+    return db.run_sync(ss.apply_reply, inbound, classify(text), settings, at)
+
+
+def test_due_survey_is_claimed_and_sent(db, settings):
+    """A due survey SMS is claimed once; submitted → survey sent with its reply window."""
+    add_event(db, settings)
+    [item] = send_all(db, settings)
+    assert item.destination == "13812345678" and item.kind == "survey"
+    s = survey(db)
+    assert (s.status, s.sent_at, s.expires_at) == ("sent", NOW, NOW + timedelta(hours=72))
+    assert db.run_sync(ss.claim_due, NOW, 100, settings) == []
+
+
+def test_sms_not_yet_due_is_not_claimed(db, settings):
+    add_event(db, settings)
+    assert db.run_sync(ss.claim_due, NOW - timedelta(minutes=1), 100, settings) == []
+    assert db.run_sync(ss.next_due_at, NOW - timedelta(minutes=1)) == NOW
+
+
+def test_survey_outside_sending_hours_is_rescheduled_not_sent(db, settings):
+    """At 22:00 Shanghai a due survey waits for 08:00 the next morning."""
+    add_event(db, settings)
+    night = NOW.replace(hour=14)  # 22:00 Shanghai
+    assert db.run_sync(ss.claim_due, night, 100, settings) == []
+    [sms] = outbound(db)
+    assert sms.status == "queued"
+    assert sms.next_attempt_at == NOW.replace(day=3, hour=0)
+
+
+def test_failed_submit_fails_the_survey_with_reason(db, settings):
+    add_event(db, settings)
+    [item] = db.run_sync(ss.claim_due, NOW, 100, settings)
+    outcome = SubmitOutcome(item.outbound_id, "failed", (), 1, "ESME_RINVDSTADR")
+    db.run_sync(ss.record_outcome, outcome, NOW, settings)
+    s = survey(db)
+    assert (s.status, s.failure_reason) == ("failed", "ESME_RINVDSTADR")
+
+
+def test_interrupted_submit_is_marked_unknown_never_resent(db, settings):
+    add_event(db, settings)
+    db.run_sync(ss.claim_due, NOW, 100, settings)
+    assert db.run_sync(ss.recover_interrupted, NOW, settings) == 1
+    [sms] = outbound(db)
+    assert sms.status == "unknown"
+    assert survey(db).status == "sent"
+    assert db.run_sync(ss.claim_due, NOW, 100, settings) == []
+
+
+def test_receipts_move_survey_to_delivered_or_undeliverable(db, settings):
+    add_event(db, settings)
+    add_event(db, settings, event_id="E-2", citizen_phone="13900000000")
+    a, b = send_all(db, settings)
+    db.run_sync(ss.apply_receipt, ReceiptUpdate(a.outbound_id, "m", "DELIVRD", "delivered"), NOW)
+    db.run_sync(
+        ss.apply_receipt, ReceiptUpdate(b.outbound_id, "m", "UNDELIV", "undeliverable"), NOW
+    )
+    assert survey(db, a.survey_id).status == "delivered"
+    assert survey(db, a.survey_id).delivered_at == NOW
+    assert survey(db, b.survey_id).status == "undeliverable"
+
+
+def test_satisfied_reply_rates_survey_and_queues_thank_you(db, settings):
+    add_event(db, settings)
+    send_all(db, settings)
+    outcome = reply(db, settings, "１ 谢谢民警")
+    assert (outcome.match_status, outcome.rating) == ("matched", "satisfied")
+    s = survey(db)
+    assert (s.status, s.rating, s.comment) == ("replied", "satisfied", "谢谢民警")
+    [thanks] = outbound(db, "thank_you")
+    assert thanks.destination == "13812345678" and thanks.status == "queued"
+
+
+def test_unsatisfied_reply_creates_callback_task_in_same_transaction(db, settings):
+    add_event(db, settings)
+    send_all(db, settings)
+    outcome = reply(db, settings, "3 接警太慢")
+    [task] = db.run_sync(lambda s: s.scalars(sa.select(m.CallbackTask)).all())
+    assert outcome.callback_task_id == task.id
+    assert (task.trigger, task.status, task.phone) == ("unsatisfied", "pending", "13812345678")
+    assert "回访" in outbound(db, "thank_you")[0].text
+
+
+def test_first_valid_rating_wins_later_replies_are_comments(db, settings):
+    add_event(db, settings)
+    send_all(db, settings)
+    reply(db, settings, "1")
+    later = reply(db, settings, "3 其实不满意", at=NOW + timedelta(minutes=9))
+    assert later.match_status == "comment"
+    s = survey(db)
+    assert s.rating == "satisfied"
+    assert s.comment == "3 其实不满意"
+    assert len(outbound(db, "thank_you")) == 1
+
+
+def test_unknown_reply_gets_one_clarifying_sms_only(db, settings):
+    add_event(db, settings)
+    send_all(db, settings)
+    assert reply(db, settings, "什么意思").queued == ["clarify"]
+    assert reply(db, settings, "？？").queued == []
+    assert len(outbound(db, "clarify")) == 1
+    assert reply(db, settings, "2").rating == "basically_satisfied"
+
+
+def test_opt_out_takes_effect_at_once_and_is_confirmed_once(db, settings):
+    """TD: opt-out stored, queued SMS to the number cancelled, one confirmation queued."""
+    add_event(db, settings)
+    send_all(db, settings)
+    add_event(db, settings, event_id="E-2", business="出入境", tags=[])  # recently_surveyed
+    outcome = reply(db, settings, "TD")
+    assert outcome.queued == ["opt_out_confirm"]
+    assert reply(db, settings, "退订").queued == []
+    assert db.run_sync(lambda s: s.get(m.OptOut, "13812345678")) is not None
+    [confirm] = outbound(db, "opt_out_confirm")
+    assert "退订" in confirm.text
+
+
+def test_opted_out_number_gets_no_queued_survey(db, settings):
+    """A survey queued for later is failed when its number opts out before it is sent."""
+    add_event(db, settings, closed_at="2026-03-02T11:50:00+08:00")  # due 12:20
+    reply(db, settings, "TD")
+    s = survey(db)
+    assert (s.status, s.failure_reason) == ("failed", "opted_out")
+    items = db.run_sync(ss.claim_due, NOW + timedelta(hours=1), 100, settings)
+    assert [i.kind for i in items] == ["opt_out_confirm"]
+
+
+def test_reply_matching_nothing_is_kept_unmatched(db, settings):
+    outcome = reply(db, settings, "1", phone="13700000000")
+    assert outcome.match_status == "unmatched"
+    [row] = db.run_sync(lambda s: s.scalars(sa.select(m.InboundMessage)).all())
+    assert (row.match_status, row.rating, row.survey_id) == ("unmatched", "satisfied", None)
+
+
+def test_reply_after_window_is_unmatched(db, settings):
+    add_event(db, settings)
+    send_all(db, settings)
+    outcome = reply(db, settings, "1", at=NOW + timedelta(hours=73))
+    assert outcome.match_status == "unmatched"
+
+
+def test_reply_matches_most_recent_survey_to_the_phone(db, settings):
+    settings = replace(settings, recently_surveyed_days=1)
+    add_event(db, settings)
+    send_all(db, settings)
+    later = NOW + timedelta(days=2)
+    add_event(
+        db,
+        settings,
+        now=later,
+        event_id="E-2",
+        occurred_at="2026-03-04T10:00:00+08:00",
+        closed_at="2026-03-04T11:00:00+08:00",
+    )
+    send_all(db, settings, now=later)
+    outcome = reply(db, settings, "2", at=later + timedelta(minutes=1))
+    assert outcome.survey_id == survey(db).id + 1
+
+
+def test_sub_number_reply_matches_by_the_number_replied_to(db, settings):
+    """Two open surveys to one phone: the reply goes to the one whose sub-number it was sent to."""
+    settings = replace(settings, sub_number_prefix="106900", recently_surveyed_days=1)
+    add_event(db, settings)
+    first = survey(db)
+    send_all(db, settings)
+    later = NOW + timedelta(days=2)
+    add_event(
+        db,
+        settings,
+        now=later,
+        event_id="E-2",
+        occurred_at="2026-03-04T10:00:00+08:00",
+        closed_at="2026-03-04T11:00:00+08:00",
+    )
+    send_all(db, settings, now=later)
+    outcome = reply(db, settings, "3", to=first.reply_address, at=later + timedelta(minutes=1))
+    assert outcome.survey_id == first.id
+
+
+def test_reply_processed_twice_is_applied_once(db, settings):
+    add_event(db, settings)
+    send_all(db, settings)
+    first = reply(db, settings, "3")
+    row_id = first.inbound_id
+    inbound = InboundSms(row_id, "13812345678", "1069", "3", False, NOW)
+    again = db.run_sync(ss.apply_reply, inbound, classify("3"), settings, NOW)
+    assert again.match_status == "duplicate"
+    assert len(db.run_sync(lambda s: s.scalars(sa.select(m.CallbackTask)).all())) == 1
+
+
+def test_unanswered_survey_expires_after_reply_window(db, settings):
+    add_event(db, settings)
+    send_all(db, settings)
+    assert db.run_sync(ss.expire_surveys, NOW + timedelta(hours=71)) == 0
+    assert db.run_sync(ss.expire_surveys, NOW + timedelta(hours=72)) == 1
+    assert survey(db).status == "expired"
