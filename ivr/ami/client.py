@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import clientFromString
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
@@ -113,10 +113,13 @@ class AmiClient(Service):
         self._channel_id_factory = channel_id_factory
         self._protocol: AmiProtocol | None = None
         self._calls: dict[str, OriginateHandle] = {}
+        self._ready_waiters: list[Deferred[AmiProtocol]] = []
+        self._login_failures = 0
+        self._retry_policy = retry_policy or backoffPolicy(initialDelay=1.0, maxDelay=60.0)
         self._service = ClientService(
             self._endpoint,
             _AmiFactory(self),
-            retryPolicy=retry_policy or backoffPolicy(initialDelay=1.0, maxDelay=60.0),
+            retryPolicy=self._retry_delay,
             clock=self.clock,
             prepareConnection=self._prepare,
         )
@@ -131,11 +134,33 @@ class AmiClient(Service):
         super().stopService()
         return self._service.stopService()
 
-    def _prepare(self, proto: AmiProtocol) -> Deferred[AmiMessage]:
-        def ready(reply: AmiMessage) -> AmiMessage:
+    def _prepare(self, proto: AmiProtocol) -> Deferred[None]:
+        """Log in on every new connection.
+
+        A refused or unanswered login must not fail ``prepareConnection``: Twisted 26's
+        ClientService then keeps the socket open and crashes (NoTransition) when the peer closes
+        it, which Asterisk does after "Authentication failed". So a failed login closes the
+        connection itself and lets ClientService see an ordinary disconnect; the backoff still
+        grows because :meth:`_retry_delay` counts consecutive login failures.
+        """
+
+        def ready(_: AmiMessage) -> None:
+            self._login_failures = 0
             self._protocol = proto
             proto.when_lost().addCallback(lost)
-            return reply
+            waiters, self._ready_waiters = self._ready_waiters, []
+            for d in waiters:
+                d.callback(proto)
+
+        def refused(failure: Failure) -> None:
+            self._login_failures += 1
+            self.log.error(
+                "AMI login failed ({count} in a row): {error}",
+                count=self._login_failures,
+                error=failure.getErrorMessage(),
+            )
+            if proto.transport is not None:
+                proto.transport.loseConnection()
 
         def lost(_: None) -> None:
             if self._protocol is proto:
@@ -145,15 +170,25 @@ class AmiClient(Service):
                 count=len(self._calls),
             )
 
-        return proto.login(self.settings.username, self.settings.secret).addCallback(ready)
+        return proto.login(self.settings.username, self.settings.secret).addCallbacks(
+            ready, refused
+        )
+
+    def _retry_delay(self, failed_attempts: int) -> float:
+        return self._retry_policy(max(failed_attempts, self._login_failures))
 
     @property
     def connected(self) -> bool:
+        """True while logged in: only then does :meth:`originate` dial."""
         return self._protocol is not None and self._protocol.state is AmiState.READY
 
-    def when_connected(self) -> Deferred[AmiProtocol]:
-        """The logged-in protocol, once there is one (for start-up checks and tests)."""
-        return self._service.whenConnected()
+    def when_ready(self) -> Deferred[AmiProtocol]:
+        """The logged-in protocol, now or once the next login succeeds."""
+        if self.connected:
+            return succeed(self._protocol)
+        d: Deferred[AmiProtocol] = Deferred()
+        self._ready_waiters.append(d)
+        return d
 
     @property
     def active_calls(self) -> int:

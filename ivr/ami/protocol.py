@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
@@ -79,7 +79,7 @@ class AmiProtocol(Protocol):
 
     def when_banner(self) -> Deferred[Banner]:
         if self.banner is not None:
-            return Deferred.fromResult(self.banner)
+            return succeed(self.banner)
         d: Deferred[Banner] = Deferred()
         self._banner_waiters.append(d)
         return d
@@ -104,9 +104,7 @@ class AmiProtocol(Protocol):
     ) -> Deferred[AmiMessage]:
         """Send one action; the Deferred fires with the reply or fails with an AmiError."""
         if self.state is AmiState.CLOSED or self.transport is None:
-            return Deferred.fromFailure(
-                Failure(AmiConnectionLostError(f"cannot send {action}: not connected"))
-            )
+            return fail(AmiConnectionLostError(f"cannot send {action}: not connected"))
         action_id = action_id or self.next_action_id()
         if action_id in self._pending:
             raise ValueError(f"ActionID {action_id!r} is already waiting for a reply")
