@@ -43,7 +43,8 @@ class SurveyPipeline(service.Service):
         self._again = False
         self._in_flight: set[int] = set()
         self._timer: Any = None
-        self._pending: set[defer.Deferred[Any]] = set()
+        self._pending: set[defer.Deferred[Any]] = set()  # database work
+        self._submits: set[defer.Deferred[Any]] = set()  # SMS handed to the SMPP client
         smpp.add_reply_observer(self.on_reply)
         smpp.add_receipt_observer(self.on_receipt)
         smpp.add_availability_observer(self.on_availability)
@@ -72,8 +73,8 @@ class SurveyPipeline(service.Service):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        while self._pending:
-            yield defer.DeferredList(list(self._pending))
+        while self._pending or self._submits:
+            yield defer.DeferredList(list(self._pending | self._submits))
 
     def _track(self, d: defer.Deferred[Any]) -> defer.Deferred[Any]:
         self._pending.add(d)
@@ -87,7 +88,7 @@ class SurveyPipeline(service.Service):
         return d
 
     def idle(self) -> defer.Deferred[None]:
-        """Fires when no database work or submit is outstanding (tests, orderly shutdown)."""
+        """Fires when no database work is outstanding (submits may still wait for the SMSC)."""
 
         @defer.inlineCallbacks
         def wait() -> Any:
@@ -157,14 +158,16 @@ class SurveyPipeline(service.Service):
             lambda f: SubmitOutcome(item.outbound_id, "unknown", (), 0, f"submit raised: {f.value}")
         )
         d.addCallback(self._outcome, item)
-        self._track(d)
+        self._submits.add(d)
+        d.addBoth(lambda result: (self._submits.discard(d), result)[1])
+        d.addErrback(lambda f: log.failure("surveys: recording a submit outcome failed", f))
 
     @defer.inlineCallbacks
     def _outcome(self, outcome: SubmitOutcome, item: Any) -> Any:
         from storage.survey_store import record_outcome
 
         try:
-            yield self._db.run(record_outcome, outcome, self.now(), self._settings)
+            yield self._track(self._db.run(record_outcome, outcome, self.now(), self._settings))
         finally:
             self._in_flight.discard(item.outbound_id)
         if outcome.status != "submitted":

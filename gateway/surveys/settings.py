@@ -10,7 +10,7 @@ _HOW_TO_RATE = "回复1满意，2基本满意，3不满意。回复TD退订"
 DEFAULT_TEMPLATES: dict[str, str] = {
     "incident": "您{date}报警求助（{business}），请评价{unit}处警民警：" + _HOW_TO_RATE,
     "case": "您{date}在{unit}办理的{business}，请评价办案民警：" + _HOW_TO_RATE,
-    "window": "您{date}在{unit}办理{business}业务，请评价窗口民警：" + _HOW_TO_RATE,
+    "window": "您{date}在{unit}窗口的{business}服务，请评价窗口民警：" + _HOW_TO_RATE,
     "other": "您{date}在{unit}的{business}事项，请评价民警服务：" + _HOW_TO_RATE,
 }
 DEFAULT_REPLIES: dict[str, str] = {

@@ -1,0 +1,58 @@
+"""A fake of the SMPP service contract (``gateway.smpp.api``): submit, observers, availability."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import defer
+
+from gateway.smpp.api import InboundSms, OutboundSms, ReceiptUpdate, SubmitOutcome
+
+
+class FakeSmppService:
+    """Records submits; answers them at once (``auto``) or when the test says so."""
+
+    def __init__(self, *, auto: str | None = "submitted", available: bool = True) -> None:
+        self.auto = auto
+        self.available = available
+        self.submitted: list[OutboundSms] = []
+        self.waiting: dict[int, defer.Deferred[SubmitOutcome]] = {}
+        self._reply: list[Any] = []
+        self._receipt: list[Any] = []
+        self._availability: list[Any] = []
+
+    def submit(self, sms: OutboundSms) -> defer.Deferred[SubmitOutcome]:
+        self.submitted.append(sms)
+        if self.auto is not None:
+            return defer.succeed(
+                SubmitOutcome(sms.outbound_id, self.auto, (f"m{sms.outbound_id}",), 1, None)
+            )
+        d: defer.Deferred[SubmitOutcome] = defer.Deferred()
+        self.waiting[sms.outbound_id] = d
+        return d
+
+    def answer(self, outbound_id: int, status: str = "submitted", error: str | None = None) -> None:
+        self.waiting.pop(outbound_id).callback(
+            SubmitOutcome(outbound_id, status, (f"m{outbound_id}",), 1, error)
+        )
+
+    def add_reply_observer(self, fn: Any) -> None:
+        self._reply.append(fn)
+
+    def add_receipt_observer(self, fn: Any) -> None:
+        self._receipt.append(fn)
+
+    def add_availability_observer(self, fn: Any) -> None:
+        self._availability.append(fn)
+        fn(self.available)
+
+    def set_available(self, available: bool) -> None:
+        self.available = available
+        for fn in self._availability:
+            fn(available)
+
+    def deliver_reply(self, inbound: InboundSms) -> list[Any]:
+        return [fn(inbound) for fn in self._reply]
+
+    def deliver_receipt(self, update: ReceiptUpdate) -> list[Any]:
+        return [fn(update) for fn in self._receipt]

@@ -1,0 +1,155 @@
+"""The pipeline service against a fake SMPP service: sending hours with Clock, replies, receipts."""
+
+from datetime import timedelta
+
+import pytest_twisted
+import sqlalchemy as sa
+from twisted.internet.task import Clock
+
+from gateway.events.intake import EventIntake
+from gateway.smpp.api import InboundSms, ReceiptUpdate
+from gateway.surveys.pipeline import SurveyPipeline
+from storage import models as m
+from tests.surveys.fake_smpp import FakeSmppService
+from tests.surveys.support import NOW, event_data
+
+
+def clock_at(moment):
+    clock = Clock()
+    clock.advance(moment.timestamp())
+    return clock
+
+
+def started(db, settings, clock, smpp):
+    pipeline = SurveyPipeline(db, smpp, settings, clock=clock)
+    intake = EventIntake(db, settings, clock=clock, on_queued=pipeline.kick)
+    pipeline.startService()
+    return pipeline, intake
+
+
+def stored_reply(db, text, phone="13812345678", at=NOW):
+    def insert(s):
+        row = m.InboundMessage(
+            source_addr=phone, destination_addr="1069", data_coding=8, raw_hex="", text=text
+        )
+        row.received_at = at
+        s.add(row)
+        s.flush()
+        return row.id
+
+    return InboundSms(db.run_sync(insert), phone, "1069", text, False, at)
+
+
+@pytest_twisted.inlineCallbacks
+def test_event_in_hours_is_sent_once_due(sqlite_db, settings):
+    """Ingested at 11:10 after closing at 11:00: the SMS goes at 11:30, not before."""
+    clock = clock_at(NOW - timedelta(minutes=50))  # 11:10 Shanghai
+    smpp = FakeSmppService()
+    pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    yield intake.ingest_body(repr_json(event_data()), "amqp")
+    yield pipeline.idle()
+    assert smpp.submitted == []
+    clock.advance(20 * 60)
+    yield pipeline.idle()
+    [sms] = smpp.submitted
+    assert sms.destination == "13812345678" and "【某某公安】" in sms.text
+    yield pipeline.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_quiet_hours_wait_for_the_morning_window(sqlite_db, settings):
+    """Closed at 21:00: nothing at night; the SMS goes at 08:00 the next morning."""
+    clock = clock_at(NOW.replace(hour=13, minute=5))  # 21:05 Shanghai
+    smpp = FakeSmppService()
+    pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    data = event_data(
+        occurred_at="2026-03-02T20:00:00+08:00", closed_at="2026-03-02T21:00:00+08:00"
+    )
+    yield intake.ingest_body(repr_json(data), "http")
+    for _ in range(10 * 60 + 54):  # 21:05 → 07:59, a minute at a time
+        clock.advance(60)
+        yield pipeline.idle()
+    assert smpp.submitted == []
+    clock.advance(60)  # 08:00
+    yield pipeline.idle()
+    assert len(smpp.submitted) == 1
+    yield pipeline.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_nothing_is_sent_while_smpp_is_unavailable(sqlite_db, settings):
+    clock = clock_at(NOW)
+    smpp = FakeSmppService(available=False)
+    pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    yield intake.ingest_body(repr_json(event_data()), "amqp")
+    clock.advance(60)
+    yield pipeline.idle()
+    assert smpp.submitted == []
+    smpp.set_available(True)
+    yield pipeline.idle()
+    assert len(smpp.submitted) == 1
+    yield pipeline.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_unsatisfied_reply_gives_callback_task_and_thank_you_sms(sqlite_db, settings):
+    clock = clock_at(NOW)
+    smpp = FakeSmppService()
+    pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    yield intake.ingest_body(repr_json(event_data()), "amqp")
+    yield pipeline.idle()
+    [survey_sms] = smpp.submitted
+    smpp.deliver_receipt(ReceiptUpdate(survey_sms.outbound_id, "m", "DELIVRD", "delivered"))
+    yield pipeline.idle()
+    smpp.deliver_reply(stored_reply(sqlite_db, "不满意，民警态度生硬"))
+    yield pipeline.idle()
+    assert [s.text for s in smpp.submitted[1:]] == [
+        "【某某公安】感谢您的评价，我们将尽快回访了解情况，请留意来电。"
+    ]
+    survey = sqlite_db.run_sync(lambda s: s.scalars(sa.select(m.Survey)).one())
+    assert (survey.status, survey.rating, survey.comment) == (
+        "replied",
+        "unsatisfied",
+        "民警态度生硬",
+    )
+    assert survey.delivered_at == NOW
+    tasks = sqlite_db.run_sync(lambda s: s.scalars(sa.select(m.CallbackTask)).all())
+    assert [t.trigger for t in tasks] == ["unsatisfied"]
+    yield pipeline.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_in_flight_submits_are_capped(sqlite_db, settings):
+    """No more than ``outbox_in_flight`` SMS are handed to SMPP before outcomes come back."""
+    from dataclasses import replace
+
+    settings = replace(settings, outbox_in_flight=2)
+    clock = clock_at(NOW)
+    smpp = FakeSmppService(auto=None)
+    pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    for i in range(5):
+        data = event_data(event_id=f"E-{i}", citizen_phone=f"1380000000{i}")
+        yield intake.ingest_body(repr_json(data), "amqp")
+    yield pipeline.idle()
+    assert len(smpp.submitted) == 2
+    for outbound_id in list(smpp.waiting):
+        smpp.answer(outbound_id)
+    yield pipeline.idle()
+    assert len(smpp.submitted) == 4
+    for outbound_id in list(smpp.waiting):
+        smpp.answer(outbound_id)
+    yield pipeline.idle()
+    assert len(smpp.submitted) == 5
+    smpp.answer(next(iter(smpp.waiting)))
+    yield pipeline.idle()
+    sent = sqlite_db.run_sync(
+        lambda s: s.scalars(sa.select(m.Survey.status).where(m.Survey.status == "sent")).all()
+    )
+    assert len(sent) == 5
+    yield pipeline.stopService()
+
+
+def repr_json(data):
+    import json
+
+    return json.dumps(data, ensure_ascii=False).encode()
