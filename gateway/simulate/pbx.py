@@ -129,6 +129,7 @@ class PbxSimulator:
             process_reactor = reactor  # type: ignore[assignment]
         self.process_reactor = process_reactor
         self.calls: list[Call] = []
+        self.on_call_started: list[Callable[[Call], None]] = []
         self.on_call_ended: list[Callable[[Call], None]] = []
         self._sessions: list[AmiServerProtocol] = []
         self._attempts: dict[str, int] = {}
@@ -252,6 +253,8 @@ class PbxSimulator:
                 ("Linkedid", channel_id),
             ],
         )
+        for observer in self.on_call_started:
+            observer(call)
         is_async = (action.get("Async") or "").lower() in ("true", "yes", "1", "on")
         delay = timeout_ms / 1000.0 if outcome.result == "no_answer" else outcome.ring_seconds
         done: Deferred | None = None if is_async else Deferred()

@@ -83,7 +83,7 @@ def test_get_data_returns_the_digits_when_max_is_reached():
 
 
 def test_get_data_reports_timeout_when_the_caller_stops_early():
-    """Fewer keys than max and no #: `result=<digits> (timeout)`; none at all: `result= (timeout)`."""
+    """Fewer keys than max and no #: `result=12 (timeout)`; none at all: `result= (timeout)`."""
     ch = channel(Keys("12"))
     assert say(ch, "GET DATA pj-id 5000 4") == "200 result=12 (timeout)"
     assert say(ch, "GET DATA pj-id 5000 4") == "200 result= (timeout)"
