@@ -7,6 +7,7 @@ an event is either fully recorded or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -144,3 +145,36 @@ def store_event(
             )
         )
     return IngestResult(event.event_id, ACCEPTED, decision=decision.decision, survey_id=survey.id)
+
+
+def store_events(
+    session: Session,
+    events: Sequence[ServiceEvent],
+    *,
+    source: str,
+    settings: SurveySettings,
+    now: datetime,
+    scope: str | None = None,
+) -> list[IngestResult]:
+    """Store several events in this transaction; ``scope`` limits them to a unit subtree."""
+    allowed: frozenset[str] | None = None
+    if scope is not None:
+        from storage.units import subtree_ids
+
+        ids = subtree_ids(session, scope)
+        allowed = frozenset(
+            session.scalars(sa.select(m.Unit.code).where(m.Unit.id.in_(ids))).all() if ids else ()
+        )
+    results = []
+    for event in events:
+        if allowed is not None and event.unit_code not in allowed:
+            results.append(
+                IngestResult(
+                    event.event_id,
+                    REJECTED,
+                    reason=f"unit_code: {event.unit_code!r} is outside this token's units",
+                )
+            )
+            continue
+        results.append(store_event(session, event, source=source, settings=settings, now=now))
+    return results

@@ -21,6 +21,14 @@ from gateway.surveys.settings import SurveySettings
 log = Logger()
 
 
+class BatchRejectedError(Exception):
+    """An all-or-nothing batch had rejected events: nothing was stored."""
+
+    def __init__(self, results: list[IngestResult]) -> None:
+        self.results = results
+        super().__init__(f"{sum(r.status == REJECTED for r in results)} event(s) rejected")
+
+
 def _integrity_error() -> type[Exception]:
     from sqlalchemy.exc import IntegrityError
 
@@ -60,21 +68,33 @@ class EventIntake:
         return self.store([event], source).addCallback(lambda results: results[0])
 
     def store(
-        self, events: Sequence[ServiceEvent], source: str
+        self,
+        events: Sequence[ServiceEvent],
+        source: str,
+        *,
+        scope: str | None = None,
+        all_or_nothing: bool = False,
     ) -> defer.Deferred[list[IngestResult]]:
-        """Store validated events in one transaction; fires after the commit."""
-        from storage.events_store import store_event
+        """Store validated events in one transaction; fires after the commit.
+
+        ``scope``: a unit code; events for units outside its subtree are rejected (a unit's
+        HTTP token). ``all_or_nothing``: any rejection rolls the whole batch back and fails
+        with ``BatchRejectedError`` carrying every result.
+        """
+        from storage.events_store import store_events
 
         now = self.now()
 
         def work(session: Any) -> list[IngestResult]:
-            return [
-                store_event(session, e, source=source, settings=self._settings, now=now)
-                for e in events
-            ]
+            results = store_events(
+                session, events, source=source, settings=self._settings, now=now, scope=scope
+            )
+            if all_or_nothing and any(r.status == REJECTED for r in results):
+                raise BatchRejectedError(results)
+            return results
 
         d = self._db.run(work)
-        d.addErrback(self._retry_on_race, events, source)
+        d.addErrback(self._retry_on_race, events, source, scope, all_or_nothing)
         d.addCallback(self._notify)
         return d
 
@@ -93,7 +113,12 @@ class EventIntake:
         )
 
     def _retry_on_race(
-        self, failure: Any, events: Sequence[ServiceEvent], source: str
+        self,
+        failure: Any,
+        events: Sequence[ServiceEvent],
+        source: str,
+        scope: str | None = None,
+        all_or_nothing: bool = False,
     ) -> defer.Deferred[list[IngestResult]]:
         """Two doors stored the same event_id at once: the loser retries and sees a duplicate."""
         failure.trap(_integrity_error())
@@ -110,7 +135,9 @@ class EventIntake:
                 raise AssertionError("unreachable")
 
             return self._db.run(check)
-        ds = [self.store([e], source) for e in events]
+        if all_or_nothing:
+            return self.store(events, source, scope=scope, all_or_nothing=True)
+        ds = [self.store([e], source, scope=scope) for e in events]
         return defer.gatherResults(ds, consumeErrors=True).addCallback(
             lambda lists: [r for rs in lists for r in rs]
         )

@@ -1,0 +1,62 @@
+"""The resource tree: ``/api/v1/...``. Other parts mount their resources on ``v1``.
+
+``build_api`` returns the site root and the ``v1`` node; ``GET /api/v1/callbacks`` and the
+recordings are added with ``v1.putChild(b"callbacks", ...)`` by whoever wires the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+
+from gateway.http.auth import Authenticate
+from gateway.http.events import EventsResource
+
+JSON = b"application/json; charset=utf-8"
+
+
+def write_json(request: Request, code: int, payload: Any) -> bytes:
+    """Set the status and JSON headers and return the body (UTF-8, Chinese unescaped)."""
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", JSON)
+    request.setHeader(b"cache-control", b"no-store")
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+
+class JsonNotFound(Resource):
+    isLeaf = True
+
+    def render(self, request: Request) -> bytes:
+        return write_json(request, 404, {"error": "no such resource"})
+
+
+class ApiNode(Resource):
+    """An inner node that answers unknown children with a JSON 404."""
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        return JsonNotFound()
+
+    def render(self, request: Request) -> bytes:
+        return write_json(request, 404, {"error": "no such resource"})
+
+
+def build_api(
+    *, intake: Any, authenticate: Authenticate, max_body_bytes: int = 4 * 1024 * 1024
+) -> tuple[Resource, Resource]:
+    """The root resource and its ``/api/v1`` node, with ``POST /api/v1/events`` mounted."""
+    root = ApiNode()
+    api = ApiNode()
+    v1 = ApiNode()
+    root.putChild(b"api", api)
+    api.putChild(b"v1", v1)
+    v1.putChild(b"events", EventsResource(intake, authenticate, max_body_bytes=max_body_bytes))
+    return root, v1
+
+
+def make_site(root: Resource) -> Site:
+    site = Site(root)
+    site.displayTracebacks = False
+    return site

@@ -1,0 +1,204 @@
+"""``POST /api/v1/events`` over a real socket on 127.0.0.1: 202 after commit, 400 per item."""
+
+import json
+from dataclasses import dataclass
+
+import pytest_twisted
+import sqlalchemy as sa
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.task import Clock
+from twisted.web.client import Agent
+from twisted.web.http_headers import Headers
+
+from gateway.events.intake import EventIntake
+from gateway.http.api import build_api, make_site
+from gateway.http.auth import bearer_authenticator
+from storage import models as m
+from tests.surveys.support import NOW, event_data
+
+
+@dataclass
+class Token:
+    name: str
+    token: str
+    unit: str = ""
+
+
+TOKENS = [Token("inspectorate", "s3cret-all"), Token("chengguan", "s3cret-unit", "330102")]
+
+
+def serve(db, settings, max_body_bytes=1 << 20):
+    clock = Clock()
+    clock.advance(NOW.timestamp())
+    intake = EventIntake(db, settings, clock=clock)
+    root, v1 = build_api(
+        intake=intake, authenticate=bearer_authenticator(TOKENS), max_body_bytes=max_body_bytes
+    )
+    port = reactor.listenTCP(0, make_site(root), interface="127.0.0.1")
+    return port, v1
+
+
+@pytest_twisted.inlineCallbacks
+def post(port, payload, token="s3cret-all", ctype=b"application/json", path=b"/api/v1/events"):
+    from io import BytesIO
+
+    from twisted.web.client import FileBodyProducer
+
+    body = (
+        payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
+    )
+    headers = {b"content-type": [ctype]}
+    if token:
+        headers[b"authorization"] = [b"Bearer " + token.encode()]
+    url = b"http://127.0.0.1:%d%s" % (port.getHost().port, path)
+    response = yield Agent(reactor).request(
+        b"POST", url, Headers(headers), FileBodyProducer(BytesIO(body))
+    )
+    data = yield read_body(response)
+    return response.code, json.loads(data) if data else None
+
+
+class _Collect(protocol.Protocol):
+    """Reads a response body (``readBody`` warns about Agent's transport on Twisted 26)."""
+
+    def __init__(self, done):
+        self.done, self.chunks = done, []
+
+    def dataReceived(self, data):
+        self.chunks.append(data)
+
+    def connectionLost(self, reason):
+        self.done.callback(b"".join(self.chunks))
+
+
+def read_body(response):
+    done = defer.Deferred()
+    response.deliverBody(_Collect(done))
+    return done
+
+
+def count(db, model):
+    return len(db.run_sync(lambda s: s.scalars(sa.select(model)).all()))
+
+
+@pytest_twisted.inlineCallbacks
+def test_one_event_is_accepted_after_commit(sqlite_db, settings):
+    port, _ = serve(sqlite_db, settings)
+    try:
+        code, body = yield post(port, event_data())
+        assert code == 202
+        assert body == {
+            "results": [{"event_id": "E-1", "status": "accepted", "decision": "selected"}]
+        }
+        assert count(sqlite_db, m.ServiceEvent) == 1
+    finally:
+        yield port.stopListening()
+
+
+@pytest_twisted.inlineCallbacks
+def test_batch_reports_duplicates(sqlite_db, settings):
+    port, _ = serve(sqlite_db, settings)
+    try:
+        batch = [
+            event_data(),
+            event_data(event_id="E-2", citizen_phone="13900000000"),
+            event_data(),
+        ]
+        code, body = yield post(port, batch)
+        assert code == 202
+        assert [r["status"] for r in body["results"]] == ["accepted", "accepted", "duplicate"]
+    finally:
+        yield port.stopListening()
+
+
+@pytest_twisted.inlineCallbacks
+def test_invalid_items_give_400_with_per_item_reasons_and_store_nothing(sqlite_db, settings):
+    port, _ = serve(sqlite_db, settings)
+    try:
+        batch = [
+            event_data(),
+            event_data(event_id="E-2", category="交通"),
+            event_data(event_id="E-3", occurred_at=...),
+        ]
+        code, body = yield post(port, batch)
+        assert code == 400
+        assert [(i["index"], i["event_id"]) for i in body["items"]] == [(1, "E-2"), (2, "E-3")]
+        assert body["items"][0]["errors"][0]["field"] == "category"
+        assert "交通" in body["items"][0]["errors"][0]["reason"]
+        assert body["items"][1]["errors"] == [{"field": "occurred_at", "reason": "is required"}]
+        assert count(sqlite_db, m.ServiceEvent) == 0
+    finally:
+        yield port.stopListening()
+
+
+@pytest_twisted.inlineCallbacks
+def test_unknown_unit_in_batch_rolls_back_everything(sqlite_db, settings):
+    port, _ = serve(sqlite_db, settings)
+    try:
+        code, body = yield post(port, [event_data(), event_data(event_id="E-2", unit_code="999")])
+        assert code == 400
+        assert body["items"][0]["index"] == 1 and "999" in body["items"][0]["errors"][0]["reason"]
+        assert count(sqlite_db, m.ServiceEvent) == 0
+    finally:
+        yield port.stopListening()
+
+
+@pytest_twisted.inlineCallbacks
+def test_unit_token_may_submit_only_for_its_subtree(sqlite_db, settings):
+    """The 330102 token covers 330102001 but not 330103001."""
+    port, _ = serve(sqlite_db, settings)
+    try:
+        code, _ = yield post(port, event_data(), token="s3cret-unit")
+        assert code == 202
+        other = event_data(event_id="E-2", unit_code="330103001", officer_ids=["P100"])
+        code, body = yield post(port, other, token="s3cret-unit")
+        assert code == 400
+        assert "outside this token's units" in body["items"][0]["errors"][0]["reason"]
+    finally:
+        yield port.stopListening()
+
+
+@pytest_twisted.inlineCallbacks
+def test_missing_or_wrong_token_is_401(sqlite_db, settings):
+    port, _ = serve(sqlite_db, settings)
+    try:
+        assert (yield post(port, event_data(), token=None))[0] == 401
+        assert (yield post(port, event_data(), token="guess"))[0] == 401
+        assert count(sqlite_db, m.ServiceEvent) == 0
+    finally:
+        yield port.stopListening()
+
+
+@pytest_twisted.inlineCallbacks
+def test_body_errors_are_named(sqlite_db, settings):
+    port, _ = serve(sqlite_db, settings, max_body_bytes=2000)
+    try:
+        code, body = yield post(port, b"{not json")
+        assert code == 400 and "not JSON" in body["error"]
+        code, body = yield post(port, "纠纷".encode("gbk"))
+        assert code == 400 and "UTF-8" in body["error"]
+        assert (yield post(port, event_data(), ctype=b"text/plain"))[0] == 415
+        assert (yield post(port, [event_data()] * 20))[0] == 413
+        assert (yield post(port, []))[0] == 400
+    finally:
+        yield port.stopListening()
+
+
+@pytest_twisted.inlineCallbacks
+def test_other_parts_mount_under_v1_and_unknown_paths_are_json_404(sqlite_db, settings):
+    from twisted.web.resource import Resource
+
+    class Hello(Resource):
+        isLeaf = True
+
+        def render_POST(self, request):
+            return b'{"hello": "world"}'
+
+    port, v1 = serve(sqlite_db, settings)
+    v1.putChild(b"hello", Hello())
+    try:
+        assert (yield post(port, {}, path=b"/api/v1/hello")) == (200, {"hello": "world"})
+        code, body = yield post(port, {}, path=b"/api/v1/nope")
+        assert code == 404 and body == {"error": "no such resource"}
+    finally:
+        yield port.stopListening()
