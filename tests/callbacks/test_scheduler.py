@@ -353,3 +353,62 @@ def test_stop_cancels_timers(world: World, clock: Clock) -> None:
     assert clock.getDelayedCalls()
     scheduler.stopService()
     assert clock.getDelayedCalls() == []
+
+
+class FlakyDatabase:
+    """A database that is down for the first ``failures`` transactions."""
+
+    def __init__(self, inner: SyncDatabase, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+
+    def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from twisted.internet.defer import fail
+
+        if self.failures > 0:
+            self.failures -= 1
+            return fail(sa.exc.OperationalError("SELECT", {}, Exception("database is down")))
+        return self.inner.run(fn, *args, **kwargs)
+
+
+def test_database_down_is_logged_and_retried(
+    db: SyncDatabase, ami: FakeAmi, clock: Clock, no_logged_failures: list[Any]
+) -> None:
+    """While the database is down no call is placed and the failure is logged; once it is
+    back, the next poll places the call."""
+    w = World(db, ami, clock)
+    w.seed()
+    flaky = FlakyDatabase(db, failures=2)
+    scheduler = CallbackScheduler(flaky, ami, S, clock, worker="w")
+    scheduler.startService()
+    clock.advance(0)
+    assert ami.requests == []
+    assert len(no_logged_failures) == 2
+    no_logged_failures.clear()
+    clock.advance(S.poll_interval_seconds)
+    assert len(ami.requests) == 1
+    scheduler.stopService()
+
+
+def test_non_response_sample_is_called(world: World, ami: FakeAmi) -> None:
+    """With a non-response share, an expired unanswered survey gets a callback task that is
+    dialled like any other."""
+    from storage.models import Survey
+
+    def expired(session: sa.orm.Session) -> int:
+        t = add_task(session, add_unit(session, "NR"), "13700001111")
+        survey = session.get(Survey, t.survey_id)
+        survey.status, survey.replied_at = "expired", None
+        survey.expires_at = T0 - timedelta(minutes=5)
+        session.delete(t)
+        return survey.id
+
+    survey_id = world.db.run_sync(expired)
+    world.start(CallbackSettings(non_response_share=1.0))
+    assert [r.number for r in ami.requests] == ["13700001111"]
+    task = world.db.run_sync(
+        lambda s: s.scalars(
+            sa.select(CallbackTask).where(CallbackTask.survey_id == survey_id)
+        ).one()
+    )
+    assert (task.trigger, task.status) == ("non_response", "in_progress")
