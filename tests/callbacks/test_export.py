@@ -123,3 +123,36 @@ def test_parse_bound_rejects_garbage() -> None:
     """A bad date names the parameter and shows the accepted forms."""
     with pytest.raises(ExportQueryError, match="from='yesterday' is not a date"):
         parse_bound("yesterday", SH, end=False, what="from")
+
+
+def test_write_jsonl_and_csv(any_db: SyncDatabase) -> None:
+    """JSON lines keep types and Chinese text; CSV has the header, true/false and blanks."""
+    import csv
+    import io
+    import json
+
+    from gateway.callbacks.export import write_records
+
+    any_db.run_sync(seed_tree)
+    records = any_db.run_sync(lambda s: list(callback_records(s)))
+    out = io.StringIO()
+    assert write_records(records, "jsonl", out) == 3
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert lines[0]["consent"] is True
+    assert lines[1]["recording_seconds"] is None
+    out = io.StringIO()
+    assert write_records(records, "csv", out) == 3
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert tuple(rows[0]) == FIELDS
+    assert rows[1][FIELDS.index("consent")] == "true"
+    assert rows[2][FIELDS.index("recording_path")] == ""
+
+
+def test_write_rejects_unknown_format() -> None:
+    """An unknown format is named with the valid ones."""
+    import io
+
+    from gateway.callbacks.export import write_records
+
+    with pytest.raises(ExportQueryError, match="format='xml' is not one of jsonl, csv"):
+        write_records([], "xml", io.StringIO())
