@@ -224,11 +224,12 @@ class CallbackScheduler(Service):
                 self._log_change(change)
             for claim in claims:
                 self._place(claim)
-        yield self._plan_next(now)
+        yield self._plan_next()
 
     @inlineCallbacks
-    def _plan_next(self, now: datetime) -> Any:
+    def _plan_next(self) -> Any:
         s = self.settings
+        now = self.now()  # the round took time on the database threads
         wake_at = now + s.poll_interval
         if self._next_ingest is not None:
             wake_at = min(wake_at, self._next_ingest)
@@ -239,8 +240,8 @@ class CallbackScheduler(Service):
                 if slot > now:
                     wake_at = min(wake_at, slot)
                 else:
-                    # Due and inside the window but not claimed: other processes hold it, or the
-                    # window just closed on a boundary; look again after a short pause.
+                    # Due now and inside the window yet not claimed: another process's claim
+                    # transaction still holds the row; look again after a short pause.
                     wake_at = min(wake_at, now + timedelta(seconds=1))
         self._schedule((wake_at - now).total_seconds())
 
