@@ -412,3 +412,28 @@ def test_non_response_sample_is_called(world: World, ami: FakeAmi) -> None:
         ).one()
     )
     assert (task.trigger, task.status) == ("non_response", "in_progress")
+
+
+def test_due_task_at_lunch_waits_for_the_afternoon(world: World, ami: FakeAmi) -> None:
+    """A task due during the lunch break wakes the scheduler at the poll interval, not in a
+    tight loop, and is called at 14:00."""
+    lunch = T0 + timedelta(hours=2, minutes=15)  # 12:15 local
+    world.advance_to(lunch)
+    world.seed(next_attempt_at=lunch - timedelta(minutes=5))
+    world.start()
+    (timer,) = world.clock.getDelayedCalls()
+    assert timer.getTime() - world.clock.seconds() == S.poll_interval_seconds
+    world.advance_to(T0 + timedelta(hours=4) - timedelta(seconds=1))
+    assert ami.requests == []
+    world.clock.advance(1)
+    assert len(ami.requests) == 1
+
+
+def test_future_task_wakes_exactly_when_due(world: World, ami: FakeAmi) -> None:
+    """With a long poll interval the timer still fires exactly at the next due time."""
+    world.seed(next_attempt_at=T0 + timedelta(minutes=7))
+    world.start(CallbackSettings(poll_interval_seconds=3600))
+    (timer,) = world.clock.getDelayedCalls()
+    assert timer.getTime() == (T0 + timedelta(minutes=7)).timestamp()
+    world.clock.advance(7 * MINUTE)
+    assert len(ami.requests) == 1
