@@ -443,7 +443,7 @@ async def test_the_project_ami_client_sees_busy_then_answered(rig_factory, tmp_p
     client = AmiClient(settings, reactor)
     client.startService()
     try:
-        await client.when_connected()
+        await client.when_ready()
         started = next_call(rig.pbx)
         first = client.originate(OriginateRequest(callback_id=1, attempt_id=1, number=NUMBER))
         await started
