@@ -9,6 +9,7 @@ Survey states: pending → sent → delivered | undeliverable → replied | expi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -351,3 +352,75 @@ def apply_reply(
         row.rating = reading.rating
         row.comment = reading.comment
     return outcome
+
+
+# --- export --------------------------------------------------------------------------------
+
+EXPORT_FIELDS = (
+    "event_id",
+    "category",
+    "unit_code",
+    "phone",
+    "decision",
+    "status",
+    "sent_at",
+    "delivered_at",
+    "replied_at",
+    "rating",
+    "comment",
+)
+
+
+def survey_records(
+    session: Session,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    unit_ids: list[int] | None = None,
+    *,
+    batch: int = 1000,
+) -> Iterator[dict[str, object]]:
+    """One record per event (``pingjing export surveys``), by when the event occurred.
+
+    ``end`` is exclusive; the phone is masked here so no export can leak a whole number.
+    """
+    from gateway.masking import mask_phone
+
+    query = (
+        sa.select(
+            m.ServiceEvent.event_id,
+            m.ServiceEvent.category,
+            m.Unit.code,
+            m.ServiceEvent.citizen_phone,
+            m.ServiceEvent.citizen_phone_raw,
+            m.Survey.decision,
+            m.Survey.status,
+            m.Survey.sent_at,
+            m.Survey.delivered_at,
+            m.Survey.replied_at,
+            m.Survey.rating,
+            m.Survey.comment,
+        )
+        .join(m.Survey, m.Survey.event_id == m.ServiceEvent.id)
+        .join(m.Unit, m.Unit.id == m.ServiceEvent.unit_id)
+        .order_by(m.ServiceEvent.occurred_at, m.ServiceEvent.id)
+    )
+    if start is not None:
+        query = query.where(m.ServiceEvent.occurred_at >= start)
+    if end is not None:
+        query = query.where(m.ServiceEvent.occurred_at < end)
+    if unit_ids is not None:
+        query = query.where(m.ServiceEvent.unit_id.in_(unit_ids))
+    for row in session.execute(query.execution_options(yield_per=batch)):
+        yield {
+            "event_id": row[0],
+            "category": row[1],
+            "unit_code": row[2],
+            "phone": mask_phone(row[3] or row[4]),
+            "decision": row[5],
+            "status": row[6],
+            "sent_at": row[7],
+            "delivered_at": row[8],
+            "replied_at": row[9],
+            "rating": row[10],
+            "comment": row[11],
+        }
