@@ -1,0 +1,49 @@
+"""The ``[ivr]`` configuration section: what the AGI script needs to hold the conversation.
+
+Kept free of Twisted and SQLAlchemy: the AGI script imports it before its first AGI command,
+where every millisecond of import time is a millisecond of silence on the line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.prompts import SOUND_SUBDIR
+
+
+@dataclass(frozen=True)
+class IvrSettings:
+    """``recordings_dir`` must be writable by the Asterisk user (Asterisk writes the file);
+    ``spool_dir`` by the AGI script's user (the same user). Empty means under
+    ``service.data_dir``. ``prompts`` is the sound name prefix STREAM FILE uses."""
+
+    prompts: str = SOUND_SUBDIR
+    recordings_dir: str = ""
+    spool_dir: str = ""
+    digit_timeout_ms: int = 5000
+    max_tries: int = 3
+    record_max_ms: int = 60_000
+    record_silence_s: int = 5
+    record_format: str = "wav"
+    beep: bool = True
+
+    def validate(self) -> IvrSettings:
+        if self.digit_timeout_ms < 1500:
+            # A caller presses about 1.5 s after a prompt ends (asterisk-facts.md).
+            raise ValueError("ivr.digit_timeout_ms: must be at least 1500 (callers lose keys)")
+        if not 1 <= self.max_tries <= 9:
+            raise ValueError("ivr.max_tries: must be between 1 and 9")
+        if not 1000 <= self.record_max_ms <= 600_000:
+            raise ValueError("ivr.record_max_ms: must be between 1000 and 600000")
+        if not 1 <= self.record_silence_s <= 60:
+            raise ValueError("ivr.record_silence_s: must be between 1 and 60")
+        if self.record_format not in ("wav", "gsm", "ulaw", "alaw", "sln"):
+            raise ValueError("ivr.record_format: expected wav, gsm, ulaw, alaw or sln")
+        return self
+
+    def recordings_path(self, data_dir: str | Path) -> Path:
+        return Path(self.recordings_dir) if self.recordings_dir else Path(data_dir) / "recordings"
+
+    def spool_path(self, data_dir: str | Path) -> Path:
+        return Path(self.spool_dir) if self.spool_dir else Path(data_dir) / "agi-spool"
