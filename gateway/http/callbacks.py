@@ -7,15 +7,15 @@ sees every unit; a unit's token sees that unit and the units below it, and askin
 else is a 403 naming what was refused. Every recording fetch, allowed or refused, is written to
 ``audit_log`` (who, when, which) in the same transaction that looked it up.
 
-Mount them with :func:`callback_api` (``putChild`` the returned children under ``/api/v1``).
+Mount them with :func:`callback_api` (``putChild`` the returned children on the ``v1`` node of
+``gateway.http.api.build_api``). Errors have the API's shape, ``{"error": "<what was wrong>"}``.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,6 +35,7 @@ from gateway.callbacks.export import (
     parse_bound,
     unit_scope,
 )
+from gateway.http.auth import Authenticate, Principal
 from storage.models import AuditEntry, CallAttempt, CallbackTask, Recording, Unit
 
 log = Logger()
@@ -43,38 +44,8 @@ DEFAULT_LIMIT = 500
 MAX_LIMIT = 5000
 
 
-class Principal(Protocol):
-    """Who is asking: ``gateway.config.ApiToken`` fits (``unit`` empty = the inspectorate)."""
-
-    name: str
-    unit: str
-
-
-Authenticate = Callable[[Request], Principal | None]
-
-
 class DatabaseRunner(Protocol):
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
-
-
-def bearer_authenticator(tokens: Iterable[Any]) -> Authenticate:
-    """Match ``Authorization: Bearer <token>`` against configured tokens (objects with
-    ``name``, ``token`` and ``unit``), comparing in constant time."""
-    known = [(t.token.encode("utf-8"), t) for t in tokens if t.token]
-
-    def authenticate(request: Request) -> Principal | None:
-        header = request.getHeader("authorization") or ""
-        scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
-            return None
-        candidate = presented.strip().encode("utf-8")
-        found = None
-        for secret, token in known:
-            if hmac.compare_digest(secret, candidate):
-                found = token
-        return found
-
-    return authenticate
 
 
 class ScopeError(Exception):
@@ -102,9 +73,11 @@ def write_json(request: Request, status: int, body: dict[str, Any]) -> None:
 
 
 def write_error(request: Request, status: int, code: str, message: str) -> None:
+    """The API's error shape, as ``POST /api/v1/events`` answers: ``{"error": message}``;
+    ``code`` only picks the WWW-Authenticate header."""
     if status == 401:
         request.setHeader(b"www-authenticate", b'Bearer realm="pingjing"')
-    write_json(request, status, {"error": code, "message": message})
+    write_json(request, status, {"error": message})
 
 
 def _unauthorized() -> ApiError:
@@ -298,9 +271,7 @@ class RecordingsResource(Resource):
     def render_GET(self, request: Request) -> bytes:
         request.setResponseCode(404)
         request.setHeader(b"content-type", b"application/json; charset=utf-8")
-        return json.dumps(
-            {"error": "not_found", "message": "fetch one recording: /api/v1/recordings/{id}"}
-        ).encode("utf-8")
+        return json.dumps({"error": "fetch one recording: /api/v1/recordings/{id}"}).encode("utf-8")
 
 
 class RecordingResource(_JsonResource):
