@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gateway.callbacks.policy import (
+    CUT_SHORT,
     RESULT_STATUSES,
     Decision,
     after_answered,
@@ -244,7 +245,7 @@ def _finish_from_result(
 
 def _is_final_result(attempt: CallAttempt) -> bool:
     return attempt.ended_how in RESULT_STATUSES or (
-        attempt.ended_how == "hangup" and attempt.reason_key is not None
+        attempt.ended_how in CUT_SHORT and attempt.reason_key is not None
     )
 
 

@@ -18,6 +18,8 @@ RETRYABLE_OUTCOMES = frozenset({"busy", "no_answer", "congestion", "failed", "un
 FINAL_STATUSES = frozenset({"completed", "wrong_person", "no_input", "opted_out"})
 #: How an answered call ended (``CallAttempt.ended_how``) mapped to the task's final status.
 RESULT_STATUSES = {"completed": "completed", "wrong_person": "wrong_person", "no_input": "no_input"}
+#: Endings that stop the conversation midway; what was answered before them is kept.
+CUT_SHORT = frozenset({"hangup", "error"})
 
 #: The IVR reason menu (issue 5): key → identifier, and the label supervisors read.
 REASONS = {
@@ -116,13 +118,14 @@ def after_answered(
 ) -> Decision:
     """Close the task from what the IVR collected, or retry when it collected nothing usable.
 
-    A hangup after the reason key was pressed still answers the question the callback asks, so
-    it completes the task; a hangup before it (or a script error) counts as an unanswered try.
+    A call cut short (hangup, script error) after the reason key was pressed still answers the
+    question the callback asks, so it completes the task; cut short before it, the call counts
+    as an unanswered try.
     """
     if ended_how in RESULT_STATUSES:
         return Decision(RESULT_STATUSES[ended_how], None, f"IVR ended: {ended_how}")
-    if ended_how == "hangup" and reason_key:
-        return Decision("completed", None, "hung up after giving a reason")
+    if ended_how in CUT_SHORT and reason_key:
+        return Decision("completed", None, f"{ended_how} after the reason was given")
     return after_unanswered(ended_how or "no_result", attempts_made, now, settings)
 
 

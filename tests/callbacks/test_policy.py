@@ -109,6 +109,11 @@ def test_hangup_after_reason_completes() -> None:
     assert after_answered("hangup", "2", 1, sh(2026, 11, 27, 10), S).status == "completed"
 
 
+def test_error_after_reason_completes() -> None:
+    """A script error after the reason key keeps the answer and completes the task."""
+    assert after_answered("error", "4", 1, sh(2026, 11, 27, 10), S).status == "completed"
+
+
 def test_hangup_before_reason_is_retried() -> None:
     """A hangup before any reason counts as an unanswered attempt and is retried."""
     d = after_answered("hangup", None, 1, sh(2026, 11, 27, 10), S)
