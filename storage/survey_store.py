@@ -424,3 +424,25 @@ def survey_records(
             "rating": row[10],
             "comment": row[11],
         }
+
+
+DEFAULT_LONGEST_BUSINESS = "户籍业务办理咨询"
+
+
+def longest_names(session: Session) -> tuple[str, str]:
+    """The longest active unit name and the longest business seen, for the part-count check."""
+    unit = session.scalar(
+        sa.select(m.Unit.name)
+        .where(m.Unit.active.is_(True))
+        .order_by(sa.func.length(m.Unit.name).desc())
+        .limit(1)
+    )
+    business = session.scalar(
+        sa.select(m.ServiceEvent.business)
+        .where(m.ServiceEvent.business.is_not(None))
+        .order_by(sa.func.length(m.ServiceEvent.business).desc())
+        .limit(1)
+    )
+    return unit or "某某市公安局某某分局某某派出所", max(
+        business or "", DEFAULT_LONGEST_BUSINESS, key=len
+    )

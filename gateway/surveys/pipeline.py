@@ -56,11 +56,24 @@ class SurveyPipeline(service.Service):
 
     def startService(self) -> None:
         super().startService()
-        from storage.survey_store import recover_interrupted
+        from storage.survey_store import longest_names, recover_interrupted
 
+        self._track(self._db.run(longest_names)).addCallback(self._check_templates)
         d = self._db.run(recover_interrupted, self.now(), self._settings)
         d.addCallback(self._recovered)
         self._track(d)
+
+    def _check_templates(self, longest: tuple[str, str] | None) -> list[str]:
+        """Warn at start-up about any text that needs more than one SMS part."""
+        from gateway.surveys.templates import check_templates
+
+        if longest is None:
+            return []
+        unit, business = longest
+        warnings = check_templates(self._settings, longest_unit=unit, longest_business=business)
+        for warning in warnings:
+            log.warn("surveys: {warning}", warning=warning)
+        return warnings
 
     def _recovered(self, count: int) -> None:
         if count:

@@ -259,3 +259,14 @@ def test_unanswered_survey_expires_after_reply_window(db, settings):
     assert db.run_sync(ss.expire_surveys, NOW + timedelta(hours=71)) == 0
     assert db.run_sync(ss.expire_surveys, NOW + timedelta(hours=72)) == 1
     assert survey(db).status == "expired"
+
+
+def test_longest_names_feed_the_part_count_check(db, settings):
+    """The longest unit name in the registry is what the start-up check renders with."""
+    from gateway.surveys.templates import check_templates
+
+    unit, business = db.run_sync(ss.longest_names)
+    assert unit == "某某市公安局"  # the longest of the seeded names
+    assert len(business) >= 8
+    long_unit = "某某省某某市公安局某某分局某某街道某某派出所"
+    assert check_templates(settings, longest_unit=long_unit, longest_business=business)
