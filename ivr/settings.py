@@ -26,7 +26,6 @@ class IvrSettings:
     record_max_ms: int = 60_000
     record_silence_s: int = 5
     record_format: str = "wav"
-    beep: bool = True
 
     def validate(self) -> IvrSettings:
         if self.digit_timeout_ms < 1500:

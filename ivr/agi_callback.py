@@ -1,0 +1,340 @@
+"""``pingjing-agi``: the AGI program the dialplan runs for an answered callback.
+
+It adapts pyst2's :class:`asterisk.agi.AGI` to :class:`ivr.flow.Channel`, runs the conversation,
+and stores the result: in the database when it can, otherwise as a JSON file in the spool
+directory that the daemon ingests later (:func:`ivr.spool.ingest_spool`).
+
+Hangups reach an AGI script in three shapes (asterisk-facts.md), all turned into
+:class:`~ivr.flow.ChannelHangup` here:
+
+* during GET DATA / WAIT FOR DIGIT / STREAM FILE: ``200 result=-1``, which pyst2 raises as
+  ``AGIAppError`` - not proof of a hangup by itself, so it is confirmed by the SIGHUP flag or an
+  ``ANSWER`` probe answered ``511``;
+* during RECORD FILE: ``result=-1 (hangup)``, raised as ``AGIResultHangup`` (the partial file
+  stays on disk and is kept);
+* between commands: SIGHUP, after which pyst2 raises ``AGISIGHUPHangup`` on any command; a
+  command sent before the signal lands gets ``511``, and a closed stdin (``AGISIGHUP=no``,
+  ``AGIEXITONHANGUP``) shows up as ``ValueError`` or a broken pipe.
+
+Start-up is kept lean (the citizen hears silence until the first prompt): only the standard
+library, pyst2 and the flow are imported before the first AGI command; SQLAlchemy and the full
+configuration are loaded after the call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import sys
+from typing import Any, TextIO
+
+from ivr.flow import (
+    CallbackFlow,
+    CallResult,
+    ChannelError,
+    ChannelHangup,
+    FlowSettings,
+)
+from ivr.settings import IvrSettings
+
+CALLBACK_ID_VARIABLE = "PINGJING_CALLBACK_ID"
+ATTEMPT_ID_VARIABLE = "PINGJING_ATTEMPT_ID"
+ASK_RATING_VARIABLE = "PINGJING_ASK_RATING"
+RESULT_VARIABLE = "PINGJING_RESULT"
+CONFIG_ENV = "PINGJING_CONFIG"
+DEBUG_ENV = "PINGJING_AGI_DEBUG"
+
+_early_sighup = False
+
+
+def _note_sighup(signum: int, frame: Any) -> None:
+    global _early_sighup
+    _early_sighup = True
+
+
+class AgiChannel:
+    """:class:`ivr.flow.Channel` over pyst2. Every timeout is passed explicitly (pyst2's
+    defaults are 2 s for keys and 20 s for recordings)."""
+
+    def __init__(self, agi: Any) -> None:
+        from asterisk import agi as pyst
+
+        self.agi = agi
+        self.pyst = pyst
+        self.dead = False
+        self.hangup_how: str | None = None
+
+    # -- the Channel interface -----------------------------------------------------------------
+
+    def answer(self) -> None:
+        self._do("ANSWER", self.agi.answer)
+
+    def play(self, sound: str, escape_digits: str) -> str:
+        return self._do(f"STREAM FILE {sound}", self.agi.stream_file, sound, escape_digits)
+
+    def wait_digit(self, timeout_ms: int) -> str:
+        return self._do("WAIT FOR DIGIT", self.agi.wait_for_digit, int(timeout_ms))
+
+    def record(
+        self, path: str, fmt: str, escape_digits: str, max_ms: int, silence_s: int, beep: bool
+    ) -> str:
+        key = self._do(
+            "RECORD FILE",
+            self.agi.record_file,
+            path,
+            fmt,
+            escape_digits,
+            int(max_ms),
+            0,
+            "beep",
+            int(silence_s),
+        )
+        # pyst2 returns '\x00' for "result=0 (timeout)" (maximum or silence), else the key.
+        return "timeout" if key in ("\x00", "") else "dtmf"
+
+    def hangup(self) -> None:
+        if not self.dead:
+            self._do("HANGUP", self.agi.hangup)
+            self.dead = True
+            self.hangup_how = self.hangup_how or "ours"
+
+    # -- helpers used by main ------------------------------------------------------------------
+
+    def variable(self, name: str) -> str:
+        return self._do(f"GET VARIABLE {name}", self.agi.get_variable, name) or ""
+
+    def set_variable(self, name: str, value: str) -> None:
+        self._do(f"SET VARIABLE {name}", self.agi.set_variable, name, value)
+
+    # -- hangup detection ----------------------------------------------------------------------
+
+    def _dead(self, how: str) -> ChannelHangup:
+        self.dead = True
+        self.hangup_how = self.hangup_how or how
+        return ChannelHangup(how)
+
+    def _do(self, what: str, fn: Any, *args: Any) -> Any:
+        if self.dead:
+            raise ChannelHangup(self.hangup_how or "dead")
+        p = self.pyst
+        try:
+            return fn(*args)
+        except p.AGIResultHangup:
+            raise self._dead("result_hangup") from None
+        except p.AGISIGHUPHangup:
+            raise self._dead("sighup") from None
+        except p.AGISIGPIPEHangup:
+            raise self._dead("sigpipe") from None
+        except p.AGIHangup:
+            raise self._dead("hangup") from None
+        except p.AGIAppError as exc:
+            if self._confirm_dead():
+                raise self._dead("result=-1") from None
+            raise ChannelError(f"{what} failed on a live channel: {exc}") from None
+        except p.AGIUnknownError as exc:
+            if exc.args and exc.args[0] == 511:
+                raise self._dead("511") from None
+            raise ChannelError(f"{what}: unexpected reply {exc.args!r}") from None
+        except p.AGIError as exc:  # 510, 520, unconvertible results
+            raise ChannelError(f"{what}: {type(exc).__name__}: {str(exc).strip()}") from None
+        except (ValueError, EOFError, OSError):
+            # stdin closed (AGISIGHUP=no / AGIEXITONHANGUP=yes): nothing more will be read
+            raise self._dead("eof") from None
+
+    def _confirm_dead(self) -> bool:
+        """Tell a hangup from an application error after ``result=-1``.
+
+        The SIGHUP flag proves it; without it (the signal comes ~1.4 s late) an ``ANSWER`` is
+        harmless on a live, answered channel and gets ``511`` on a dead one.
+        """
+        if self.agi._got_sighup or _early_sighup:
+            return True
+        p = self.pyst
+        try:
+            self.agi.execute("ANSWER")
+        except p.AGIUnknownError as exc:
+            return bool(exc.args and exc.args[0] == 511)
+        except p.AGIAppError:
+            return True  # includes every AGIHangup
+        except (p.AGIError, ValueError, EOFError, OSError):
+            return True
+        return False
+
+
+class _Sink(io.TextIOBase):
+    """Where pyst2's chatter goes: it prints every header, the caller's number included."""
+
+    def write(self, s: str) -> int:
+        return len(s)
+
+
+class _MaskingWriter(io.TextIOBase):
+    """Debug output with phone numbers masked and any byte representable."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, s: str) -> int:
+        from gateway.masking import mask_phones_in_text
+
+        self.out.write(mask_phones_in_text(s))
+        self.out.flush()
+        return len(s)
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+
+def load_ivr_config(path: str, env: dict[str, str]) -> tuple[IvrSettings, str, list[str]]:
+    """The ``[ivr]`` section and ``service.data_dir``, read cheaply; problems are returned, not
+    raised: a citizen is on the line and defaults still hold a conversation."""
+    problems: list[str] = []
+    data: dict[str, Any] = {}
+    if path:
+        import tomllib
+
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            problems.append(f"config {path}: {exc}")
+    data_dir = str(data.get("service", {}).get("data_dir", "var/pingjing"))
+    data_dir = env.get("PINGJING_SERVICE_DATA_DIR", data_dir)
+    try:
+        from gateway.configload import load_section
+
+        settings = load_section(IvrSettings, data.get("ivr", {}), "ivr", path or "(defaults)", env)
+        settings = settings.validate()
+    except Exception as exc:
+        problems.append(f"[ivr]: {exc}")
+        settings = IvrSettings()
+    return settings, data_dir, problems
+
+
+# -- storing the result ----------------------------------------------------------------------------
+
+
+def store_result(result: CallResult, config_path: str, spool_dir: str, err: TextIO) -> str:
+    """Database first, spool second; returns 'db', 'spool' or 'lost' (the JSON then goes to
+    stderr so that even then it survives in Asterisk's log)."""
+    try:
+        from gateway.config import load_settings
+        from storage.callback_results import write_result
+        from storage.db import make_engine, make_session_factory, transaction
+
+        settings = load_settings(config_path or None)
+        url = settings.database_url
+        kwargs: dict[str, Any] = {}
+        if url.startswith("postgresql"):
+            kwargs["connect_args"] = {"connect_timeout": 5}
+        engine = make_engine(url, **kwargs)
+        try:
+            with transaction(make_session_factory(engine)) as session:
+                write_result(session, result)
+        finally:
+            engine.dispose()
+        return "db"
+    except Exception as exc:
+        err.write(f"pingjing-agi: database unavailable ({type(exc).__name__}); spooling\n")
+    try:
+        from ivr.spool import write_spool
+
+        write_spool(spool_dir, result)
+        return "spool"
+    except Exception as exc:
+        import json
+
+        err.write(f"pingjing-agi: spool {spool_dir} unavailable ({exc}); result follows\n")
+        err.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+        return "lost"
+
+
+# -- the program -----------------------------------------------------------------------------------
+
+
+def _int_or_none(text: str) -> int | None:
+    text = (text or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def run_call(
+    agi: Any, config_path: str, env: dict[str, str], err: TextIO
+) -> tuple[CallResult, str]:
+    """Hold one conversation on ``agi`` and store its result; returns (result, where)."""
+    channel = AgiChannel(agi)
+    result = CallResult(
+        callback_id=None, attempt_id=None, channel_id=agi.env.get("agi_uniqueid") or None
+    )
+    ask_rating = False
+    try:
+        result.callback_id = _int_or_none(channel.variable(CALLBACK_ID_VARIABLE))
+        result.attempt_id = _int_or_none(channel.variable(ATTEMPT_ID_VARIABLE))
+        ask_rating = channel.variable(ASK_RATING_VARIABLE).strip() in ("1", "yes", "true")
+    except (ChannelHangup, ChannelError):
+        pass  # the flow meets the same condition at its first command and records it
+    settings, data_dir, problems = load_ivr_config(config_path, env)
+    if result.attempt_id is None:
+        problems.append(f"{ATTEMPT_ID_VARIABLE} is not set on the channel")
+    from ivr.recordings import describe_recording
+
+    name = f"cb{result.callback_id or 0}-a{result.attempt_id or 0}-{result.channel_id or 'x'}"
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    recordings = settings.recordings_path(data_dir)
+    try:
+        recordings.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        problems.append(f"recordings directory {recordings}: {exc.strerror}")
+    fmt = settings.record_format
+    flow = CallbackFlow(
+        channel,
+        result,
+        FlowSettings(
+            digit_timeout_ms=settings.digit_timeout_ms,
+            max_tries=settings.max_tries,
+            record_max_ms=settings.record_max_ms,
+            record_silence_s=settings.record_silence_s,
+            record_format=fmt,
+            prompts=settings.prompts,
+        ),
+        ask_rating=ask_rating,
+        recording_path=str(recordings.absolute() / name),
+        describe_recording=lambda path, partial: describe_recording(path, partial, fmt),
+    )
+    flow.run()
+    if problems:
+        result.error = "; ".join([*([result.error] if result.error else []), *problems])
+    if not channel.dead:
+        with contextlib.suppress(ChannelHangup, ChannelError):
+            channel.set_variable(RESULT_VARIABLE, result.ended_how)
+    where = store_result(result, config_path, str(settings.spool_path(data_dir)), err)
+    err.write(
+        f"pingjing-agi: attempt {result.attempt_id} ended {result.ended_how}, stored: {where}\n"
+    )
+    return result, where
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGHUP, _note_sighup)  # before pyst2 takes over: never die of it
+    args = sys.argv[1:] if argv is None else argv
+    env = dict(os.environ)
+    config_path = args[0] if args else env.get(CONFIG_ENV, "")
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", write_through=True)
+    err = io.TextIOWrapper(
+        sys.stderr.buffer, encoding="utf-8", errors="backslashreplace", line_buffering=True
+    )
+    debug: TextIO = _MaskingWriter(err) if env.get(DEBUG_ENV) == "1" else _Sink()
+
+    from asterisk.agi import AGI
+
+    agi = AGI(stdin=stdin, stdout=stdout, stderr=debug)
+    if _early_sighup:
+        agi._got_sighup = True
+    _, where = run_call(agi, config_path, env, err)
+    return 1 if where == "lost" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

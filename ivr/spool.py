@@ -1,0 +1,119 @@
+"""The AGI script's fallback when the database is unreachable: one JSON file per result.
+
+Writing is atomic (a temporary file in the same directory, fsync, then ``os.replace``), so the
+daemon never reads half a file. :func:`ingest_spool` is the daemon's side: it stores each file
+through :mod:`storage.callback_results` in its own transaction and only then deletes it; a file
+that can never be stored (bad JSON, an attempt that does not exist) is moved to ``bad/`` with a
+``.error`` file beside it saying why. Nothing is lost either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ivr.flow import CallResult
+
+SUFFIX = ".json"
+BAD_DIR = "bad"
+
+
+def spool_name(result: CallResult) -> str:
+    channel = "".join(c if c.isalnum() or c in "-_." else "_" for c in result.channel_id or "")
+    return f"attempt-{result.attempt_id}-{channel or 'nochannel'}{SUFFIX}"
+
+
+def write_spool(directory: str | os.PathLike[str], result: CallResult) -> Path:
+    """Write ``result`` into ``directory`` atomically; return the final path."""
+    target_dir = Path(directory)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / spool_name(result)
+    data = json.dumps(result.to_json(), ensure_ascii=False, sort_keys=True).encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=target_dir)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows it
+        dir_fd = os.open(target_dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    return target
+
+
+def read_spool_file(path: Path) -> CallResult:
+    """Parse one spool file; ValueError names the file and what is wrong with it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path.name}: not valid UTF-8 JSON ({exc})") from None
+    try:
+        return CallResult.from_json(data)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
+
+
+@dataclass
+class SpoolReport:
+    ingested: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    bad: list[str] = field(default_factory=list)
+    attempt_ids: list[int] = field(default_factory=list)
+
+
+def pending_files(directory: str | os.PathLike[str]) -> list[Path]:
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if p.is_file() and p.name.endswith(SUFFIX))
+
+
+def _quarantine(path: Path, why: str) -> None:
+    bad = path.parent / BAD_DIR
+    bad.mkdir(exist_ok=True)
+    os.replace(path, bad / path.name)
+    (bad / (path.name + ".error")).write_text(why + "\n", encoding="utf-8")
+
+
+def ingest_spool(directory: str | os.PathLike[str], session_factory: Any) -> SpoolReport:
+    """Store every spooled result (blocking: run it in a thread, e.g. ``Database.run_sync``).
+
+    A database error stops the run and propagates, leaving that file and the rest in place for
+    the next run; everything stored before it is already committed and deleted.
+    """
+    from storage.callback_results import UnknownAttemptError, write_result
+    from storage.db import transaction
+
+    report = SpoolReport()
+    for path in pending_files(directory):
+        try:
+            result = read_spool_file(path)
+        except ValueError as exc:
+            _quarantine(path, str(exc))
+            report.bad.append(path.name)
+            continue
+        try:
+            with transaction(session_factory) as session:
+                stored = write_result(session, result)
+        except UnknownAttemptError as exc:
+            _quarantine(path, f"{path.name}: {exc}")
+            report.bad.append(path.name)
+            continue
+        path.unlink()
+        (report.ingested if stored else report.duplicates).append(path.name)
+        if stored and result.attempt_id is not None:
+            report.attempt_ids.append(result.attempt_id)
+    return report
