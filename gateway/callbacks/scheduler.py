@@ -133,7 +133,10 @@ class CallbackScheduler(Service):
                     why=change.why,
                 )
         except Exception:
-            self.log.failure("recovering interrupted callbacks failed; retrying on next tick")
+            self.log.failure(
+                "recovering interrupted callbacks failed; they are recovered when their "
+                "claims expire"
+            )
 
     def stopService(self) -> Deferred[None]:
         """Stop waking; calls in progress keep their claims and are recovered at next start."""
@@ -141,7 +144,11 @@ class CallbackScheduler(Service):
         self._stopping = True
         self._cancel_timer()
         running = self._ticking
-        return running if running is not None else succeed(None)
+        if running is None:
+            return succeed(None)
+        done: Deferred[None] = Deferred()
+        running.addBoth(lambda _: done.callback(None))
+        return done
 
     # -- time and wake-ups -----------------------------------------------------------------------
 
