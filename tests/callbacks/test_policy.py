@@ -6,6 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.callbacks.policy import (
     after_answered,
@@ -225,3 +227,27 @@ def test_settings_load_from_toml_table() -> None:
     assert s.windows_for(0) == ((time(8, 30), time(11, 30)),)
     assert s.retry_delay(1) == timedelta(minutes=15)
     assert s.max_concurrent == 2
+
+
+@given(
+    at=st.datetimes(
+        min_value=datetime(2026, 1, 1),
+        max_value=datetime(2030, 12, 31),
+        timezones=st.just(UTC),
+    ),
+    sundays_off=st.booleans(),
+)
+def test_next_slot_is_the_earliest_window_instant(at: datetime, sundays_off: bool) -> None:
+    """For any moment: the slot is not earlier, lies in a window, and is either the moment
+    itself (already inside) or a window's opening (the first one after it)."""
+    s = CallbackSettings(windows={"sun": []}) if sundays_off else S
+    slot = next_slot(at, s)
+    assert slot >= at
+    assert in_window(slot, s)
+    if in_window(at, s):
+        assert slot == at
+    else:
+        local = slot.astimezone(s.zone)
+        starts = [start for start, _ in s.windows_for(local.weekday())]
+        assert local.timetz().replace(tzinfo=None) in starts
+        assert slot - at < timedelta(days=2)
