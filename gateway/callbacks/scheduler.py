@@ -70,6 +70,31 @@ class _Call:
     ended: Deferred[CallEnded] | None = None
 
 
+def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
+    """The ``ingest_spool`` argument for a real ``storage.db.Database``: runs
+    ``ivr.spool.ingest_spool`` (blocking, one transaction per file) on the database threads
+    and logs what it found."""
+    log = Logger(namespace="gateway.callbacks.spool")
+
+    def report(result: Any) -> Any:
+        if result.ingested or result.bad:
+            log.info(
+                "AGI spool: {ingested} results stored, {duplicates} duplicates, "
+                "{bad} unreadable files moved to bad/",
+                ingested=len(result.ingested),
+                duplicates=len(result.duplicates),
+                bad=len(result.bad),
+            )
+        return result
+
+    def ingest() -> Deferred[Any]:
+        from ivr.spool import ingest_spool
+
+        return db.run(lambda _session: ingest_spool(directory, db.sessions)).addCallback(report)
+
+    return ingest
+
+
 def default_worker_name() -> str:
     """The host name: stable across restarts, so a restarted daemon recovers its own claims at
     once. Two schedulers on one host need distinct names (configure ``worker``)."""

@@ -21,7 +21,6 @@ from ivr.ami.api import CallEnded, CallOutcome, OriginateRequest
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import (
     Base,
-    CallAttempt,
     CallbackTask,
     OptOut,
     ServiceEvent,
@@ -171,13 +170,22 @@ def write_ivr_result(
     consent: bool | None = None,
     at: datetime = T0,
 ) -> None:
-    """What storage/callback_results.py (the AGI side) writes at the end of a conversation."""
-    attempt = session.get(CallAttempt, attempt_id)
-    attempt.confirmed = ended_how != "wrong_person"
-    attempt.ended_how = ended_how
-    attempt.reason_key = reason_key
-    attempt.consent = consent
-    attempt.result_at = at
+    """What the AGI script stores at the end of a conversation, through its own storage code
+    (``storage.callback_results.write_result``)."""
+    from ivr.flow import REASONS, CallResult
+    from storage.callback_results import write_result
+
+    result = CallResult(
+        callback_id=None,
+        attempt_id=attempt_id,
+        confirmed=ended_how != "wrong_person",
+        reason_key=reason_key,
+        reason=REASONS.get(reason_key or ""),
+        consent=consent,
+        ended_how=ended_how,
+        ended_at=at.isoformat(),
+    )
+    assert write_result(session, result)
 
 
 # --- a fake AMI client -------------------------------------------------------------------------

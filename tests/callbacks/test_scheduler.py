@@ -437,3 +437,40 @@ def test_future_task_wakes_exactly_when_due(world: World, ami: FakeAmi) -> None:
     assert timer.getTime() == (T0 + timedelta(minutes=7)).timestamp()
     world.clock.advance(7 * MINUTE)
     assert len(ami.requests) == 1
+
+
+def test_spooled_result_is_ingested_and_closes_the_task(
+    world: World, ami: FakeAmi, tmp_path: Any
+) -> None:
+    """Database down during the call: the AGI script spooled its result (the real spool
+    format); after the hangup the scheduler ingests it, stores the recording and closes the
+    task."""
+    from gateway.callbacks.scheduler import spool_ingester
+    from ivr.flow import CallResult, RecordingInfo
+    from ivr.spool import pending_files, write_spool
+    from storage.models import Recording
+
+    (tid,) = world.seed()
+    spool = tmp_path / "agi-spool"
+    world.start(ingest_spool=spool_ingester(world.db, str(spool)))
+    handle = ami.handles[0]
+    ami.finish(handle, "answered")
+    result = CallResult(
+        callback_id=tid,
+        attempt_id=handle.request.attempt_id,
+        channel_id=handle.channel_id,
+        confirmed=True,
+        reason_key="4",
+        reason="operational_error",
+        recording=RecordingInfo("/rec/a.wav", 12.5, 100_044, "ab" * 32, partial=True),
+        consent=True,
+        ended_how="hangup",
+    )
+    write_spool(spool, result)
+    ami.hang_up(handle)
+    world.clock.advance(0)
+    assert pending_files(spool) == []
+    t = world.task(tid)
+    assert (t.status, t.reason_key, t.consent) == ("completed", "4", True)
+    rec = world.db.run_sync(lambda s: s.scalars(sa.select(Recording)).one())
+    assert (rec.path, rec.partial, rec.duration_seconds) == ("/rec/a.wav", True, 12.5)
