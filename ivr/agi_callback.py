@@ -28,6 +28,7 @@ import io
 import os
 import signal
 import sys
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ivr.flow import (
@@ -187,9 +188,21 @@ class _MaskingWriter(io.TextIOBase):
 # -- configuration ---------------------------------------------------------------------------------
 
 
-def load_ivr_config(path: str, env: dict[str, str]) -> tuple[IvrSettings, str, list[str]]:
-    """The ``[ivr]`` section and ``service.data_dir``, read cheaply; problems are returned, not
-    raised: a citizen is on the line and defaults still hold a conversation."""
+@dataclass
+class AgiConfig:
+    """What the script read of the configuration file (cheaply, before the call)."""
+
+    path: str
+    data: dict[str, Any]
+    env: dict[str, str]
+    ivr: IvrSettings
+    data_dir: str
+    problems: list[str] = field(default_factory=list)
+
+
+def load_ivr_config(path: str, env: dict[str, str]) -> AgiConfig:
+    """The ``[ivr]`` section and ``service.data_dir``; problems are collected, not raised: a
+    citizen is on the line and the defaults still hold a conversation."""
     problems: list[str] = []
     data: dict[str, Any] = {}
     if path:
@@ -200,32 +213,58 @@ def load_ivr_config(path: str, env: dict[str, str]) -> tuple[IvrSettings, str, l
                 data = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             problems.append(f"config {path}: {exc}")
-    data_dir = str(data.get("service", {}).get("data_dir", "var/pingjing"))
-    data_dir = env.get("PINGJING_SERVICE_DATA_DIR", data_dir)
+    service = data.get("service", {})
+    data_dir = str(service.get("data_dir", "var/pingjing")) if isinstance(service, dict) else ""
+    data_dir = env.get("PINGJING_SERVICE_DATA_DIR", data_dir or "var/pingjing")
     try:
         from gateway.configload import load_section
 
-        settings = load_section(IvrSettings, data.get("ivr", {}), "ivr", path or "(defaults)", env)
-        settings = settings.validate()
+        table = data.get("ivr", {})
+        settings = load_section(IvrSettings, table, "ivr", path or "(defaults)", env).validate()
     except Exception as exc:
         problems.append(f"[ivr]: {exc}")
         settings = IvrSettings()
-    return settings, data_dir, problems
+    return AgiConfig(path, data, env, settings, data_dir, problems)
+
+
+def database_url(cfg: AgiConfig) -> str:
+    """The daemon's database URL from ``[service]`` and ``[database]`` only (the rest of the
+    file, e.g. SMPP, has no say in whether a citizen's answers can be stored)."""
+    from gateway.config import DatabaseSettings, ServiceSettings, Settings
+    from gateway.configload import load_section
+
+    source = cfg.path or "(defaults)"
+    sections = {
+        "service": load_section(
+            ServiceSettings, cfg.data.get("service", {}), "service", source, cfg.env
+        ),
+        "database": load_section(
+            DatabaseSettings, cfg.data.get("database", {}), "database", source, cfg.env
+        ),
+    }
+    return Settings(source, sections).database_url
 
 
 # -- storing the result ----------------------------------------------------------------------------
 
 
-def store_result(result: CallResult, config_path: str, spool_dir: str, err: TextIO) -> str:
+def _safe_error(exc: BaseException) -> str:
+    """An error for stderr: first line only, with any password in a URL removed."""
+    import re
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1********@", text)
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def store_result(result: CallResult, cfg: AgiConfig, err: TextIO) -> str:
     """Database first, spool second; returns 'db', 'spool' or 'lost' (the JSON then goes to
     stderr so that even then it survives in Asterisk's log)."""
     try:
-        from gateway.config import load_settings
         from storage.callback_results import write_result
         from storage.db import make_engine, make_session_factory, transaction
 
-        settings = load_settings(config_path or None)
-        url = settings.database_url
+        url = database_url(cfg)
         kwargs: dict[str, Any] = {}
         if url.startswith("postgresql"):
             kwargs["connect_args"] = {"connect_timeout": 5}
@@ -237,7 +276,10 @@ def store_result(result: CallResult, config_path: str, spool_dir: str, err: Text
             engine.dispose()
         return "db"
     except Exception as exc:
-        err.write(f"pingjing-agi: database unavailable ({type(exc).__name__}); spooling\n")
+        err.write(
+            f"pingjing-agi: result not stored in the database ({_safe_error(exc)}); spooling\n"
+        )
+    spool_dir = str(cfg.ivr.spool_path(cfg.data_dir))
     try:
         from ivr.spool import write_spool
 
@@ -274,7 +316,8 @@ def run_call(
         ask_rating = channel.variable(ASK_RATING_VARIABLE).strip() in ("1", "yes", "true")
     except (ChannelHangup, ChannelError):
         pass  # the flow meets the same condition at its first command and records it
-    settings, data_dir, problems = load_ivr_config(config_path, env)
+    cfg = load_ivr_config(config_path, env)
+    settings, data_dir, problems = cfg.ivr, cfg.data_dir, cfg.problems
     if result.attempt_id is None:
         problems.append(f"{ATTEMPT_ID_VARIABLE} is not set on the channel")
     from ivr.recordings import describe_recording
@@ -308,7 +351,7 @@ def run_call(
     if not channel.dead:
         with contextlib.suppress(ChannelHangup, ChannelError):
             channel.set_variable(RESULT_VARIABLE, result.ended_how)
-    where = store_result(result, config_path, str(settings.spool_path(data_dir)), err)
+    where = store_result(result, cfg, err)
     err.write(
         f"pingjing-agi: attempt {result.attempt_id} ended {result.ended_how}, stored: {where}\n"
     )
