@@ -253,12 +253,12 @@ class PbxSimulator:
                 ("Linkedid", channel_id),
             ],
         )
-        for observer in self.on_call_started:
-            observer(call)
         is_async = (action.get("Async") or "").lower() in ("true", "yes", "1", "on")
         delay = timeout_ms / 1000.0 if outcome.result == "no_answer" else outcome.ring_seconds
         done: Deferred | None = None if is_async else Deferred()
         self.later(delay, self._dialled, call, is_async, done)
+        for observer in self.on_call_started:
+            observer(call)
         if done is not None:
             return done
         return [("Response", "Success"), ("Message", "Originate successfully queued")]

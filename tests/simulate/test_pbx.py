@@ -448,7 +448,8 @@ async def test_the_project_ami_client_sees_busy_then_answered(rig_factory, tmp_p
         first = client.originate(OriginateRequest(callback_id=1, attempt_id=1, number=NUMBER))
         await started
         rig.clock.advance(2.0)
-        assert (await first).result == "busy"
+        outcome = await first
+        assert outcome.result == "busy", outcome
         started = next_call(rig.pbx)
         handle = client.originate_call(OriginateRequest(callback_id=1, attempt_id=2, number=NUMBER))
         await started
@@ -461,12 +462,13 @@ async def test_the_project_ami_client_sees_busy_then_answered(rig_factory, tmp_p
 
 
 def next_call(pbx: PbxSimulator) -> defer.Deferred:
-    """Fires when the simulator has taken the next Originate (no polling, no sleeping)."""
+    """Fires once the simulator has taken the next Originate and written its reply (one reactor
+    turn later, so that advancing the clock then does not re-enter the simulator)."""
     d: defer.Deferred = defer.Deferred()
 
     def seen(call: object) -> None:
         pbx.on_call_started.remove(seen)
-        d.callback(call)
+        reactor.callLater(0, d.callback, call)
 
     pbx.on_call_started.append(seen)
     return d.addTimeout(10, reactor)
