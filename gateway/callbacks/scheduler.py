@@ -43,7 +43,6 @@ from ivr.ami.api import (
 )
 from storage import callback_store as store
 
-
 #: Whether the AMI contract can tell the IVR to ask for the rating (non-response callbacks: the
 #: AGI script reads the channel variable PINGJING_ASK_RATING).
 ASK_RATING_SUPPORTED = "ask_rating" in {f.name for f in dataclasses.fields(OriginateRequest)}
