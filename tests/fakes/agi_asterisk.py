@@ -71,9 +71,11 @@ class Speak:
 
 @dataclass(frozen=True)
 class HangUp:
-    """The caller hangs up during the next channel command (``after_ms`` into a recording)."""
+    """The caller hangs up during the next channel command (``during="record"``: only once
+    RECORD FILE runs, ``after_ms`` into the recording)."""
 
     after_ms: int = 1500
+    during: str = "any"
 
 
 @dataclass(frozen=True)
@@ -115,15 +117,16 @@ class AgiPeer:
     """Decides Asterisk's reply to each command line.
 
     After a reply, :attr:`send_sighup` says whether the runner must signal the script now, and
-    :attr:`close` whether it must close the pipes (``exit_on_hangup``, AGIEXITONHANGUP=yes, or
-    ``sighup=False``, AGISIGHUP=no: then the script sees EOF).
+    :attr:`close` whether it must close the pipes. ``on_hangup`` picks what a hangup does:
+    ``sighup`` (the default: the signal), ``late`` (the signal has not come yet: the pipes stay
+    open and channel commands get 511), ``eof`` (AGISIGHUP=no: stdin is closed) or ``exit``
+    (AGIEXITONHANGUP=yes: both pipes closed at once).
     """
 
     script: list[Step]
     variables: dict[str, str] = field(default_factory=dict)
     missing_sounds: frozenset[str] = frozenset()
-    sighup: bool = True
-    exit_on_hangup: bool = False
+    on_hangup: str = "sighup"
     dead: bool = False
     send_sighup: bool = False
     close: bool = False
@@ -138,11 +141,11 @@ class AgiPeer:
     def _take(self) -> Step | None:
         return self.script.pop(0) if self.script else None
 
-    def _hangup_now(self) -> None:
+    def _hangup_now(self, signal_now: bool = True) -> None:
         self.dead = True
-        if self.exit_on_hangup or not self.sighup:
+        if self.on_hangup in ("eof", "exit"):
             self.close = True
-        else:
+        elif self.on_hangup == "sighup" and signal_now:
             self.send_sighup = True
 
     def between_commands(self) -> None:
@@ -150,11 +153,7 @@ class AgiPeer:
         step = self._next()
         if isinstance(step, HangUpBetween) and not self.dead:
             self._take()
-            self.dead = True
-            if self.exit_on_hangup or not self.sighup:
-                self.close = True
-            elif step.sighup:
-                self.send_sighup = True
+            self._hangup_now(signal_now=step.sighup)
 
     def reply(self, line: str) -> str:
         self.send_sighup = False
@@ -208,7 +207,8 @@ class AgiPeer:
     # -- commands that read the channel
 
     def _caller_hangs_up_here(self) -> bool:
-        if isinstance(self._next(), HangUp):
+        step = self._next()
+        if isinstance(step, HangUp) and step.during == "any":
             self._take()
             return True
         return False
