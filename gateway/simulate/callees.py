@@ -16,10 +16,15 @@ answering a later attempt, a few never reachable, most answering and going throu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.simulate.seeding import rng_for
+
+#: The Originate variable that makes the IVR ask a non-responder for the rating first
+#: (``ivr.agi_callback.ASK_RATING_VARIABLE``; kept literal so the simulator needs no IVR import).
+ASK_RATING_VARIABLE = "PINGJING_ASK_RATING"
 
 #: OriginateResponse Reason for each dial result (asterisk-facts.md).
 REASONS = {"answered": 4, "busy": 5, "congestion": 8, "no_answer": 3, "failed": 0}
@@ -71,9 +76,13 @@ class DialOutcome:
 
 
 class CalleeModel(Protocol):
-    """Decides one Originate to ``number``; ``attempt`` counts earlier ones to it (0 first)."""
+    """Decides one Originate to ``number``; ``attempt`` counts earlier ones to it (0 first);
+    ``variables`` are the Originate's channel variables (what the IVR will ask may depend on
+    them)."""
 
-    def dial(self, number: str, attempt: int) -> DialOutcome: ...
+    def dial(
+        self, number: str, attempt: int, variables: Mapping[str, str] | None = None
+    ) -> DialOutcome: ...
 
 
 @dataclass
@@ -118,7 +127,9 @@ class SeededCallees:
             r -= rate
         return "answers"
 
-    def dial(self, number: str, attempt: int) -> DialOutcome:
+    def dial(
+        self, number: str, attempt: int, variables: Mapping[str, str] | None = None
+    ) -> DialOutcome:
         rng = rng_for(self.seed, "dial", number, attempt)
         profile = self._profile(number)
         if profile == "invalid":
@@ -141,9 +152,16 @@ class SeededCallees:
             )
         if profile == "no_answer_first" and attempt < 1 + (rng.random() < 0.3):
             return DialOutcome("no_answer", 0.0, hangup_cause=0, hangup_cause_txt="Unknown")
-        return DialOutcome("answered", rng.uniform(3.0, 12.0), self._script(number, attempt))
+        ask_rating = (variables or {}).get(ASK_RATING_VARIABLE, "").strip().lower() in (
+            "1",
+            "yes",
+            "true",
+        )
+        return DialOutcome(
+            "answered", rng.uniform(3.0, 12.0), self._script(number, attempt, ask_rating)
+        )
 
-    def _script(self, number: str, attempt: int) -> CallScript:
+    def _script(self, number: str, attempt: int, ask_rating: bool = False) -> CallScript:
         rng = rng_for(self.seed, "talk", number, attempt)
         r = rng.random()
         if r < self.silent_rate:
@@ -153,12 +171,19 @@ class SeededCallees:
             return CallScript((Keys("2"),), "wrong person")
         reason = str(rng.randint(1, 5))
         consent = "1" if rng.random() < self.consent_rate else "2"
+        confirm = Keys("1", barge_in=rng.random() < 0.3)
         full: list[Input] = [
-            Keys("1", barge_in=rng.random() < 0.3),
+            confirm,
             Keys(reason),
             Speak(rng.randint(1500, 6000), press_hash=rng.random() < 0.7),
             Keys(consent),
         ]
+        if ask_rating:
+            # someone who never answered the SMS: the rating first; only 不满意 goes on
+            rating = rng.choices("123", weights=(0.55, 0.2, 0.25))[0]
+            if rating != "3":
+                return CallScript((confirm, Keys(rating)), f"rates {rating} on the phone")
+            full.insert(1, Keys(rating))
         if rng.random() < self.hangup_mid_menu_rate:
             cut = rng.randint(1, len(full) - 1)
             return CallScript((*full[:cut], HangUp()), f"hangs up after {cut} answer(s)")
@@ -173,7 +198,9 @@ class ScriptedCallees:
     outcomes: dict[str, list[DialOutcome]]
     default: DialOutcome = field(default_factory=lambda: DialOutcome("no_answer", 0.0))
 
-    def dial(self, number: str, attempt: int) -> DialOutcome:
+    def dial(
+        self, number: str, attempt: int, variables: Mapping[str, str] | None = None
+    ) -> DialOutcome:
         story = self.outcomes.get(number)
         if not story:
             return self.default

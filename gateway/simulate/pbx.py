@@ -220,7 +220,7 @@ class PbxSimulator:
             timeout_ms = 30000
         self.calls.append(call)
         if number:
-            outcome = self.callees.dial(number, attempt)
+            outcome = self.callees.dial(number, attempt, variables)
         else:
             outcome = DialOutcome(
                 "failed", 0.0, hangup_cause=66, hangup_cause_txt="Channel unacceptable"

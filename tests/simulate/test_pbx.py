@@ -472,3 +472,55 @@ def next_call(pbx: PbxSimulator) -> defer.Deferred:
 
     pbx.on_call_started.append(seen)
     return d.addTimeout(10, reactor)
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_real_pingjing_agi_completes_a_callback(rig_factory, tmp_path):
+    """The shipped `pingjing-agi` program, run by the simulator for an answered call, goes
+    through confirm, reason, voice message and consent, and leaves a recording on disk."""
+    rig = rig_factory(
+        scripted(
+            DialOutcome("answered", 2.0, CallScript((Keys("1"), Keys("2"), Speak(2500), Keys("1"))))
+        ),
+        agi_command=("pingjing-agi",),
+        agi_env={"PINGJING_SERVICE_DATA_DIR": str(tmp_path), "PINGJING_CONFIG": ""},
+        sighup_delay=0.0,
+    )
+    if rig.pbx.resolve_command() is None:
+        pytest.skip("pingjing-agi is not installed in this environment")
+    ami = await connect(rig)
+    done = ended(rig.pbx)
+    originate(ami, "pj-9", variables=("PINGJING_CALLBACK_ID=5", "PINGJING_ATTEMPT_ID=8"))
+    await ami.wait_reply("pj-9")
+    rig.clock.advance(2.0)
+    call = await done
+    assert call.agi_exit_code == 0, call.agi_stderr_tail
+    assert call.agi.keys_taken == ["1", "2", "1"]
+    assert any("ended completed" in line for line in call.agi_stderr_tail)
+    [recording] = call.agi.recordings
+    assert recording.ended_by == "dtmf"
+    wavs = list((tmp_path / "recordings").glob("*.wav"))
+    assert len(wavs) == 1 and wavs[0].stat().st_size > 44
+    ami.transport.loseConnection()
+
+
+def test_seeded_callees_rate_first_when_the_ivr_will_ask_for_a_rating():
+    """With PINGJING_ASK_RATING=1 on the Originate the script answers the rating question
+    after confirming; only a 3 (不满意) goes on to the reason menu."""
+    model = SeededCallees(
+        seed=2,
+        silent_rate=0.0,
+        wrong_person_rate=0.0,
+        hangup_mid_menu_rate=0.0,
+        busy_first_rate=0.0,
+        no_answer_first_rate=0.0,
+        unreachable_rate=0.0,
+        invalid_rate=0.0,
+    )
+    scripts = [
+        model.dial(f"137{i:08d}", 0, {"PINGJING_ASK_RATING": "1"}).script for i in range(200)
+    ]
+    for script in scripts:
+        rating = script.inputs[1]
+        assert isinstance(rating, Keys) and rating.digits in "123"
+        assert (len(script.inputs) > 2) == (rating.digits == "3")
