@@ -455,3 +455,40 @@ def test_seeded_citizens_refuse_unknown_intents():
     """A weight for an intent that does not exist is a configuration error naming it."""
     with pytest.raises(ValueError, match="bogus"):
         SeededCitizens(weights={"bogus": 1.0})
+
+
+@pytest_twisted.ensureDeferred
+async def test_pingjing_smpp_service_gets_a_receipt_and_a_two_part_reply(listening):
+    """pingjing's own SMPP service, bound to the simulator over TCP, submits a survey, sees its
+    delivery receipt matched, and receives a long reply reassembled from two UDH parts."""
+    from twisted.internet import defer
+
+    from gateway.smpp.api import OutboundSms
+    from gateway.smpp.service import SmppService
+    from gateway.smpp.settings import SmppSettings
+    from gateway.smpp.store import MemorySmsStore
+
+    text = "不满意，" + "民警态度生硬" * 12
+    sim, clock = make_sim(Reaction(True, 3.0, Reply(text, "unsatisfied", 30.0)))
+    settings = SmppSettings(
+        port=listening(sim), system_id="pingjing", password="secret", source_addr="10690"
+    )
+    service = SmppService(settings, MemorySmsStore())
+    got_receipt: defer.Deferred = defer.Deferred()
+    got_reply: defer.Deferred = defer.Deferred()
+    service.add_receipt_observer(lambda r: got_receipt.called or got_receipt.callback(r))
+    service.add_reply_observer(lambda r: got_reply.called or got_reply.callback(r))
+    service.startService()
+    try:
+        await service.whenBound().addTimeout(10, reactor)
+        outcome = await service.submit(OutboundSms(1, CITIZEN, SURVEY, source_addr=SUB_NUMBER))
+        assert outcome.status == "submitted", outcome
+        clock.advance(3.0)
+        receipt = await got_receipt.addTimeout(10, reactor)
+        assert (receipt.outbound_id, receipt.state) == (1, "DELIVRD")
+        clock.advance(27.0)
+        reply = await got_reply.addTimeout(10, reactor)
+        assert (reply.text, reply.incomplete) == (text, False)
+        assert (reply.source_addr, reply.destination_addr) == (CITIZEN, SUB_NUMBER)
+    finally:
+        await service.stopService()
