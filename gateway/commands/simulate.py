@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import sys
+import time
 from typing import Any, TextIO
 
 DEFAULT_SMSC_LISTEN = "tcp:port=2775:interface=127.0.0.1"
@@ -150,6 +151,8 @@ def run_smsc(args: argparse.Namespace) -> int:
             accounts={args.system_id: args.password},
             message_id_style=args.message_id_style,
             seed=_seed(args.seed),
+            # ids unique across restarts, so receipts never match a message of an earlier run
+            id_base=int(time.time() * 10) % 10**10,
         )
         citizens = SeededCitizens(
             seed=settings.seed,
@@ -162,7 +165,7 @@ def run_smsc(args: argparse.Namespace) -> int:
         return 2
     _start_logging()
     journal = Journal(args.journal)
-    sim = SmscSimulator(clock, settings, citizens)
+    sim = SmscSimulator(clock, settings, citizens, wire_clock=reactor)
     sim.on_received.append(
         lambda sms: journal.write(
             {
@@ -221,7 +224,9 @@ def run_pbx(args: argparse.Namespace) -> int:
         return 2
     _start_logging()
     journal = Journal(args.journal)
-    sim = PbxSimulator(clock, settings, SeededCallees(seed=settings.seed), reactor)
+    sim = PbxSimulator(
+        clock, settings, SeededCallees(seed=settings.seed), reactor, wire_clock=reactor
+    )
     if sim.resolve_command() is None:
         print(
             f"pingjing simulate pbx: warning: AGI program {settings.agi_command[0]!r} not found; "

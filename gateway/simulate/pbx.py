@@ -119,8 +119,13 @@ class PbxSimulator:
         settings: PbxSettings,
         callees: CalleeModel | None = None,
         process_reactor: IReactorProcess | None = None,
+        wire_clock: IReactorTime | None = None,
     ) -> None:
+        """``clock`` runs ringing and the SIGHUP delay (a demo may compress it); ``wire_clock``
+        the ``agi_max_seconds`` limit, since the AGI program runs in real time. Default:
+        ``clock``."""
         self.clock = clock
+        self.wire_clock = wire_clock or clock
         self.settings = settings
         self.callees: CalleeModel = callees or SeededCallees(seed=settings.seed)
         if process_reactor is None:
@@ -421,7 +426,7 @@ class PbxSimulator:
         if executable.endswith(".py") and not os.access(executable, os.X_OK):
             args = [sys.executable, *args]
         self.process_reactor.spawnProcess(proc, args[0], args, env=env)
-        proc.deadline = self.later(self.settings.agi_max_seconds, proc.overran)
+        proc.deadline = self.wire_clock.callLater(self.settings.agi_max_seconds, proc.overran)
 
     def agi_finished(self, call: Call, exit_code: int | None) -> None:
         self._processes.pop(call.channel_id, None)
@@ -519,7 +524,7 @@ class AgiProcess(ProcessProtocol):
         for timer in (self.deadline, self._sighup):
             if timer is not None and timer.active():
                 timer.cancel()
-                self.pbx._timers.discard(timer)
+            self.pbx._timers.discard(timer)  # type: ignore[arg-type]
         if self._partial_err:
             self._stderr.append(self._partial_err.decode("utf-8", errors="replace"))
         self.call.agi_stderr_tail = list(self._stderr)

@@ -152,6 +152,9 @@ class SmscSettings:
     deliver_retry_delay: float = 10.0
     max_deliver_tries: int = 5
     seed: int | str = 1
+    #: First message id; None derives it from the seed (reproducible). A simulator restarted
+    #: against a database that keeps old ids should start elsewhere (the command uses the time).
+    id_base: int | None = None
 
     def __post_init__(self) -> None:
         if not self.accounts:
@@ -185,14 +188,22 @@ class SmscSimulator:
         clock: IReactorTime,
         settings: SmscSettings,
         citizens: CitizenModel | None = None,
+        wire_clock: IReactorTime | None = None,
     ) -> None:
+        """``clock`` runs the citizens' delays (a demo may compress it); ``wire_clock`` the
+        protocol deadline for ``deliver_sm_resp``, which must stay in real time when ``clock``
+        is compressed (an ESME acks after its database commit). Default: ``clock``."""
         self.clock = clock
+        self.wire_clock = wire_clock or clock
         self.settings = settings
         self.citizens: CitizenModel = citizens or SeededCitizens(seed=settings.seed)
         self.received: list[ReceivedSms] = []
         self.sent: list[SentPdu] = []
         self.on_received: list[Callable[[ReceivedSms], None]] = []
-        self._ids = itertools.count(rng_for(settings.seed, "message-ids").randrange(10**6, 10**7))
+        base = settings.id_base
+        if base is None:
+            base = rng_for(settings.seed, "message-ids").randrange(10**6, 10**7)
+        self._ids = itertools.count(base)
         self._assemblies: dict[tuple[str, str, str, int, int], _Assembly] = {}
         self._outbox: deque[SentPdu] = deque()
         self._sessions: list[SmscProtocol] = []
@@ -672,7 +683,7 @@ class SmscProtocol(Protocol):
 
     def send_deliver(self, item: SentPdu) -> None:
         seq = next(self._seq)
-        timer = self.simulator.clock.callLater(
+        timer = self.simulator.wire_clock.callLater(
             self.simulator.settings.deliver_timeout, self._deliver_timed_out, seq
         )
         self._outstanding[seq] = (item, timer)
