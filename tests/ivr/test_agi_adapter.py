@@ -1,0 +1,132 @@
+"""The pyst2 adapter with in-memory streams: each reply shape becomes the right Channel event."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import pytest
+
+from ivr.agi_callback import AgiChannel
+from ivr.flow import ChannelError, ChannelHangup
+
+HEADERS = "agi_request: pingjing-agi\nagi_uniqueid: pj-1-x\nagi_callerid: 13812345678\n\n"
+
+
+def channel(*replies: str) -> tuple[AgiChannel, io.StringIO]:
+    from asterisk.agi import AGI
+
+    out = io.StringIO()
+    agi = AGI(
+        stdin=io.StringIO(HEADERS + "".join(r + "\n" for r in replies)),
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    return AgiChannel(agi), out
+
+
+def sent(out: io.StringIO) -> list[str]:
+    return out.getvalue().splitlines()
+
+
+def test_a_key_during_a_prompt_is_returned() -> None:
+    """STREAM FILE stopped by an escape digit returns that digit."""
+    ch, _ = channel("200 result=50 endpos=3000")
+    assert ch.play("pingjing/menu", "0123456789*#") == "2"
+
+
+def test_a_wait_timeout_is_an_empty_key() -> None:
+    """WAIT FOR DIGIT result=0 is '' (no key), not an error."""
+    ch, out = channel("200 result=0")
+    assert ch.wait_digit(5000) == ""
+    assert sent(out) == ["WAIT FOR DIGIT 5000"]
+
+
+def test_record_timeout_nul_is_timeout_and_hash_is_dtmf() -> None:
+    """pyst2 gives '\\x00' for (timeout) and '#' for 35: timeout and dtmf."""
+    ch, _ = channel("200 result=0 (timeout) endpos=8000", "200 result=35 (dtmf) endpos=8000")
+    assert ch.record("/r/x", "wav", "#", 60000, 5, True) == "timeout"
+    assert ch.record("/r/x", "wav", "#", 60000, 5, True) == "dtmf"
+
+
+def test_record_hangup_is_a_hangup() -> None:
+    """result=-1 (hangup) in RECORD FILE (AGIResultHangup) is a hangup, no probe needed."""
+    ch, out = channel("200 result=-1 (hangup) endpos=12000")
+    with pytest.raises(ChannelHangup):
+        ch.record("/r/x", "wav", "#", 60000, 5, True)
+    assert len(sent(out)) == 1 and ch.dead
+
+
+def test_result_minus_one_with_the_sighup_flag_is_a_hangup_without_probe() -> None:
+    """AGIAppError plus the SIGHUP flag: a hangup, and no further command is written."""
+    ch, out = channel("200 result=-1")
+    original = ch.agi.get_result
+
+    def hung(*a):
+        ch.agi._got_sighup = True  # the signal landed while the command ran
+        return original(*a)
+
+    ch.agi.get_result = hung
+    with pytest.raises(ChannelHangup):
+        ch.wait_digit(5000)
+    assert sent(out) == ["WAIT FOR DIGIT 5000"]
+
+
+def test_result_minus_one_then_511_to_the_probe_is_a_hangup() -> None:
+    """AGIAppError without the flag: ANSWER is sent; 511 confirms the hangup."""
+    ch, out = channel(
+        "200 result=-1", "511 Command Not Permitted on a dead channel or intercept routine"
+    )
+    with pytest.raises(ChannelHangup):
+        ch.play("pingjing/menu", "0123456789*#")
+    assert sent(out)[-1] == "ANSWER"
+
+
+def test_result_minus_one_on_a_live_channel_is_an_error() -> None:
+    """AGIAppError but ANSWER succeeds: the channel is alive, the command failed (missing file)."""
+    ch, _ = channel("200 result=-1 endpos=0", "200 result=0")
+    with pytest.raises(ChannelError, match="pingjing/menu"):
+        ch.play("pingjing/menu", "0123456789*#")
+    assert not ch.dead
+
+
+def test_511_is_a_hangup() -> None:
+    """A channel command answered 511 (SIGHUP not arrived yet) is a hangup."""
+    ch, _ = channel("511 Command Not Permitted on a dead channel or intercept routine")
+    with pytest.raises(ChannelHangup):
+        ch.answer()
+
+
+def test_510_is_an_error_naming_the_command() -> None:
+    """510 Invalid command is a ChannelError that says which command."""
+    ch, _ = channel("510 Invalid or unknown command")
+    with pytest.raises(ChannelError, match="WAIT FOR DIGIT"):
+        ch.wait_digit(5000)
+
+
+def test_eof_is_a_hangup() -> None:
+    """stdin closed (AGISIGHUP=no): pyst2's ValueError is read as a hangup."""
+    ch, _ = channel()
+    with pytest.raises(ChannelHangup):
+        ch.wait_digit(5000)
+
+
+def test_after_a_hangup_nothing_more_is_sent() -> None:
+    """Once dead, the adapter refuses commands itself (pyst2 would raise anyway)."""
+    ch, out = channel("511 dead")
+    with pytest.raises(ChannelHangup):
+        ch.answer()
+    with pytest.raises(ChannelHangup):
+        ch.play("pingjing/thanks", "")
+    assert sent(out) == ["ANSWER"]
+
+
+def test_startup_imports_neither_sqlalchemy_nor_twisted() -> None:
+    """Lean start-up: importing the AGI entry point pulls in no heavy library."""
+    code = (
+        "import sys, ivr.agi_callback, asterisk.agi; "
+        "print(sorted(m for m in ('sqlalchemy', 'twisted', 'psycopg') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
