@@ -346,6 +346,7 @@ def run_agi(
     config: str | None = None,
     timeout: float = 30.0,
     extra_header: bytes = b"",
+    command: list[str] | None = None,
 ) -> AgiSession:
     """Run ``pingjing-agi`` against ``peer`` until it exits; never waits past ``timeout``."""
     import time
@@ -354,7 +355,7 @@ def run_agi(
     child_env.update(env or {})
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
-            agi_command(config),
+            command or agi_command(config),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=err,
