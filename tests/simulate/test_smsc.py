@@ -492,3 +492,40 @@ async def test_pingjing_smpp_service_gets_a_receipt_and_a_two_part_reply(listeni
         assert (reply.source_addr, reply.destination_addr) == (CITIZEN, SUB_NUMBER)
     finally:
         await service.stopService()
+
+
+def test_same_seed_gives_the_same_replies_whatever_the_order_of_submits():
+    """Two simulators with one seed, fed the same surveys in opposite orders, decide the same
+    reaction for every number: the story does not depend on traffic order."""
+    numbers = [f"135{i:08d}" for i in range(60)]
+
+    def run(order: list[str]) -> dict[str, object]:
+        clock = Clock()
+        sim = SmscSimulator(clock, SmscSettings(accounts={"pingjing": "secret"}, seed=42))
+        proto, transport = connected(sim)
+        bind(proto, transport)
+        for seq, number in enumerate(order, start=2):
+            proto.dataReceived(
+                codec.encode(
+                    "submit_sm",
+                    seq,
+                    source_addr=SUB_NUMBER,
+                    destination_addr=number,
+                    data_coding=8,
+                    short_message=SURVEY.encode("utf-16-be"),
+                )
+            )
+        return {m.destination_addr: m.reaction for m in sim.received}
+
+    assert run(numbers) == run(list(reversed(numbers)))
+
+
+def test_gsm_coded_submit_is_decoded_with_the_gsm_alphabet():
+    """data_coding 0 is read as GSM 03.38: 0x00 is '@', not NUL."""
+    sim, _ = make_sim(Reaction(True, 1.0))
+    proto, transport = connected(sim)
+    bind(proto, transport)
+    proto.dataReceived(
+        codec.encode("submit_sm", 2, destination_addr=CITIZEN, short_message=b"a\x00b\x02")
+    )
+    assert sim.received[0].text == "a@b$"
