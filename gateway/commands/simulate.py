@@ -51,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     smsc.add_argument(
         "--undeliverable-rate", type=float, default=0.03, help="share of unreachable numbers"
     )
+    smsc.add_argument(
+        "--max-submits-per-second",
+        type=float,
+        default=0.0,
+        help="per-connection cap; more get ESME_RTHROTTLED (default: no cap)",
+    )
     _common(smsc)
     smsc.set_defaults(func=run_smsc)
 
@@ -150,6 +156,7 @@ def run_smsc(args: argparse.Namespace) -> int:
         settings = SmscSettings(
             accounts={args.system_id: args.password},
             message_id_style=args.message_id_style,
+            max_submits_per_second=args.max_submits_per_second,
             seed=_seed(args.seed),
             # ids unique across restarts, so receipts never match a message of an earlier run
             id_base=int(time.time() * 10) % 10**10,

@@ -68,6 +68,7 @@ ESME_RBINDFAIL = 0x0D
 ESME_RINVPASWD = 0x0E
 ESME_RINVSYSID = 0x0F
 ESME_RINVESMCLASS = 0x43
+ESME_RTHROTTLED = 0x58
 
 ESM_DELIVERY_RECEIPT = 0x04
 MESSAGE_STATE_DELIVERED = 2
@@ -151,6 +152,8 @@ class SmscSettings:
     deliver_timeout: float = 30.0
     deliver_retry_delay: float = 10.0
     max_deliver_tries: int = 5
+    #: submit_sm accepted per connection and (real) second; more get ESME_RTHROTTLED. 0: no cap.
+    max_submits_per_second: float = 0.0
     seed: int | str = 1
     #: First message id; None derives it from the seed (reproducible). A simulator restarted
     #: against a database that keeps old ids should start elsewhere (the command uses the time).
@@ -171,6 +174,8 @@ class SmscSettings:
             )
         if self.deliver_window < 1:
             raise ValueError("smsc deliver_window must be at least 1")
+        if self.max_submits_per_second < 0:
+            raise ValueError("smsc max_submits_per_second must be 0 (no cap) or positive")
 
 
 class SmscSimulator:
@@ -549,6 +554,19 @@ class SmscProtocol(Protocol):
         self.system_id = ""
         self._seq = itertools.count(1)
         self._outstanding: dict[int, tuple[SentPdu, IDelayedCall]] = {}
+        self._second = -1
+        self._submits_this_second = 0
+
+    def _throttled(self) -> bool:
+        """A carrier's per-bind rate cap, counted per whole second of real time."""
+        cap = self.simulator.settings.max_submits_per_second
+        if cap <= 0:
+            return False
+        second = int(self.simulator.wire_clock.seconds())
+        if second != self._second:
+            self._second, self._submits_this_second = second, 0
+        self._submits_this_second += 1
+        return self._submits_this_second > cap
 
     @property
     def can_receive(self) -> bool:
@@ -653,6 +671,9 @@ class SmscProtocol(Protocol):
     def _on_submit_sm(self, pdu: codec.Pdu) -> None:
         if not self.can_submit:
             self._write(codec.encode("submit_sm_resp", pdu.sequence, status=ESME_RINVBNDSTS))
+            return
+        if self._throttled():
+            self._write(codec.encode("submit_sm_resp", pdu.sequence, status=ESME_RTHROTTLED))
             return
         status, message_id = self.simulator.submit(self.system_id, pdu)
         if status != ESME_ROK:

@@ -529,3 +529,22 @@ def test_gsm_coded_submit_is_decoded_with_the_gsm_alphabet():
         codec.encode("submit_sm", 2, destination_addr=CITIZEN, short_message=b"a\x00b\x02")
     )
     assert sim.received[0].text == "a@b$"
+
+
+def test_submits_over_the_rate_cap_get_esme_rthrottled():
+    """With max_submits_per_second 2 the third submit in one second gets ESME_RTHROTTLED
+    (0x58) and is not recorded; the next second accepts again."""
+    sim, clock = make_sim(Reaction(True, 1.0), max_submits_per_second=2)
+    proto, transport = connected(sim)
+    bind(proto, transport)
+
+    def submit(seq: int) -> int:
+        proto.dataReceived(
+            codec.encode("submit_sm", seq, destination_addr=CITIZEN, short_message=b"x")
+        )
+        return replies(transport)[0].status
+
+    assert [submit(2), submit(3), submit(4)] == [0, 0, 0x58]
+    clock.advance(1.0)
+    assert submit(5) == 0
+    assert len(sim.received) == 3
