@@ -280,7 +280,7 @@ class AgiChannel:
             self.keys_taken.append(digit)
             return f"200 result={ord(digit)} endpos={PROMPT_SAMPLES // 4}"
         item = self._next()
-        if isinstance(item, Keys) and item.barge_in and item.digits[:1] in escape and escape:
+        if isinstance(item, Keys) and item.barge_in and item.digits and item.digits[0] in escape:
             self._inputs.pop(0)
             digit = item.digits[0]
             self._typeahead += item.digits[1:]

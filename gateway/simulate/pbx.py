@@ -626,9 +626,12 @@ class AmiServerProtocol(Protocol):
             self._reply(action, [("Response", "Error"), ("Message", "Authentication failed")])
             self.transport.loseConnection()
             return
+        again = self.authenticated
         self.authenticated = True
         self.events = (action.get("Events") or "on").lower() not in ("off", "no", "0")
         self._reply(action, [("Response", "Success"), ("Message", "Authentication accepted")])
+        if again:
+            return
         self.pbx.attach(self)
         self.send_event(
             packet(
