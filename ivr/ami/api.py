@@ -33,11 +33,16 @@ def result_for_reason(reason_code: int) -> OutcomeResult:
 
 @dataclass(frozen=True, slots=True)
 class OriginateRequest:
-    """One attempt to call one citizen back; ``number`` is the national number to dial."""
+    """One attempt to call one citizen back; ``number`` is the national number to dial.
+
+    ``ask_rating`` is for citizens who never replied to the SMS (``trigger == "non_response"``):
+    the IVR then asks for the rating (1/2/3) before the reason.
+    """
 
     callback_id: int
     attempt_id: int
     number: str
+    ask_rating: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from ivr.ami.protocol import AmiProtocol, AmiState
 
 CALLBACK_ID_VARIABLE = "PINGJING_CALLBACK_ID"
 ATTEMPT_ID_VARIABLE = "PINGJING_ATTEMPT_ID"
+ASK_RATING_VARIABLE = "PINGJING_ASK_RATING"
 
 
 class CallState(enum.Enum):
@@ -234,6 +235,8 @@ class AmiClient(Service):
             ("Variable", f"{CALLBACK_ID_VARIABLE}={request.callback_id}"),
             ("Variable", f"{ATTEMPT_ID_VARIABLE}={request.attempt_id}"),
         ]
+        if request.ask_rating:
+            headers.append(("Variable", f"{ASK_RATING_VARIABLE}=1"))
         self._calls[channel_id] = handle
         handle.timer = self.clock.callLater(s.outcome_timeout, self._outcome_timed_out, handle)
         self.log.info(

@@ -98,6 +98,13 @@ def test_originate_sends_async_channelid_and_both_variables(env: Env) -> None:
     assert seen.variables == {"PINGJING_CALLBACK_ID": "7", "PINGJING_ATTEMPT_ID": "9"}
 
 
+def test_non_responders_get_the_ask_rating_variable(env: Env) -> None:
+    """ask_rating adds PINGJING_ASK_RATING=1 so the IVR asks for the rating first."""
+    env.client.originate_call(OriginateRequest(7, 9, NUMBER, ask_rating=True))
+    env.wire.flush()
+    assert env.server.originates[0].variables["PINGJING_ASK_RATING"] == "1"
+
+
 def test_each_attempt_gets_its_own_channel_id(env: Env) -> None:
     """Two attempts never share a ChannelId, so their events cannot be confused."""
     a = env.client.originate_call(request(1))
