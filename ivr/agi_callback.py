@@ -29,7 +29,6 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import Any, TextIO
 
 from ivr.flow import (
     CallbackFlow,
@@ -39,6 +38,10 @@ from ivr.flow import (
     FlowSettings,
 )
 from ivr.settings import IvrSettings
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: start-up budget
+    from typing import Any, TextIO
 
 CALLBACK_ID_VARIABLE = "PINGJING_CALLBACK_ID"
 ATTEMPT_ID_VARIABLE = "PINGJING_ATTEMPT_ID"
@@ -296,6 +299,12 @@ def store_result(result: CallResult, cfg: AgiConfig, err: TextIO) -> str:
 # -- the program -----------------------------------------------------------------------------------
 
 
+def _describe(path: str, partial: bool, fmt: str) -> Any:
+    from ivr.recordings import describe_recording  # hashlib: only once the call is over
+
+    return describe_recording(path, partial, fmt)
+
+
 def _int_or_none(text: str) -> int | None:
     text = (text or "").strip()
     return int(text) if text.isdigit() else None
@@ -320,8 +329,6 @@ def run_call(
     settings, data_dir, problems = cfg.ivr, cfg.data_dir, cfg.problems
     if result.attempt_id is None:
         problems.append(f"{ATTEMPT_ID_VARIABLE} is not set on the channel")
-    from ivr.recordings import describe_recording
-
     name = f"cb{result.callback_id or 0}-a{result.attempt_id or 0}-{result.channel_id or 'x'}"
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     recordings = settings.recordings_path(data_dir)
@@ -343,7 +350,7 @@ def run_call(
         ),
         ask_rating=ask_rating,
         recording_path=str(recordings.absolute() / name),
-        describe_recording=lambda path, partial: describe_recording(path, partial, fmt),
+        describe_recording=lambda path, partial: _describe(path, partial, fmt),
     )
     flow.run()
     if problems:

@@ -22,15 +22,20 @@ a wrong one can be told apart from none; no key or a wrong key is said and the m
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
 
 from ivr.prompts import sound_name
 
+# typing costs milliseconds of silence on the line at start-up (see docs/benchmarks-agi.md):
+# type checkers see the real names, the running script plain stand-ins.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Protocol
+else:
+    Protocol = object
+
 ALL_KEYS = "0123456789*#"
-EndedHow = Literal["completed", "wrong_person", "no_input", "hangup", "error"]
 ENDINGS: tuple[str, ...] = ("completed", "wrong_person", "no_input", "hangup", "error")
 
 #: Reason menu key -> identifier (the same table as gateway/callbacks/policy.REASONS).
@@ -151,6 +156,8 @@ class CallResult:
 
 
 def _now_iso() -> str:
+    from datetime import UTC, datetime
+
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 

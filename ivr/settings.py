@@ -7,9 +7,12 @@ where every millisecond of import time is a millisecond of silence on the line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from ivr.prompts import SOUND_SUBDIR
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,11 @@ class IvrSettings:
         return self
 
     def recordings_path(self, data_dir: str | Path) -> Path:
+        from pathlib import Path  # lazily: pathlib is slow to import (AGI start-up)
+
         return Path(self.recordings_dir) if self.recordings_dir else Path(data_dir) / "recordings"
 
     def spool_path(self, data_dir: str | Path) -> Path:
+        from pathlib import Path
+
         return Path(self.spool_dir) if self.spool_dir else Path(data_dir) / "agi-spool"
