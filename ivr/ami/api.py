@@ -108,6 +108,37 @@ class AmiSettings:
     endpoint: str = ""
     channel_id_prefix: str = "pj"
 
+    def validate(self) -> AmiSettings:
+        """Refuse settings that could only fail later, naming the key (the loader adds the file)."""
+        if "{number}" not in self.dial_template:
+            raise ValueError("ami.dial_template: must contain {number}")
+        try:
+            self.dial_template.format(number="13800000000")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"ami.dial_template: not a valid template ({exc})") from None
+        if not self.endpoint and not 0 < self.port < 65536:
+            raise ValueError("ami.port: must be between 1 and 65535")
+        if not self.context or not self.extension:
+            raise ValueError("ami.context/ami.extension: must not be empty")
+        if self.priority < 1:
+            raise ValueError("ami.priority: must be at least 1")
+        for key in (
+            "originate_timeout_ms",
+            "action_timeout",
+            "outcome_timeout",
+            "call_max_seconds",
+        ):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"ami.{key}: must be positive")
+        if self.outcome_timeout * 1000 <= self.originate_timeout_ms:
+            raise ValueError(
+                "ami.outcome_timeout: must exceed the ring time (originate_timeout_ms / 1000), "
+                "or every unanswered call would be reported as failed"
+            )
+        if any(c in self.caller_id for c in "\r\n"):
+            raise ValueError("ami.caller_id: must be one line")
+        return self
+
     def client_endpoint(self) -> str:
         """The Twisted client endpoint string to connect to."""
         return self.endpoint or f"tcp:host={self.host}:port={self.port}"

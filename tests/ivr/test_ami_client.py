@@ -293,3 +293,26 @@ async def test_over_a_real_socket_on_localhost() -> None:
     finally:
         await client.stopService()
         await port.stopListening()
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"dial_template": "PJSIP/carrier"}, "ami.dial_template"),
+        ({"dial_template": "PJSIP/{number}@{trunk}"}, "ami.dial_template"),
+        ({"priority": 0}, "ami.priority"),
+        ({"outcome_timeout": 20.0}, "ami.outcome_timeout"),
+        ({"caller_id": "a\r\nAction: Logoff"}, "ami.caller_id"),
+    ],
+)
+def test_bad_ami_settings_name_the_key(change: dict, key: str) -> None:
+    """validate() refuses settings that could only fail at the first call, naming the key."""
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match=key):
+        replace(AmiSettings(), **change).validate()
+
+
+def test_default_ami_settings_are_valid() -> None:
+    """The defaults pass their own validation."""
+    assert AmiSettings().validate() == AmiSettings()
