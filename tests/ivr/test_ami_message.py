@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ivr.ami.message import (
     MAX_PACKET_BYTES,
@@ -130,3 +132,25 @@ def test_redacted_hides_secrets() -> None:
     msg = AmiMessage((("Action", "Login"), ("Username", "u"), ("Secret", "hunter2")))
     assert "hunter2" not in msg.redacted()
     assert "Username: u" in msg.redacted()
+
+
+_key = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,15}", fullmatch=True)
+_value = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=40
+).map(lambda v: v.strip(" ") or "x")
+_headers = st.lists(st.tuples(_key, _value), min_size=0, max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(packets=st.lists(_headers, min_size=1, max_size=5), cuts=st.lists(st.integers(0, 400)))
+def test_any_split_of_any_packets_parses_to_what_was_encoded(packets, cuts) -> None:
+    """Property: encode, cut the bytes anywhere, feed the pieces: the same packets come out."""
+    data = b"".join(encode_action("Ping", h) for h in packets)
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    parser = AmiParser(expect_banner=False)
+    out = []
+    last = 0
+    for p in [*points, len(data)]:
+        out += parser.feed(data[last:p])
+        last = p
+    assert [m.headers for m in out] == [(("Action", "Ping"), *h) for h in packets]
