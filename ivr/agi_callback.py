@@ -332,10 +332,15 @@ def run_call(
     name = f"cb{result.callback_id or 0}-a{result.attempt_id or 0}-{result.channel_id or 'x'}"
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     recordings = settings.recordings_path(data_dir)
+    recording_path: str | None = str(recordings.absolute() / name)
     try:
         recordings.mkdir(parents=True, exist_ok=True)
+        if not os.access(recordings, os.W_OK):
+            raise PermissionError(13, "not writable by this user")
     except OSError as exc:
-        problems.append(f"recordings directory {recordings}: {exc.strerror}")
+        # Without a place to record, skip the voice message rather than fail the call.
+        problems.append(f"recordings directory {recordings}: {exc.strerror}; message skipped")
+        recording_path = None
     fmt = settings.record_format
     flow = CallbackFlow(
         channel,
@@ -349,7 +354,7 @@ def run_call(
             prompts=settings.prompts,
         ),
         ask_rating=ask_rating,
-        recording_path=str(recordings.absolute() / name),
+        recording_path=recording_path,
         describe_recording=lambda path, partial: _describe(path, partial, fmt),
     )
     flow.run()

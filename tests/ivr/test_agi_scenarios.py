@@ -265,3 +265,15 @@ def test_lost_variables_fall_back_to_the_channel_id(
     """Without the attempt variable the Uniqueid (our ChannelId) still finds the attempt."""
     call(sqlite_db, tmp_path, Press("2"), variables={"PINGJING_CALLBACK_ID": "1"})
     assert sqlite_db.attempt().ended_how == "wrong_person"
+
+
+def test_an_unwritable_recordings_dir_skips_the_message_not_the_call(
+    sqlite_db: SeededDb, tmp_path: Path
+) -> None:
+    """No place to record: the reason and consent are still asked and stored; the problem noted."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "recordings").write_text("a file, not a directory")
+    s = call(sqlite_db, tmp_path, Press("1"), Press("2"), Press("1"))
+    a = sqlite_db.attempt()
+    assert (a.ended_how, a.reason_key, a.consent, a.recording) == ("completed", "2", True, None)
+    assert not any(c.startswith("RECORD FILE") for c in s.commands)
