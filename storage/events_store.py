@@ -1,24 +1,36 @@
-"""The SQL of event intake: store one validated event and its one survey decision atomically.
+"""The SQL of event intake: store validated events and their survey decisions atomically.
 
-Called inside a transaction (``Database.run``) with a session; the event, its officers, its
-survey (decided or not) and, when selected, the queued evaluation SMS are written together, so
-an event is either fully recorded or not at all.
+Called inside a transaction (``Database.run``) with a session. Events are handled in batches
+(the AMQP consumer and the file import hand over many at once): the facts every decision needs
+are read with one query per kind for the whole batch, the decisions are taken in order in
+memory (so two events of one batch see each other: the second report of a contact is a
+duplicate, the second event for a phone is recently surveyed), and the rows are written with
+one multi-row INSERT per table. An event is either fully recorded (event, officers, survey
+decision and, when selected, the queued evaluation SMS) or not at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gateway.events.results import ACCEPTED, DUPLICATE, REJECTED, IngestResult
 from gateway.events.schema import ServiceEvent
-from gateway.surveys.selection import PhoneHistory, decide
+from gateway.surveys.selection import Decision, PhoneHistory, decide
 from gateway.surveys.settings import SurveySettings
 from gateway.surveys.templates import render_survey
 from storage import models as m
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:  # aggregates may bypass UtcDateTime
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def event_exists(session: Session, event_id: str) -> bool:
@@ -26,125 +38,112 @@ def event_exists(session: Session, event_id: str) -> bool:
     return session.execute(query).first() is not None
 
 
-def phone_history(
-    session: Session, event: ServiceEvent, unit_id: int, settings: SurveySettings
-) -> PhoneHistory:
-    """The facts selection needs about this phone; empty for numbers that are not SMS-able."""
-    phone = event.phone.mobile
-    if phone is None:
-        return PhoneHistory()
-    opted_out = session.get(m.OptOut, phone) is not None
-    last = session.execute(
-        sa.select(sa.func.max(m.Survey.scheduled_at)).where(
-            m.Survey.phone == phone, m.Survey.decision == "selected"
+DupKey = tuple[str, int, str, str | None]
+
+
+@dataclass
+class _Facts:
+    """What the database knows that bears on a batch's decisions, updated as it is decided."""
+
+    known_ids: set[str] = field(default_factory=set)
+    units: dict[str, tuple[int, str]] = field(default_factory=dict)  # code → (id, name)
+    officers: dict[str, int] = field(default_factory=dict)  # police number → id
+    opted_out: set[str] = field(default_factory=set)
+    last_surveyed: dict[str, datetime] = field(default_factory=dict)
+    contacts: dict[DupKey, list[tuple[datetime, str]]] = field(default_factory=dict)
+
+    def history(self, event: ServiceEvent, unit_id: int, settings: SurveySettings) -> PhoneHistory:
+        phone = event.phone.mobile
+        if phone is None:
+            return PhoneHistory()
+        window = settings.duplicate_window
+        duplicate = None
+        for occurred, event_id in self.contacts.get(
+            (phone, unit_id, event.category, event.business), ()
+        ):
+            if abs(occurred - event.occurred_at) <= window:
+                duplicate = event_id
+                break
+        return PhoneHistory(
+            opted_out=phone in self.opted_out,
+            last_surveyed_at=self.last_surveyed.get(phone),
+            duplicate_of=duplicate,
         )
-    ).scalar()
-    if last is not None and last.tzinfo is None:  # aggregates may bypass UtcDateTime on SQLite
-        last = last.replace(tzinfo=UTC)
+
+    def remember(self, event: ServiceEvent, unit_id: int, decision: Decision) -> None:
+        self.known_ids.add(event.event_id)
+        phone = event.phone.mobile
+        if phone is None:
+            return
+        key = (phone, unit_id, event.category, event.business)
+        self.contacts.setdefault(key, []).append((event.occurred_at, event.event_id))
+        if decision.selected and decision.scheduled_at is not None:
+            previous = self.last_surveyed.get(phone)
+            if previous is None or decision.scheduled_at > previous:
+                self.last_surveyed[phone] = decision.scheduled_at
+
+
+def _load_facts(
+    session: Session, events: Sequence[ServiceEvent], settings: SurveySettings
+) -> _Facts:
+    facts = _Facts()
+    ids = {e.event_id for e in events}
+    facts.known_ids = set(
+        session.scalars(
+            sa.select(m.ServiceEvent.event_id).where(m.ServiceEvent.event_id.in_(ids))
+        ).all()
+    )
+    codes = {e.unit_code for e in events}
+    for uid, code, name in session.execute(
+        sa.select(m.Unit.id, m.Unit.code, m.Unit.name).where(m.Unit.code.in_(codes))
+    ):
+        facts.units[code] = (uid, name)
+    numbers = {n for e in events for n in e.officer_ids}
+    for oid, number in session.execute(
+        sa.select(m.Officer.id, m.Officer.police_number).where(m.Officer.police_number.in_(numbers))
+    ):
+        facts.officers[number] = oid
+    phones = {e.phone.mobile for e in events if e.phone.mobile}
+    if not phones:
+        return facts
+    facts.opted_out = set(
+        session.scalars(sa.select(m.OptOut.phone).where(m.OptOut.phone.in_(phones))).all()
+    )
+    for phone, last in session.execute(
+        sa.select(m.Survey.phone, sa.func.max(m.Survey.scheduled_at))
+        .where(m.Survey.phone.in_(phones), m.Survey.decision == "selected")
+        .group_by(m.Survey.phone)
+    ):
+        facts.last_surveyed[phone] = _aware(last)
     window = settings.duplicate_window
-    business = (
-        m.ServiceEvent.business.is_(None)
-        if event.business is None
-        else m.ServiceEvent.business == event.business
-    )
-    duplicate = session.execute(
-        sa.select(m.ServiceEvent.event_id)
-        .where(
-            m.ServiceEvent.citizen_phone == phone,
-            m.ServiceEvent.unit_id == unit_id,
-            m.ServiceEvent.category == event.category,
-            business,
-            m.ServiceEvent.occurred_at >= event.occurred_at - window,
-            m.ServiceEvent.occurred_at <= event.occurred_at + window,
+    earliest = min(e.occurred_at for e in events) - window
+    latest = max(e.occurred_at for e in events) + window
+    for event_id, phone, unit_id, category, business, occurred in session.execute(
+        sa.select(
+            m.ServiceEvent.event_id,
+            m.ServiceEvent.citizen_phone,
+            m.ServiceEvent.unit_id,
+            m.ServiceEvent.category,
+            m.ServiceEvent.business,
+            m.ServiceEvent.occurred_at,
+        ).where(
+            m.ServiceEvent.citizen_phone.in_(phones),
+            m.ServiceEvent.occurred_at >= earliest,
+            m.ServiceEvent.occurred_at <= latest,
         )
-        .limit(1)
-    ).scalar()
-    return PhoneHistory(opted_out=opted_out, last_surveyed_at=last, duplicate_of=duplicate)
+    ):
+        key = (phone, unit_id, category, business)
+        facts.contacts.setdefault(key, []).append((_aware(occurred), event_id))
+    return facts
 
 
-def store_event(
-    session: Session,
-    event: ServiceEvent,
-    *,
-    source: str,
-    settings: SurveySettings,
-    now: datetime,
-) -> IngestResult:
-    """Record ``event`` and its decision; a known ``event_id`` changes nothing (duplicate)."""
-    if event_exists(session, event.event_id):
-        return IngestResult(event.event_id, DUPLICATE)
-    unit = session.execute(sa.select(m.Unit).where(m.Unit.code == event.unit_code)).scalar()
-    if unit is None:
-        return IngestResult(
-            event.event_id, REJECTED, reason=f"unit_code: {event.unit_code!r} is not a known unit"
-        )
-    officers = (
-        session.execute(sa.select(m.Officer).where(m.Officer.police_number.in_(event.officer_ids)))
-        .scalars()
-        .all()
-    )
-    missing = sorted(set(event.officer_ids) - {o.police_number for o in officers})
-    if missing:
-        return IngestResult(
-            event.event_id,
-            REJECTED,
-            reason=f"officer_ids: {', '.join(missing)} not known officers",
-        )
-    history = phone_history(session, event, unit.id, settings)
-    decision = decide(event, history, settings, now)
-    row = m.ServiceEvent(
-        event_id=event.event_id,
-        category=event.category,
-        business=event.business,
-        unit_id=unit.id,
-        citizen_phone=event.phone.mobile,
-        citizen_phone_raw=event.citizen_phone_raw,
-        citizen_name=event.citizen_name,
-        occurred_at=event.occurred_at,
-        closed_at=event.closed_at,
-        tags=sorted(event.tags),
-        source=source,
-        received_at=now,
-    )
-    row.officers = list(officers)
-    session.add(row)
-    session.flush()
-    survey = m.Survey(
-        event_id=row.id,
-        unit_id=unit.id,
-        category=event.category,
-        phone=event.phone.mobile,
-        decision=decision.decision,
-        status="pending" if decision.selected else "not_selected",
-        scheduled_at=decision.scheduled_at,
-        created_at=now,
-    )
-    session.add(survey)
-    session.flush()
-    if decision.selected:
-        assert event.phone.mobile is not None and decision.scheduled_at is not None
-        survey.reply_address = settings.reply_address(survey.id)
-        sms = render_survey(
-            settings,
-            event.category,
-            ended_at=event.ended_at,
-            unit_name=unit.name,
-            business=event.business,
-        )
-        session.add(
-            m.OutboundMessage(
-                survey_id=survey.id,
-                kind="survey",
-                destination=event.phone.mobile,
-                source_addr=survey.reply_address or settings.source_addr or None,
-                text=sms.text,
-                status="queued",
-                parts_count=sms.parts,
-                next_attempt_at=decision.scheduled_at,
-                created_at=now,
-            )
-        )
-    return IngestResult(event.event_id, ACCEPTED, decision=decision.decision, survey_id=survey.id)
+def _scope_codes(session: Session, scope: str) -> frozenset[str]:
+    from storage.units import subtree_ids
+
+    ids = subtree_ids(session, scope)
+    if not ids:
+        return frozenset()
+    return frozenset(session.scalars(sa.select(m.Unit.code).where(m.Unit.id.in_(ids))).all())
 
 
 def store_events(
@@ -156,17 +155,20 @@ def store_events(
     now: datetime,
     scope: str | None = None,
 ) -> list[IngestResult]:
-    """Store several events in this transaction; ``scope`` limits them to a unit subtree."""
-    allowed: frozenset[str] | None = None
-    if scope is not None:
-        from storage.units import subtree_ids
+    """Record each event and its decision, in order; a known ``event_id`` is a duplicate.
 
-        ids = subtree_ids(session, scope)
-        allowed = frozenset(
-            session.scalars(sa.select(m.Unit.code).where(m.Unit.id.in_(ids))).all() if ids else ()
-        )
-    results = []
+    ``scope`` (a unit code) rejects events for units outside that unit's subtree.
+    """
+    if not events:
+        return []
+    allowed = _scope_codes(session, scope) if scope is not None else None
+    facts = _load_facts(session, events, settings)
+    results: list[IngestResult | None] = []
+    accepted: list[tuple[int, ServiceEvent, int, str, list[int], Decision]] = []
     for event in events:
+        if event.event_id in facts.known_ids:
+            results.append(IngestResult(event.event_id, DUPLICATE))
+            continue
         if allowed is not None and event.unit_code not in allowed:
             results.append(
                 IngestResult(
@@ -176,5 +178,128 @@ def store_events(
                 )
             )
             continue
-        results.append(store_event(session, event, source=source, settings=settings, now=now))
-    return results
+        unit = facts.units.get(event.unit_code)
+        if unit is None:
+            reason = f"unit_code: {event.unit_code!r} is not a known unit"
+            results.append(IngestResult(event.event_id, REJECTED, reason=reason))
+            continue
+        missing = [n for n in event.officer_ids if n not in facts.officers]
+        if missing:
+            reason = f"officer_ids: {', '.join(missing)} not known officers"
+            results.append(IngestResult(event.event_id, REJECTED, reason=reason))
+            continue
+        unit_id, unit_name = unit
+        decision = decide(event, facts.history(event, unit_id, settings), settings, now)
+        facts.remember(event, unit_id, decision)
+        officer_ids = [facts.officers[n] for n in event.officer_ids]
+        accepted.append((len(results), event, unit_id, unit_name, officer_ids, decision))
+        results.append(None)
+    if accepted:
+        _insert(session, accepted, results, source=source, settings=settings, now=now)
+    return [r for r in results if r is not None]
+
+
+def _insert(
+    session: Session,
+    accepted: list[tuple[int, ServiceEvent, int, str, list[int], Decision]],
+    results: list[IngestResult | None],
+    *,
+    source: str,
+    settings: SurveySettings,
+    now: datetime,
+) -> None:
+    event_rows = [
+        {
+            "event_id": e.event_id,
+            "category": e.category,
+            "business": e.business,
+            "unit_id": unit_id,
+            "citizen_phone": e.phone.mobile,
+            "citizen_phone_raw": e.citizen_phone_raw,
+            "citizen_name": e.citizen_name,
+            "occurred_at": e.occurred_at,
+            "closed_at": e.closed_at,
+            "tags": sorted(e.tags),
+            "source": source,
+            "received_at": now,
+        }
+        for _, e, unit_id, _, _, _ in accepted
+    ]
+    event_pks = session.scalars(
+        sa.insert(m.ServiceEvent).returning(m.ServiceEvent.id, sort_by_parameter_order=True),
+        event_rows,
+    ).all()
+    links = [
+        {"event_id": pk, "officer_id": oid}
+        for pk, (_, _, _, _, officer_ids, _) in zip(event_pks, accepted, strict=True)
+        for oid in officer_ids
+    ]
+    session.execute(sa.insert(m.event_officers), links)
+    survey_rows: list[dict[str, Any]] = []
+    for pk, (_, e, unit_id, _, _, decision) in zip(event_pks, accepted, strict=True):
+        selected = decision.selected
+        survey_rows.append(
+            {
+                "event_id": pk,
+                "unit_id": unit_id,
+                "category": e.category,
+                "phone": e.phone.mobile,
+                "decision": decision.decision,
+                "status": "pending" if selected else "not_selected",
+                "scheduled_at": decision.scheduled_at,
+                "reply_address": settings.reply_address(pk) if selected else None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    survey_pks = session.scalars(
+        sa.insert(m.Survey).returning(m.Survey.id, sort_by_parameter_order=True), survey_rows
+    ).all()
+    outbox: list[dict[str, Any]] = []
+    for survey_pk, row, (index, e, _, unit_name, _, decision) in zip(
+        survey_pks, survey_rows, accepted, strict=True
+    ):
+        results[index] = IngestResult(
+            e.event_id, ACCEPTED, decision=decision.decision, survey_id=survey_pk
+        )
+        if not decision.selected:
+            continue
+        sms = render_survey(
+            settings, e.category, ended_at=e.ended_at, unit_name=unit_name, business=e.business
+        )
+        outbox.append(
+            {
+                "survey_id": survey_pk,
+                "kind": "survey",
+                "destination": e.phone.mobile,
+                "source_addr": row["reply_address"] or settings.source_addr or None,
+                "text": sms.text,
+                "status": "queued",
+                "parts_count": sms.parts,
+                "attempts": 0,
+                "next_attempt_at": decision.scheduled_at,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    if outbox:
+        session.execute(sa.insert(m.OutboundMessage), outbox)
+
+
+def store_event(
+    session: Session,
+    event: ServiceEvent,
+    *,
+    source: str,
+    settings: SurveySettings,
+    now: datetime,
+) -> IngestResult:
+    """One event: the batch path with a batch of one."""
+    return store_events(session, [event], source=source, settings=settings, now=now)[0]
+
+
+def phone_history(
+    session: Session, event: ServiceEvent, unit_id: int, settings: SurveySettings
+) -> PhoneHistory:
+    """The facts selection needs about this phone (what ``store_events`` reads in bulk)."""
+    return _load_facts(session, [event], settings).history(event, unit_id, settings)

@@ -20,7 +20,7 @@ class AmqpSettings:
     dead_letter_exchange: str = "pingjing.events.dead"
     #: A durable queue bound to the dead-letter exchange so nothing published there is lost.
     dead_letter_queue: str = "pingjing.events.dead"
-    prefetch: int = 50
+    prefetch: int = 200
     heartbeat_seconds: int = 30
     reconnect_initial_seconds: float = 1.0
     reconnect_max_seconds: float = 60.0

@@ -45,6 +45,8 @@ class EventIntake:
         *,
         clock: Any = None,
         on_queued: Callable[[], None] | None = None,
+        max_batch: int = 200,
+        max_concurrent_batches: int = 2,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
@@ -52,6 +54,10 @@ class EventIntake:
         self._settings = settings
         self._clock = clock
         self._on_queued = on_queued
+        self._max_batch = max_batch
+        self._max_batches = max_concurrent_batches
+        self._waiting: list[tuple[ServiceEvent, str, defer.Deferred[IngestResult]]] = []
+        self._stores = 0  # micro-batch transactions in flight
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), UTC)
@@ -60,12 +66,58 @@ class EventIntake:
         return validate_event(data, zone=self._settings.zone, now=self.now())
 
     def ingest_body(self, body: bytes, source: str) -> defer.Deferred[IngestResult]:
-        """One JSON event (an AMQP body); malformed input is a ``rejected`` result, not an error."""
+        """One JSON event (an AMQP body); malformed input is a ``rejected`` result, not an error.
+
+        Events arriving together are stored together (group commit): while
+        ``max_concurrent_batches`` transactions are in flight, new events wait and go in the
+        next one (up to ``max_batch``), because a commit costs a disk flush. Each caller still
+        gets its own result after the commit.
+        """
         try:
             event = self.validate(decode_json_event(body))
         except EventInvalidError as exc:
             return defer.succeed(IngestResult(exc.event_id, REJECTED, reason=exc.reason))
-        return self.store([event], source).addCallback(lambda results: results[0])
+        d: defer.Deferred[IngestResult] = defer.Deferred()
+        self._waiting.append((event, source, d))
+        self._schedule_flush()
+        return d
+
+    def _schedule_flush(self) -> None:
+        """Group commit without a timer: store at once while a transaction slot is free;
+        events arriving while all slots are busy wait and go together in the next one."""
+        if self._waiting and self._stores < self._max_batches:
+            self._flush()
+
+    def _flush(self) -> None:
+        while self._waiting and self._stores < self._max_batches:
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: self._max_batch]
+            groups: dict[str, list[tuple[ServiceEvent, defer.Deferred[IngestResult]]]] = {}
+            for event, source, waiter in batch:
+                groups.setdefault(source, []).append((event, waiter))
+            for source, items in groups.items():
+                self._stores += 1
+                waiters = [w for _, w in items]
+                d = self.store([e for e, _ in items], source)
+                d.addCallbacks(
+                    self._deliver, self._fail_all, callbackArgs=(waiters,), errbackArgs=(waiters,)
+                )
+
+    def _store_done(self) -> None:
+        self._stores -= 1
+        self._schedule_flush()
+
+    def _deliver(
+        self, results: list[IngestResult], waiters: list[defer.Deferred[IngestResult]]
+    ) -> None:
+        self._store_done()
+        for waiter, result in zip(waiters, results, strict=True):
+            waiter.callback(result)
+
+    def _fail_all(self, failure: Any, waiters: list[defer.Deferred[IngestResult]]) -> None:
+        self._store_done()
+        for waiter in waiters:
+            waiter.errback(failure)
 
     def store(
         self,

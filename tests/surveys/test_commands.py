@@ -54,6 +54,7 @@ def line(event_id, **changes):
 def test_import_jsonl_prints_counts_and_writes_rejects_beside_input(config, tmp_path, capsys):
     """Accepted, duplicate and rejected are counted; each reject is kept with its reason."""
     events = tmp_path / "events.jsonl"
+    unknown_unit = line("F-3", unit_code="9")
     events.write_text(
         "\n".join(
             [
@@ -61,7 +62,7 @@ def test_import_jsonl_prints_counts_and_writes_rejects_beside_input(config, tmp_
                 line("F-1"),
                 line("F-2", category="交通"),
                 "{oops",
-                line("F-3", unit_code="9"),
+                unknown_unit,
             ]
         )
         + "\n",
@@ -75,7 +76,7 @@ def test_import_jsonl_prints_counts_and_writes_rejects_beside_input(config, tmp_
     ]
     assert [r["line"] for r in rejects] == [3, 4, 5]
     assert "交通" in rejects[0]["reason"] and "not JSON" in rejects[1]["reason"]
-    assert rejects[2]["input"] == line("F-3", unit_code="9")[: len(rejects[2]["input"])]
+    assert rejects[2]["input"] == unknown_unit
 
 
 def test_import_csv_with_list_cells(config, tmp_path, capsys):

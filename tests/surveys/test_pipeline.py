@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest_twisted
 import sqlalchemy as sa
+from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from gateway.events.intake import EventIntake
@@ -153,3 +154,26 @@ def repr_json(data):
     import json
 
     return json.dumps(data, ensure_ascii=False).encode()
+
+
+@pytest_twisted.inlineCallbacks
+def test_events_arriving_together_share_a_transaction(sqlite_db, settings):
+    """Group commit: while a store is in flight, later events wait and go in one transaction."""
+    import json
+
+    runs = []
+    original = sqlite_db.run
+
+    def counting_run(fn, *args, **kwargs):
+        runs.append(fn)
+        return original(fn, *args, **kwargs)
+
+    sqlite_db.run = counting_run
+    intake = EventIntake(sqlite_db, settings, clock=clock_at(NOW), max_concurrent_batches=1)
+    bodies = [
+        json.dumps(event_data(event_id=f"G-{i}", citizen_phone=f"1390000000{i}")).encode()
+        for i in range(6)
+    ]
+    results = yield defer.gatherResults([intake.ingest_body(b, "amqp") for b in bodies])
+    assert [r.status for r in results] == ["accepted"] * 6
+    assert len(runs) == 2  # the first event alone, then the five that waited for it
