@@ -495,7 +495,7 @@ class SmscSimulator:
             self.log.warn(
                 "giving up on {kind} to {dest} after {tries} tries: {why}",
                 kind=item.kind,
-                dest=item.destination_addr,
+                dest=mask_phone(item.destination_addr),
                 tries=item.tries,
                 why=why,
             )
