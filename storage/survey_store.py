@@ -446,3 +446,30 @@ def longest_names(session: Session) -> tuple[str, str]:
     return unit or "某某市公安局某某分局某某派出所", max(
         business or "", DEFAULT_LONGEST_BUSINESS, key=len
     )
+
+
+# --- batch forms, for group commit -----------------------------------------------------------
+
+
+def record_outcomes(
+    session: Session, outcomes: list[SubmitOutcome], now: datetime, settings: SurveySettings
+) -> list[None]:
+    for outcome in outcomes:
+        record_outcome(session, outcome, now, settings)
+    return [None] * len(outcomes)
+
+
+def apply_receipts(
+    session: Session, updates: list[ReceiptUpdate], now: datetime
+) -> list[str | None]:
+    return [apply_receipt(session, update, now) for update in updates]
+
+
+def apply_replies(
+    session: Session,
+    replies: list[tuple[InboundSms, Reading]],
+    settings: SurveySettings,
+    now: datetime,
+) -> list[ReplyOutcome]:
+    """Replies in arrival order: a later one sees what an earlier one did (first rating wins)."""
+    return [apply_reply(session, inbound, reading, settings, now) for inbound, reading in replies]

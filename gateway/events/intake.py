@@ -16,6 +16,7 @@ from twisted.logger import Logger
 
 from gateway.events.results import DUPLICATE, REJECTED, IngestResult
 from gateway.events.schema import EventInvalidError, ServiceEvent, decode_json_event, validate_event
+from gateway.surveys.batching import GroupCommit
 from gateway.surveys.settings import SurveySettings
 
 log = Logger()
@@ -56,8 +57,7 @@ class EventIntake:
         self._on_queued = on_queued
         self._max_batch = max_batch
         self._max_batches = max_concurrent_batches
-        self._waiting: list[tuple[ServiceEvent, str, defer.Deferred[IngestResult]]] = []
-        self._stores = 0  # micro-batch transactions in flight
+        self._groups: dict[str, GroupCommit[ServiceEvent, IngestResult]] = {}
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), UTC)
@@ -77,47 +77,43 @@ class EventIntake:
             event = self.validate(decode_json_event(body))
         except EventInvalidError as exc:
             return defer.succeed(IngestResult(exc.event_id, REJECTED, reason=exc.reason))
-        d: defer.Deferred[IngestResult] = defer.Deferred()
-        self._waiting.append((event, source, d))
-        self._schedule_flush()
+        d = self._group(source).submit(event)
+        d.addErrback(self._race_to_duplicate, event)
+        d.addCallback(lambda result: self._notify([result])[0])
         return d
 
-    def _schedule_flush(self) -> None:
-        """Group commit without a timer: store at once while a transaction slot is free;
-        events arriving while all slots are busy wait and go together in the next one."""
-        if self._waiting and self._stores < self._max_batches:
-            self._flush()
+    def _group(self, source: str) -> GroupCommit[ServiceEvent, IngestResult]:
+        group = self._groups.get(source)
+        if group is None:
+            from storage.events_store import store_events
 
-    def _flush(self) -> None:
-        while self._waiting and self._stores < self._max_batches:
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
-            groups: dict[str, list[tuple[ServiceEvent, defer.Deferred[IngestResult]]]] = {}
-            for event, source, waiter in batch:
-                groups.setdefault(source, []).append((event, waiter))
-            for source, items in groups.items():
-                self._stores += 1
-                waiters = [w for _, w in items]
-                d = self.store([e for e, _ in items], source)
-                d.addCallbacks(
-                    self._deliver, self._fail_all, callbackArgs=(waiters,), errbackArgs=(waiters,)
+            def work(session: Any, events: list[ServiceEvent]) -> list[IngestResult]:
+                return store_events(
+                    session, events, source=source, settings=self._settings, now=self.now()
                 )
 
-    def _store_done(self) -> None:
-        self._stores -= 1
-        self._schedule_flush()
+            group = GroupCommit(
+                self._db,
+                work,
+                max_batch=self._max_batch,
+                max_concurrent=self._max_batches,
+                name=f"intake-{source}",
+            )
+            self._groups[source] = group
+        return group
 
-    def _deliver(
-        self, results: list[IngestResult], waiters: list[defer.Deferred[IngestResult]]
-    ) -> None:
-        self._store_done()
-        for waiter, result in zip(waiters, results, strict=True):
-            waiter.callback(result)
+    def _race_to_duplicate(self, failure: Any, event: ServiceEvent) -> Any:
+        """Two doors stored the same event_id at once: the loser sees a duplicate."""
+        failure.trap(_integrity_error())
+        from storage.events_store import event_exists
 
-    def _fail_all(self, failure: Any, waiters: list[defer.Deferred[IngestResult]]) -> None:
-        self._store_done()
-        for waiter in waiters:
-            waiter.errback(failure)
+        def check(session: Any) -> IngestResult:
+            if event_exists(session, event.event_id):
+                return IngestResult(event.event_id, DUPLICATE)
+            failure.raiseException()
+            raise AssertionError("unreachable")
+
+        return self._db.run(check)
 
     def store(
         self,
@@ -152,16 +148,11 @@ class EventIntake:
 
     def store_sync(self, events: Sequence[ServiceEvent], source: str) -> list[IngestResult]:
         """The same, on the calling thread (the ``events import`` command)."""
-        from storage.events_store import store_event
+        from storage.events_store import store_events
 
         now = self.now()
         return self._notify(
-            self._db.run_sync(
-                lambda session: [
-                    store_event(session, e, source=source, settings=self._settings, now=now)
-                    for e in events
-                ]
-            )
+            self._db.run_sync(store_events, events, source=source, settings=self._settings, now=now)
         )
 
     def _retry_on_race(

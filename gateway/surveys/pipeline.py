@@ -18,7 +18,8 @@ from twisted.logger import Logger
 
 from gateway.masking import mask_phone
 from gateway.smpp.api import InboundSms, OutboundSms, ReceiptUpdate, SubmitOutcome
-from gateway.surveys.classifier import classify
+from gateway.surveys.batching import GroupCommit
+from gateway.surveys.classifier import Reading, classify
 from gateway.surveys.settings import SurveySettings
 
 log = Logger()
@@ -45,6 +46,23 @@ class SurveyPipeline(service.Service):
         self._timer: Any = None
         self._pending: set[defer.Deferred[Any]] = set()  # database work
         self._submits: set[defer.Deferred[Any]] = set()  # SMS handed to the SMPP client
+        from storage import survey_store as store
+
+        self._outcomes: GroupCommit[SubmitOutcome, None] = GroupCommit(
+            db,
+            lambda session, items: store.record_outcomes(session, items, self.now(), settings),
+            name="submit-outcomes",
+        )
+        self._replies: GroupCommit[tuple[InboundSms, Reading], Any] = GroupCommit(
+            db,
+            lambda session, items: store.apply_replies(session, items, settings, self.now()),
+            name="replies",
+        )
+        self._receipts: GroupCommit[ReceiptUpdate, Any] = GroupCommit(
+            db,
+            lambda session, items: store.apply_receipts(session, items, self.now()),
+            name="receipts",
+        )
         smpp.add_reply_observer(self.on_reply)
         smpp.add_receipt_observer(self.on_receipt)
         smpp.add_availability_observer(self.on_availability)
@@ -177,10 +195,8 @@ class SurveyPipeline(service.Service):
 
     @defer.inlineCallbacks
     def _outcome(self, outcome: SubmitOutcome, item: Any) -> Any:
-        from storage.survey_store import record_outcome
-
         try:
-            yield self._track(self._db.run(record_outcome, outcome, self.now(), self._settings))
+            yield self._track(self._outcomes.submit(outcome))
         finally:
             self._in_flight.discard(item.outbound_id)
         if outcome.status != "submitted":
@@ -197,10 +213,7 @@ class SurveyPipeline(service.Service):
     # --- replies and receipts ------------------------------------------------------------
 
     def on_reply(self, inbound: InboundSms) -> defer.Deferred[Any]:
-        from storage.survey_store import apply_reply
-
-        reading = classify(inbound.text)
-        d = self._db.run(apply_reply, inbound, reading, self._settings, self.now())
+        d = self._replies.submit((inbound, classify(inbound.text)))
         d.addCallback(self._replied, inbound)
         return self._track(d)
 
@@ -217,6 +230,4 @@ class SurveyPipeline(service.Service):
         return outcome
 
     def on_receipt(self, update: ReceiptUpdate) -> defer.Deferred[Any]:
-        from storage.survey_store import apply_receipt
-
-        return self._track(self._db.run(apply_receipt, update, self.now()))
+        return self._track(self._receipts.submit(update))
