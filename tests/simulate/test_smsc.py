@@ -548,3 +548,61 @@ def test_submits_over_the_rate_cap_get_esme_rthrottled():
     clock.advance(1.0)
     assert submit(5) == 0
     assert len(sim.received) == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_campaign_reconciles_between_the_simulator_and_pingjings_smpp_service(listening):
+    """200 surveys through pingjing's SMPP service with the default citizens: every receipt and
+    every reply the simulator reports is received by the service, no more, no fewer."""
+    from twisted.internet import defer
+
+    from gateway.smpp.api import OutboundSms
+    from gateway.smpp.service import SmppService
+    from gateway.smpp.settings import SmppSettings
+    from gateway.smpp.store import MemorySmsStore
+
+    clock = Clock()
+    sim = SmscSimulator(clock, SmscSettings(accounts={"pingjing": "secret"}, seed=2017))
+    settings = SmppSettings(
+        port=listening(sim), system_id="pingjing", password="secret", source_addr="10690"
+    )
+    service = SmppService(settings, MemorySmsStore())
+    receipts, replies = [], []
+    all_in: defer.Deferred = defer.Deferred()
+    expected: dict[str, int] = {}
+
+    def check() -> None:
+        if (
+            expected
+            and len(receipts) == expected["receipts"]
+            and len(replies) == expected["replies"]
+        ):
+            all_in.called or all_in.callback(None)
+
+    service.add_receipt_observer(lambda r: (receipts.append(r), check()))
+    service.add_reply_observer(lambda r: (replies.append(r), check()))
+    service.startService()
+    try:
+        await service.whenBound().addTimeout(10, reactor)
+        outcomes = await defer.gatherResults(
+            [
+                service.submit(OutboundSms(i, f"139{i:08d}", SURVEY, source_addr=f"10690{i:04d}"))
+                for i in range(1, 201)
+            ]
+        )
+        assert {o.status for o in outcomes} == {"submitted"}
+        clock.advance(4000.0)  # past every receipt and reply delay
+        stats = sim.stats()
+        expected.update(
+            receipts=sum(1 for s in sim.sent if s.kind == "receipt"),
+            replies=sum(1 for s in sim.sent if s.kind == "reply" and s.part[0] == 1),
+        )
+        check()
+        await all_in.addTimeout(20, reactor)
+        assert 30 <= len(replies) <= 70
+        assert stats["undeliverable"] == sum(1 for r in receipts if r.state == "UNDELIV")
+        for reply in replies:  # each reply goes back to the sub-number of its own survey
+            n = int(reply.source_addr[3:])
+            assert reply.destination_addr == f"10690{n:04d}"
+    finally:
+        await service.stopService()
