@@ -3,10 +3,17 @@
 Start-up order is the tree's order: the database pool first, then the links to peers, then the
 workers that use them, then the HTTP API. Stopping runs in reverse, so workers stop taking new work
 before the links they use close.
+
+Two clocks: ``reactor`` drives the wire (SMPP and AMI timeouts, reconnects) and ``clock`` drives
+business time (sending hours, reply windows, calling windows, retry delays). They are the same in
+production; the demo compresses business time and leaves the wire in real time.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from twisted.application import strports
 from twisted.application.service import MultiService, Service
 from twisted.logger import Logger
 
@@ -33,16 +40,91 @@ class DatabaseService(Service):
         self.db.stop()
 
 
-def make_service(settings: Settings) -> MultiService:
+class Pingjing(MultiService):
+    """The daemon. Its parts are attributes so that tools (the demo, tests) can reach them."""
+
+    db: Database
+    smpp: Any
+    surveys: Any
+    intake: Any
+    ami: Any
+    callbacks: Any
+    amqp: Any = None
+    http: Any = None
+
+
+def ensure_schema(url: str, source: str) -> None:
     from storage import migrate
 
-    url = settings.database_url
     if not migrate.is_up_to_date(url):
         raise SystemExit(
-            f"pingjing: the database schema is not current; run `pingjing db upgrade --config "
-            f"{settings.source}` first"
+            f"pingjing: the database schema is not current; run "
+            f"`pingjing db upgrade --config {source}` first"
         )
-    root = MultiService()
-    db = Database(url, threads=settings.database.threads)
-    DatabaseService(db).setServiceParent(root)
-    return root
+
+
+def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) -> Pingjing:
+    from gateway.amqp.consumer import EventConsumer
+    from gateway.callbacks.scheduler import CallbackScheduler, spool_ingester
+    from gateway.events.intake import EventIntake
+    from gateway.http.api import build_api, make_site
+    from gateway.http.auth import bearer_authenticator
+    from gateway.http.callbacks import callback_api
+    from gateway.smpp.service import SmppService
+    from gateway.surveys.pipeline import SurveyPipeline
+    from ivr.ami.client import AmiClient
+    from storage.sms_store import SqlSmsStore
+
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = default_reactor
+    clock = clock or reactor
+    url = settings.database_url
+    ensure_schema(url, settings.source)
+
+    app = Pingjing()
+    app.db = Database(url, reactor=reactor, threads=settings.database.threads)
+    DatabaseService(app.db).setServiceParent(app)
+
+    app.smpp = SmppService(settings.smpp, SqlSmsStore(app.db), clock=reactor)
+    app.smpp.setServiceParent(app)
+    app.ami = AmiClient(settings.ami, reactor)
+    app.ami.setServiceParent(app)
+
+    app.surveys = SurveyPipeline(app.db, app.smpp, settings.survey, clock=clock)
+    app.surveys.setServiceParent(app)
+    app.intake = EventIntake(app.db, settings.survey, clock=clock, on_queued=app.surveys.kick)
+    if settings.amqp.enabled:
+        app.amqp = EventConsumer(settings.amqp, app.intake.ingest_body, reactor=reactor)
+        app.amqp.setServiceParent(app)
+        app.smpp.add_availability_observer(app.amqp.set_available)
+
+    spool = str(settings.ivr.spool_path(settings.data_dir))
+    app.callbacks = CallbackScheduler(
+        app.db,
+        app.ami,
+        settings.callbacks,
+        clock,
+        ingest_spool=spool_ingester(app.db, spool),
+    )
+    app.callbacks.setServiceParent(app)
+
+    if settings.http.enabled:
+        authenticate = bearer_authenticator(settings.http.tokens)
+        root, v1 = build_api(
+            intake=app.intake,
+            authenticate=authenticate,
+            max_body_bytes=settings.http.max_body_bytes,
+        )
+        recordings = str(settings.ivr.recordings_path(settings.data_dir))
+        for name, resource in callback_api(
+            app.db, authenticate, settings.service.zone, recordings
+        ).items():
+            v1.putChild(name, resource)
+        app.http = strports.service(settings.http.endpoint, make_site(root), reactor=reactor)
+        app.http.setName("http")
+        app.http.setServiceParent(app)
+        if not settings.http.tokens:
+            log.warn("http: no API tokens configured; every API request will be refused (401)")
+    return app
