@@ -15,7 +15,6 @@ applied or its claim expires.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import socket
 from collections.abc import Callable
@@ -42,10 +41,6 @@ from ivr.ami.api import (
     OriginateRequest,
 )
 from storage import callback_store as store
-
-#: Whether the AMI contract can tell the IVR to ask for the rating (non-response callbacks: the
-#: AGI script reads the channel variable PINGJING_ASK_RATING).
-ASK_RATING_SUPPORTED = "ask_rating" in {f.name for f in dataclasses.fields(OriginateRequest)}
 
 
 class Originator(Protocol):
@@ -135,12 +130,6 @@ class CallbackScheduler(Service):
         self._ingest_now = True
         self._next_ingest: datetime | None = None
         self._stopping = False
-        if settings.non_response_share > 0 and not ASK_RATING_SUPPORTED:
-            self.log.warn(
-                "non_response_share is {share} but OriginateRequest has no ask_rating: the IVR "
-                "will not ask non-responders for their rating",
-                share=settings.non_response_share,
-            )
 
     # -- service -------------------------------------------------------------------------------
 
@@ -319,11 +308,12 @@ class CallbackScheduler(Service):
     def _place(self, claim: store.Claim) -> None:
         call = _Call(claim)
         self._calls[claim.attempt_id] = call
-        extra: dict[str, Any] = {}
-        if ASK_RATING_SUPPORTED:
-            extra["ask_rating"] = claim.trigger == "non_response"
         request = OriginateRequest(
-            callback_id=claim.task_id, attempt_id=claim.attempt_id, number=claim.phone, **extra
+            callback_id=claim.task_id,
+            attempt_id=claim.attempt_id,
+            number=claim.phone,
+            # A citizen who never replied is asked for the rating before the reason.
+            ask_rating=claim.trigger == "non_response",
         )
         self.log.info(
             "calling back {phone} for callback {task_id}, attempt {number}",

@@ -97,7 +97,7 @@ def test_busy_then_answered_on_retry(world: World, ami: FakeAmi) -> None:
     (tid,) = world.seed()
     world.start()
     (first,) = ami.handles
-    assert first.request.number == "13812340000"
+    assert (first.request.number, first.request.ask_rating) == ("13812340000", False)
     ami.finish(first, "busy")
     assert world.task(tid).status == "pending"
     world.clock.advance(30 * MINUTE - 1)
@@ -405,7 +405,7 @@ def test_non_response_sample_is_called(world: World, ami: FakeAmi) -> None:
 
     survey_id = world.db.run_sync(expired)
     world.start(CallbackSettings(non_response_share=1.0))
-    assert [r.number for r in ami.requests] == ["13700001111"]
+    assert [(r.number, r.ask_rating) for r in ami.requests] == [("13700001111", True)]
     task = world.db.run_sync(
         lambda s: s.scalars(
             sa.select(CallbackTask).where(CallbackTask.survey_id == survey_id)
