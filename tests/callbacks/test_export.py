@@ -156,3 +156,37 @@ def test_write_rejects_unknown_format() -> None:
 
     with pytest.raises(ExportQueryError, match="format='xml' is not one of jsonl, csv"):
         write_records([], "xml", io.StringIO())
+
+
+def test_export_streams_past_one_batch(any_db: SyncDatabase) -> None:
+    """More tasks than one fetch batch (500): every record comes out once, in order, with the
+    recording of its own task."""
+
+    def many(session: sa.orm.Session) -> list[int]:
+        unit = add_unit(session, "BIG")
+        ids = []
+        for i in range(1100):
+            task = add_task(session, unit, f"1380000{i:04d}")
+            if i % 250 == 0:
+                attempt = CallAttempt(callback_id=task.id, attempt_number=1, channel_id=f"c{i}")
+                session.add(attempt)
+                session.flush()
+                session.add(
+                    Recording(
+                        call_attempt_id=attempt.id,
+                        path=f"/r/{task.id}.wav",
+                        size_bytes=1,
+                        sha256="0" * 64,
+                    )
+                )
+            ids.append(task.id)
+        return ids
+
+    ids = any_db.run_sync(many)
+    records = any_db.run_sync(lambda s: list(callback_records(s, unit="BIG")))
+    assert [r["callback_id"] for r in records] == ids
+    with_audio = [r for r in records if r["recording_path"]]
+    assert [r["recording_path"] for r in with_audio] == [
+        f"/r/{r['callback_id']}.wav" for r in with_audio
+    ]
+    assert len(with_audio) == 5
