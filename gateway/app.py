@@ -63,13 +63,30 @@ def ensure_schema(url: str, source: str) -> None:
         )
 
 
+def make_api_site(app: Pingjing, settings: Settings) -> Any:
+    """The HTTP API over ``app``'s intake and database: events in, callbacks and recordings out."""
+    from gateway.http.api import build_api, make_site
+    from gateway.http.auth import bearer_authenticator
+    from gateway.http.callbacks import callback_api
+
+    authenticate = bearer_authenticator(settings.http.tokens)
+    root, v1 = build_api(
+        intake=app.intake, authenticate=authenticate, max_body_bytes=settings.http.max_body_bytes
+    )
+    recordings = str(settings.ivr.recordings_path(settings.data_dir))
+    for name, resource in callback_api(
+        app.db, authenticate, settings.service.zone, recordings
+    ).items():
+        v1.putChild(name, resource)
+    if not settings.http.tokens:
+        log.warn("http: no API tokens configured; every API request will be refused (401)")
+    return make_site(root)
+
+
 def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) -> Pingjing:
     from gateway.amqp.consumer import EventConsumer
     from gateway.callbacks.scheduler import CallbackScheduler, spool_ingester
     from gateway.events.intake import EventIntake
-    from gateway.http.api import build_api, make_site
-    from gateway.http.auth import bearer_authenticator
-    from gateway.http.callbacks import callback_api
     from gateway.smpp.service import SmppService
     from gateway.surveys.pipeline import SurveyPipeline
     from ivr.ami.client import AmiClient
@@ -111,20 +128,9 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
     app.callbacks.setServiceParent(app)
 
     if settings.http.enabled:
-        authenticate = bearer_authenticator(settings.http.tokens)
-        root, v1 = build_api(
-            intake=app.intake,
-            authenticate=authenticate,
-            max_body_bytes=settings.http.max_body_bytes,
+        app.http = strports.service(
+            settings.http.endpoint, make_api_site(app, settings), reactor=reactor
         )
-        recordings = str(settings.ivr.recordings_path(settings.data_dir))
-        for name, resource in callback_api(
-            app.db, authenticate, settings.service.zone, recordings
-        ).items():
-            v1.putChild(name, resource)
-        app.http = strports.service(settings.http.endpoint, make_site(root), reactor=reactor)
         app.http.setName("http")
         app.http.setServiceParent(app)
-        if not settings.http.tokens:
-            log.warn("http: no API tokens configured; every API request will be refused (401)")
     return app

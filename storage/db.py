@@ -64,8 +64,12 @@ class Database:
             reactor = default_reactor
         self._reactor = reactor
         self._started = False
+        self._stopped = False
 
     def start(self) -> None:
+        if self._stopped:
+            # A stopped ThreadPool cannot be restarted; say so instead of Twisted's AlreadyQuit.
+            raise RuntimeError(f"database work requested after shutdown ({self.engine.url!r})")
         if not self._started:
             self._pool.start()
             self._started = True
@@ -74,6 +78,7 @@ class Database:
         if self._started:
             self._pool.stop()
             self._started = False
+            self._stopped = True
         self.engine.dispose()
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Any:

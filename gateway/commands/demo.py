@@ -19,6 +19,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.demo import run_demo
+    from gateway.demo.run import run_demo
 
     return run_demo(Path(args.out), events=args.events, seed=args.seed)

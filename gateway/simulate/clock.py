@@ -18,16 +18,20 @@ from zope.interface import implementer
 
 @implementer(IReactorTime)
 class ScaledClock:
-    def __init__(self, reactor: IReactorTime, speed: float = 1.0) -> None:
+    def __init__(
+        self, reactor: IReactorTime, speed: float = 1.0, start: float | None = None
+    ) -> None:
+        """``start``: the simulated time (POSIX seconds) at this instant; default: now."""
         if speed <= 0:
             raise ValueError(f"clock speed must be positive, got {speed}")
         self.reactor = reactor
         self.speed = speed
         self._origin = reactor.seconds()
+        self._start = self._origin if start is None else start
 
     def seconds(self) -> float:
         now = self.reactor.seconds()
-        return self._origin + (now - self._origin) * self.speed
+        return self._start + (now - self._origin) * self.speed
 
     def callLater(
         self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any

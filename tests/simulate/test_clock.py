@@ -33,3 +33,13 @@ def test_speed_must_be_positive():
     """A zero or negative speed is refused with the value named."""
     with pytest.raises(ValueError, match="-1"):
         ScaledClock(Clock(), speed=-1)
+
+
+def test_clock_can_start_at_a_chosen_simulated_time() -> None:
+    """The demo's day starts at 06:00 on a chosen date, whatever the wall clock says."""
+    base = Clock()
+    base.advance(1000)
+    clock = ScaledClock(base, speed=3600, start=86_400.0)
+    assert clock.seconds() == 86_400.0
+    base.advance(1)
+    assert clock.seconds() == 86_400.0 + 3600

@@ -1,0 +1,28 @@
+"""``pingjing run``: the daemon in the foreground, as ``twistd -n pingjing`` would run it."""
+
+from __future__ import annotations
+
+import argparse
+
+from gateway.commands.common import add_config_option, settings_from
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="run the daemon in the foreground")
+    add_config_option(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from twisted.internet import reactor
+
+    from gateway.app import make_service
+    from gateway.logs import start_logging
+
+    settings = settings_from(args)
+    start_logging(settings.service.log_level)
+    service = make_service(settings)
+    reactor.callWhenRunning(service.startService)
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    reactor.run()
+    return 0

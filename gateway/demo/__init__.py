@@ -1,0 +1,1 @@
+"""``pingjing demo``: the whole loop on one machine (see ``gateway.demo.run``)."""
