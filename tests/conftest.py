@@ -57,7 +57,7 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
     admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0'))
+            conn.execute(sa.text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
     except sa.exc.OperationalError as exc:
         admin.dispose()
         unavailable(f"PostgreSQL at {PG_HOST}:{PG_PORT} ({exc.__class__.__name__})", START_PG)
@@ -74,4 +74,10 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
 def amqp_params() -> dict[str, object]:
     if not _port_open(AMQP_HOST, AMQP_PORT):
         unavailable(f"RabbitMQ on {AMQP_HOST}:{AMQP_PORT}", START_RABBIT)
-    return {"host": AMQP_HOST, "port": AMQP_PORT, "user": "guest", "password": "guest", "vhost": "/"}
+    return {
+        "host": AMQP_HOST,
+        "port": AMQP_PORT,
+        "user": "guest",
+        "password": "guest",
+        "vhost": "/",
+    }
