@@ -6,11 +6,9 @@ Phones are masked here, at the source: no export path can leak a whole number.
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TextIO
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -164,33 +162,3 @@ def callback_records(
     unit_ids = unit_scope(session, unit)
     for row in callback_rows(session, start=start, end=end, unit_ids=unit_ids, status=status):
         yield {key: row[key] for key in FIELDS}
-
-
-FORMATS = ("jsonl", "csv")
-
-
-def write_records(records: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> int:
-    """Print records as JSON lines or CSV (header first; booleans ``true``/``false``, missing
-    values empty) and return how many were written."""
-    if fmt not in FORMATS:
-        raise ExportQueryError(f"format={fmt!r} is not one of {', '.join(FORMATS)}")
-    count = 0
-    if fmt == "jsonl":
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            count += 1
-        return count
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(FIELDS)
-    for record in records:
-        writer.writerow([_csv_value(record.get(key)) for key in FIELDS])
-        count += 1
-    return count
-
-
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

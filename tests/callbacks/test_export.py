@@ -125,39 +125,6 @@ def test_parse_bound_rejects_garbage() -> None:
         parse_bound("yesterday", SH, end=False, what="from")
 
 
-def test_write_jsonl_and_csv(any_db: SyncDatabase) -> None:
-    """JSON lines keep types and Chinese text; CSV has the header, true/false and blanks."""
-    import csv
-    import io
-    import json
-
-    from gateway.callbacks.export import write_records
-
-    any_db.run_sync(seed_tree)
-    records = any_db.run_sync(lambda s: list(callback_records(s)))
-    out = io.StringIO()
-    assert write_records(records, "jsonl", out) == 3
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert lines[0]["consent"] is True
-    assert lines[1]["recording_seconds"] is None
-    out = io.StringIO()
-    assert write_records(records, "csv", out) == 3
-    rows = list(csv.reader(io.StringIO(out.getvalue())))
-    assert tuple(rows[0]) == FIELDS
-    assert rows[1][FIELDS.index("consent")] == "true"
-    assert rows[2][FIELDS.index("recording_path")] == ""
-
-
-def test_write_rejects_unknown_format() -> None:
-    """An unknown format is named with the valid ones."""
-    import io
-
-    from gateway.callbacks.export import write_records
-
-    with pytest.raises(ExportQueryError, match="format='xml' is not one of jsonl, csv"):
-        write_records([], "xml", io.StringIO())
-
-
 def test_export_streams_past_one_batch(any_db: SyncDatabase) -> None:
     """More tasks than one fetch batch (500): every record comes out once, in order, with the
     recording of its own task."""
