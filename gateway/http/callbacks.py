@@ -320,7 +320,7 @@ class RecordingResource(_JsonResource):
         request.setHeader(b"cache-control", b"no-store")
         from twisted.web.static import File  # imported late: its import warns on Twisted 26
 
-        body = File(path, defaultType="audio/wav").render(request)
+        body = File(path, defaultType="application/octet-stream").render(request)
         if body is not NOT_DONE_YET:
             request.write(body)
             request.finish()
