@@ -54,9 +54,11 @@ class TokenBucket:
 
     def __init__(self, rate: float, clock: IReactorTime, burst: float | None = None) -> None:
         self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate / 50.0)
+        # at least 2, so the fraction of a token accrued while a timer was late is kept
+        # (a burst of 1 would lose it and the rate would sag below the cap)
+        self.burst = burst if burst is not None else max(2.0, rate / 50.0)
         self._clock = clock
-        self._tokens = self.burst
+        self._tokens = min(1.0, self.burst)  # no burst at start-up
         self._at = clock.seconds()
 
     def _refill(self) -> None:
@@ -66,7 +68,7 @@ class TokenBucket:
 
     def take(self) -> bool:
         self._refill()
-        if self._tokens >= 1.0:
+        if self._tokens >= 1.0 - 1e-6:  # float dust must not schedule a zero-length wait
             self._tokens -= 1.0
             return True
         return False
@@ -74,7 +76,7 @@ class TokenBucket:
     def wait(self) -> float:
         """Seconds until the next token."""
         self._refill()
-        return max(0.0, (1.0 - self._tokens) / self.rate)
+        return max(1e-4, (1.0 - self._tokens) / self.rate)
 
 
 def relative_validity(seconds: float) -> str | None:
@@ -140,6 +142,8 @@ class SmppService(MultiService):
         self._sessions: set[SmppSession] = set()
         self._bucket = TokenBucket(settings.rate_limit, self.clock) if settings.rate_limit else None
         self._pump_call: IDelayedCall | None = None
+        self._pumping = False
+        self._pump_again = False
         self._paused_until = 0.0
         self._throttle_level = 0
         self._resume_call: IDelayedCall | None = None
@@ -157,11 +161,19 @@ class SmppService(MultiService):
             if settings.bind_mode == "transceiver"
             else [("tx", "bind_transmitter"), ("rx", "bind_receiver")]
         )
-        policy = backoffPolicy(
+        backoff = backoffPolicy(
             initialDelay=settings.reconnect_initial,
             maxDelay=settings.reconnect_max,
             factor=settings.reconnect_factor,
         )
+        self._bind_failures = 0
+
+        def policy(attempts: int) -> float:
+            # ClientService counts failed TCP connects only and resets on every accepted
+            # connection; a refused bind is a failure too, or a bad password would reconnect
+            # every reconnect_initial seconds forever.
+            return backoff(max(attempts, self._bind_failures))
+
         for label, bind in modes:
             factory = SmppClientFactory(self._session_maker(label, bind))
             client = ClientService(
@@ -169,7 +181,6 @@ class SmppService(MultiService):
                 factory,
                 retryPolicy=policy,
                 clock=self.clock,
-                prepareConnection=self._prepare,
             )
             client.setName(f"{name}-{label}")
             client.setServiceParent(self)
@@ -215,6 +226,8 @@ class SmppService(MultiService):
         """``fn(True)`` when the service takes work, ``fn(False)`` while unbound, throttled,
         backlogged or stopping: the AMQP consumer pauses on False."""
         self._availability_observers.append(fn)
+        if self._available is None:
+            self._available = self.available
         fn(self.available)
 
     @property
@@ -305,37 +318,31 @@ class SmppService(MultiService):
                 name=f"{self.name}-{label}",
             )
             session.capacity_observers.append(self._pump)
+            session.when_bound().addErrback(self._bind_failed, session)
             self._sessions.add(session)
             return session
 
         return make
 
-    def _prepare(self, protocol: Any) -> defer.Deferred:
-        session: SmppSession = protocol.session
-        d = session.when_bound()
-
-        def refused(f: Failure) -> Failure:
-            if f.check(BindRefused):
-                self.last_bind_error = f.value.status_name
-                log.error(
-                    "{session}: bind refused by the SMSC: {status} (system_id {system_id}); "
-                    "backing off",
-                    session=session.name,
-                    status=f.value.status_name,
-                    system_id=self.settings.system_id,
-                )
-            else:
-                log.warn(
-                    "{session}: bind failed: {why}", session=session.name, why=f.getErrorMessage()
-                )
-            return f
-
-        return d.addErrback(refused)
+    def _bind_failed(self, f: Failure, session: SmppSession) -> None:
+        if f.check(BindRefused):
+            self.last_bind_error = f.value.status_name
+            log.error(
+                "{session}: bind refused by the SMSC: {status} (system_id {system_id}); "
+                "backing off",
+                session=session.name,
+                status=f.value.status_name,
+                system_id=self.settings.system_id,
+            )
+        else:
+            log.warn("{session}: bind failed: {why}", session=session.name, why=f.getErrorMessage())
 
     def _session_state(self, session: SmppSession, state: State) -> None:
         if state is State.BOUND:
             log.info("{session}: bound ({bind})", session=session.name, bind=session.bind_command)
             self.last_bind_error = None
+            self._bind_failures = 0
+            session.was_bound = True
             if session.can_transmit:
                 self._tx = session
                 waiters, self._bound_waiters = self._bound_waiters, []
@@ -347,6 +354,8 @@ class SmppService(MultiService):
                 self._tx = None
             if state is State.CLOSED:
                 self._sessions.discard(session)
+                if not getattr(session, "was_bound", False) and not self._stopping:
+                    self._bind_failures += 1
                 if session.close_reason:
                     log.info(
                         "{session}: closed: {why}", session=session.name, why=session.close_reason
@@ -367,12 +376,25 @@ class SmppService(MultiService):
     # --- sending ------------------------------------------------------------------------
 
     def _pump(self) -> None:
+        if self._pumping:
+            self._pump_again = True  # a response arrived while sending: loop once more
+            return
+        self._pumping = True
+        try:
+            self._pump_again = True
+            while self._pump_again:
+                self._pump_again = False
+                self._pump_once()
+        finally:
+            self._pumping = False
+        self._notify_availability()
+
+    def _pump_once(self) -> None:
         if self._pump_call is not None:
             return  # a timed pump is already scheduled
         tx = self._tx
         now = self.clock.seconds()
         if now < self._paused_until:
-            self._notify_availability()
             return
         while self._queue and tx is not None and tx.capacity > 0:
             job = self._queue[0]
@@ -385,7 +407,6 @@ class SmppService(MultiService):
                 break
             self._queue.popleft()
             self._send(tx, job)
-        self._notify_availability()
 
     def _timed_pump(self) -> None:
         self._pump_call = None
