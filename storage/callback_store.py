@@ -263,8 +263,23 @@ def settle_results(
     rows = session.execute(
         sa.select(CallbackTask, CallAttempt)
         .join(CallAttempt, CallAttempt.callback_id == CallbackTask.id)
-        .where(CallbackTask.status.in_(("in_progress", "pending", "manual")))
         .where(CallAttempt.ended_how.is_not(None))
+        .where(
+            sa.or_(
+                CallbackTask.status == "in_progress",
+                # Only usable results reopen a task, so settled tasks are not rescanned.
+                sa.and_(
+                    CallbackTask.status.in_(("pending", "manual")),
+                    sa.or_(
+                        CallAttempt.ended_how.in_(tuple(RESULT_STATUSES)),
+                        sa.and_(
+                            CallAttempt.ended_how.in_(tuple(CUT_SHORT)),
+                            CallAttempt.reason_key.is_not(None),
+                        ),
+                    ),
+                ),
+            )
+        )
         .order_by(CallbackTask.id, CallAttempt.attempt_number)
     ).all()
     changes: list[Change] = []
