@@ -6,7 +6,7 @@
 // system_id, so one peer process serves every scenario:
 //   plain      answer everything, send a DELIVRD receipt (text + TLVs) after each submit_sm_resp
 //   noreceipt  answer, send no receipts
-//   throttle   answer every 3rd submit_sm with ESME_RTHROTTLED (0x58), every 5th with ESME_RMSGQFUL
+//   throttle   answer every 4th submit_sm with ESME_RTHROTTLED (0x58), every 7th with ESME_RMSGQFUL
 //   drop       the first time 5 submit_sm are in the window, close the link without answering them
 //   early      send the receipt BEFORE the submit_sm_resp
 //   dupes      receipts ENROUTE, DELIVRD, DELIVRD, ENROUTE (duplicate and out of order)
@@ -163,8 +163,8 @@ const server = smpp.createServer(function (session) {
       session.send(pdu.response({ command_status: smpp.ESME_RINVDSTADR }));
       return;
     }
-    if (mode === 'throttle' && (n % 3 === 0 || n % 5 === 0)) {
-      session.send(pdu.response({ command_status: n % 3 === 0 ? smpp.ESME_RTHROTTLED : smpp.ESME_RMSGQFUL }));
+    if (mode === "throttle" && (n % 4 === 0 || n % 7 === 0)) {
+      session.send(pdu.response({ command_status: n % 4 === 0 ? smpp.ESME_RTHROTTLED : smpp.ESME_RMSGQFUL }));
       return;
     }
     const messageId = (nextId++).toString(16).toUpperCase();
