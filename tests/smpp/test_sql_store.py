@@ -1,0 +1,166 @@
+"""The batching SQL store, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import pytest_twisted
+import sqlalchemy as sa
+from twisted.internet import defer, reactor
+
+from gateway.smpp import codec
+from gateway.smpp.api import SubmitOutcome
+from gateway.smpp.reassembly import InboundPart
+from gateway.smpp.store import InboundRecord, PartResult, ReceiptRecord
+from storage.db import Database
+from storage.models import Base, DeliveryReceipt, InboundMessage, OutboundMessage, SmsPart
+from storage.sms_store import SqlSmsStore
+
+NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'sms.sqlite3'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    database = Database(url, reactor=reactor, threads=2)
+    Base.metadata.create_all(database.engine)
+    with database.sessions.begin() as s:
+        for i in range(1, 6):
+            s.add(OutboundMessage(id=i, kind="survey", destination="13812345678", text="评价"))
+    yield database
+    database.stop()
+
+
+def part(oid: int, n: int = 1, total: int = 1, mid: str | None = "A1", status="submitted"):
+    return PartResult(
+        oid, n, total, 1, 10 + n, mid, mid.lower() if mid else None, status,
+        0 if status == "submitted" else 0x0B, None, NOW, NOW,
+    )  # fmt: skip
+
+
+def receipt(mid: str, state: str = "DELIVRD", done: datetime | None = None) -> ReceiptRecord:
+    text = f"id:{mid} stat:{state}"
+    return ReceiptRecord(mid, mid.lower(), state, "000", None, done, "13812345678", text, NOW)
+
+
+def outcome(oid: int, ids=("A1",), parts=1, status="submitted", error=None) -> SubmitOutcome:
+    return SubmitOutcome(oid, status, tuple(ids), parts, error)
+
+
+def status_of(db: Database, oid: int) -> str:
+    with db.sessions() as s:
+        return s.get(OutboundMessage, oid).status
+
+
+@pytest_twisted.inlineCallbacks
+def test_submission_is_recorded_with_parts_and_status(db):
+    """Parts carry seq, message id, key, status; the outbound row gets status and count."""
+    store = SqlSmsStore(db)
+    updates = yield store.record_submission(outcome(1), [part(1)])
+    assert updates == []
+    with db.sessions() as s:
+        row = s.scalars(sa.select(SmsPart)).one()
+        assert (row.sequence_number, row.message_id, row.message_key) == (11, "A1", "a1")
+        out = s.get(OutboundMessage, 1)
+        assert (out.status, out.parts_count) == ("submitted", 1)
+
+
+@pytest_twisted.inlineCallbacks
+def test_receipt_after_submission_makes_the_message_delivered(db):
+    """DELIVRD for the only part → outbound delivered."""
+    store = SqlSmsStore(db)
+    yield store.record_submission(outcome(1), [part(1)])
+    update = yield store.record_receipt(receipt("A1"))
+    assert (update.outbound_id, update.final_status) == (1, "delivered")
+    assert status_of(db, 1) == "delivered"
+
+
+@pytest_twisted.inlineCallbacks
+def test_receipt_before_submission_is_matched_later(db):
+    """A receipt with no part is kept; recording the part matches it and reports it."""
+    store = SqlSmsStore(db)
+    early = yield store.record_receipt(receipt("B2"))
+    assert early.outbound_id is None
+    updates = yield store.record_submission(outcome(2, ("B2",)), [part(2, mid="B2")])
+    assert [(u.outbound_id, u.final_status) for u in updates] == [(2, "delivered")]
+    assert status_of(db, 2) == "delivered"
+    with db.sessions() as s:
+        assert s.scalars(sa.select(DeliveryReceipt.sms_part_id)).one() is not None
+
+
+@pytest_twisted.inlineCallbacks
+def test_duplicates_and_out_of_order_in_one_batch_end_delivered(db):
+    """ENROUTE, DELIVRD, DELIVRD, ENROUTE queued together: delivered, four rows kept."""
+    store = SqlSmsStore(db)
+    yield store.record_submission(outcome(3, ("C3",)), [part(3, mid="C3")])
+    results = yield defer.gatherResults(
+        [
+            store.record_receipt(receipt("C3", st))
+            for st in ("ENROUTE", "DELIVRD", "DELIVRD", "ENROUTE")
+        ]
+    )
+    assert [u.final_status for u in results] == [None, "delivered", "delivered", "delivered"]
+    assert status_of(db, 3) == "delivered"
+    with db.sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(DeliveryReceipt)) == 4
+
+
+@pytest_twisted.inlineCallbacks
+def test_multipart_message_is_delivered_when_every_part_is(db):
+    """Two parts: after one DELIVRD, not final; after both, delivered."""
+    store = SqlSmsStore(db)
+    yield store.record_submission(
+        outcome(4, ("D1", "D2"), 2), [part(4, 1, 2, "D1"), part(4, 2, 2, "D2")]
+    )
+    first = yield store.record_receipt(receipt("D1"))
+    second = yield store.record_receipt(receipt("D2"))
+    assert (first.final_status, second.final_status) == (None, "delivered")
+
+
+@pytest_twisted.inlineCallbacks
+def test_undelivered_part_makes_the_message_undeliverable(db):
+    """UNDELIV on a part → undeliverable."""
+    store = SqlSmsStore(db)
+    yield store.record_submission(outcome(5, ("E1",)), [part(5, mid="E1")])
+    update = yield store.record_receipt(receipt("E1", "UNDELIV"))
+    assert update.final_status == "undeliverable"
+    assert status_of(db, 5) == "undeliverable"
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_bad_operation_fails_alone(db):
+    """A submission for a missing outbound row fails; the receipt batched with it is stored."""
+    store = SqlSmsStore(db)
+    bad = store.record_submission(outcome(999, ("Z",)), [part(999, mid="Z")])
+    good = store.record_receipt(receipt("Q"))
+    results = yield defer.DeferredList([bad, good], consumeErrors=True)
+    assert results[0][0] is False
+    assert results[1][0] is True
+
+
+def held_part(n: int) -> InboundPart:
+    payload = bytes([5, 0, 3, 7, 2, n]) + ("我不满意"[n - 1 :: 2]).encode("utf-16-be")
+    raw = codec.encode("deliver_sm", n, source_addr="13812345678", destination_addr="10690",
+                       esm_class=0x40, data_coding=8, short_message=payload)  # fmt: skip
+    return InboundPart("13812345678", "10690", 7, 2, n, payload[6:], 8, 0x40, raw, NOW)
+
+
+@pytest_twisted.inlineCallbacks
+def test_held_parts_survive_a_restart_and_are_replaced_by_the_whole_reply(db):
+    """A held part is restored from its raw PDU; recording the reply removes it."""
+    store = SqlSmsStore(db)
+    pid = yield store.hold_inbound_part(held_part(1))
+    restored = yield SqlSmsStore(db).held_inbound_parts()
+    assert [(p.reference, p.total, p.number, p.stored_id) for p in restored] == [(7, 2, 1, pid)]
+    assert restored[0].data == held_part(1).data
+    record = InboundRecord("13812345678", "10690", 8, 0x40, (held_part(1).raw,), "我不",
+                           2, True, NOW, (pid,))  # fmt: skip
+    inbound = yield store.record_inbound(record)
+    assert (inbound.text, inbound.incomplete) == ("我不", True)
+    with db.sessions() as s:
+        rows = s.scalars(sa.select(InboundMessage)).all()
+        assert [(r.match_status, r.text) for r in rows] == [("new", "我不")]
