@@ -41,7 +41,11 @@ class DatabaseService(Service):
 
 
 class Pingjing(MultiService):
-    """The daemon. Its parts are attributes so that tools (the demo, tests) can reach them."""
+    """The daemon. Its parts are attributes so that tools (the demo, tests) can reach them.
+
+    ``MultiService`` stops its children all at once; the database must outlive every worker's
+    last transaction, so it is stopped only after the others have finished stopping.
+    """
 
     db: Database
     smpp: Any
@@ -51,6 +55,24 @@ class Pingjing(MultiService):
     callbacks: Any
     amqp: Any = None
     http: Any = None
+
+    def stopService(self) -> Any:
+        from twisted.internet import defer
+
+        Service.stopService(self)
+        database = [s for s in self if isinstance(s, DatabaseService)]
+        others = [s for s in reversed(list(self)) if s not in database]
+        stopping = defer.DeferredList(
+            [defer.maybeDeferred(s.stopService) for s in others], consumeErrors=True
+        )
+
+        def stop_database(results: Any) -> Any:
+            for ok, failure in results:
+                if not ok:
+                    log.failure("stopping a service failed", failure)
+            return defer.DeferredList([defer.maybeDeferred(s.stopService) for s in database])
+
+        return stopping.addCallback(stop_database)
 
 
 def ensure_schema(url: str, source: str) -> None:

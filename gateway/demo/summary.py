@@ -69,7 +69,7 @@ def print_summary(run: Any, say: Callable[[str], None]) -> None:
         f"Events sent by the business systems: {f.sent}; stored {o.events}, "
         f"duplicates {f.duplicate}, refused {len(f.rejected)}"
     )
-    for event_id, reason in f.rejected:
+    for event_id, reason in sorted(f.rejected):
         say(f"    refused {event_id}: {reason}")
     say("Decisions (一事一评):")
     for decision, n in sorted(o.decisions.items(), key=lambda kv: -kv[1]):

@@ -45,3 +45,34 @@ def test_outdated_schema_stops_start_up_with_the_command_to_run(tmp_path: Path) 
     migrate.upgrade(settings.database_url, "0001")
     with pytest.raises(SystemExit, match="pingjing db upgrade"):
         make_service(settings)
+
+
+def test_database_outlives_the_workers_when_stopping(tmp_path: Path) -> None:
+    """A worker still finishing its last transaction must find the database open."""
+    from twisted.application.service import Service
+    from twisted.internet import defer
+
+    settings = settings_for(tmp_path, PINGJING_HTTP_ENABLED="false")
+    migrate.upgrade(settings.database_url)
+    app = make_service(settings)
+    finishing: defer.Deferred[None] = defer.Deferred()
+    seen: list[bool] = []
+
+    class SlowWorker(Service):
+        name = "slow"
+
+        def stopService(self) -> defer.Deferred[None]:
+            super().stopService()
+            return finishing
+
+    for child in list(app):
+        if child.name != "database":
+            child.disownServiceParent()
+    SlowWorker().setServiceParent(app)
+    app.startService()
+    stopped = app.stopService()
+    seen.append(app.db._stopped)
+    finishing.callback(None)
+    seen.append(app.db._stopped)
+    assert stopped.called
+    assert seen == [False, True]
