@@ -179,12 +179,39 @@ def load_settings(path: str | Path | None, env: dict[str, str] | None = None) ->
                 raise ConfigError(source, key, problem) from None
             settings = result if result is not None else settings
         sections[name] = settings
+    _inherit_time_zone(sections, data, env)
+    _cross_check(sections, source)
     http = sections["http"]
     if http.tokens_file:
         sections["http"] = dataclasses.replace(
             http, tokens=[*http.tokens, *_load_tokens_file(http.tokens_file)]
         )
     return Settings(source, sections)
+
+
+def _inherit_time_zone(sections: dict[str, Any], data: dict[str, Any], env: dict[str, str]) -> None:
+    """Sections with their own ``timezone`` follow ``service.timezone`` unless set themselves."""
+    zone = sections["service"].timezone
+    for name, settings in sections.items():
+        if name == "service" or not any(f.name == "timezone" for f in dataclasses.fields(settings)):
+            continue
+        explicit = "timezone" in data.get(name, {}) or f"PINGJING_{name.upper()}_TIMEZONE" in env
+        if not explicit and settings.timezone != zone:
+            sections[name] = dataclasses.replace(settings, timezone=zone)
+
+
+def _cross_check(sections: dict[str, Any], source: str) -> None:
+    """Rules that span sections."""
+    callbacks, ami = sections.get("callbacks"), sections["ami"]
+    if callbacks is not None:
+        longest_call = ami.outcome_timeout + ami.call_max_seconds
+        if callbacks.claim_lease_seconds <= longest_call:
+            raise ConfigError(
+                source,
+                "callbacks.claim_lease_seconds",
+                f"must exceed ami.outcome_timeout + ami.call_max_seconds ({longest_call:g} s), "
+                "or a call still in progress would be taken back as abandoned",
+            )
 
 
 def _load_tokens_file(path: str) -> list[ApiToken]:

@@ -114,3 +114,17 @@ def test_api_tokens_from_a_separate_file(tmp_path: Path) -> None:
 def test_bad_time_zone_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"service\.timezone"):
         load_settings(write(tmp_path, MINIMAL + "[service]\ntimezone = 'Mars/Olympus'\n"), env={})
+
+
+def test_business_time_zones_follow_the_service_zone(tmp_path: Path) -> None:
+    """One `service.timezone` moves sending hours and calling windows together."""
+    text = MINIMAL + '[service]\ntimezone = "Asia/Urumqi"\n[callbacks]\ntimezone = "UTC"\n'
+    settings = load_settings(write(tmp_path, text), env={})
+    assert settings.survey.timezone == "Asia/Urumqi"
+    assert settings.callbacks.timezone == "UTC"  # set explicitly: kept
+
+
+def test_claim_lease_shorter_than_a_call_is_refused(tmp_path: Path) -> None:
+    text = MINIMAL + "[callbacks]\nclaim_lease_seconds = 600.0\n"
+    with pytest.raises(ConfigError, match=r"callbacks\.claim_lease_seconds: must exceed"):
+        load_settings(write(tmp_path, text), env={})
