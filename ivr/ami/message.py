@@ -81,10 +81,13 @@ class AmiMessage:
         return self.get("ActionID")
 
     def redacted(self) -> str:
-        """A one-line rendering safe for logs: secrets replaced."""
+        """A one-line rendering safe for logs: secrets replaced, phone numbers masked
+        (dial strings, caller IDs and channel names carry the citizen's number)."""
+        from gateway.masking import mask_phones_in_text
+
         parts = []
         for k, v in self.headers:
-            shown = "********" if k.lower() in SECRET_KEYS else v
+            shown = "********" if k.lower() in SECRET_KEYS else mask_phones_in_text(v)
             parts.append(f"{k}: {shown}")
         return "; ".join(parts)
 

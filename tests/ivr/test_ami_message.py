@@ -127,6 +127,13 @@ def test_encode_then_parse_round_trips() -> None:
     assert msg.headers == (("Action", "Originate"), *headers)
 
 
+def test_redacted_masks_phone_numbers() -> None:
+    """Dial strings and caller IDs in a logged packet show 138****5678, never the number."""
+    msg = AmiMessage((("Channel", "PJSIP/13812345678@carrier"), ("CallerIDNum", "13812345678")))
+    assert "13812345678" not in msg.redacted()
+    assert "PJSIP/138****5678@carrier" in msg.redacted()
+
+
 def test_redacted_hides_secrets() -> None:
     """The log rendering of a Login never shows the secret."""
     msg = AmiMessage((("Action", "Login"), ("Username", "u"), ("Secret", "hunter2")))

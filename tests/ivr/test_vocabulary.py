@@ -1,0 +1,17 @@
+"""The IVR's keys mean what the rest of pingjing thinks they mean."""
+
+from __future__ import annotations
+
+from gateway.callbacks.policy import REASONS as POLICY_REASONS
+from gateway.surveys.classifier import DIGIT_RATINGS
+from ivr.flow import RATINGS, REASONS
+
+
+def test_reason_keys_match_the_scheduler_and_export() -> None:
+    """Key 1-5 name the same reasons in the IVR and in gateway/callbacks/policy."""
+    assert REASONS == POLICY_REASONS
+
+
+def test_rating_keys_match_the_sms_survey() -> None:
+    """1/2/3 on the phone are the same ratings as 1/2/3 in an SMS reply."""
+    assert RATINGS == DIGIT_RATINGS
