@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, _note_sighup)  # before pyst2 takes over: never die of it
     args = sys.argv[1:] if argv is None else argv
     env = dict(os.environ)
-    config_path = args[0] if args else env.get(CONFIG_ENV, "")
+    config_path = (args[0] if args else "") or env.get(CONFIG_ENV, "")
     stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
     stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", write_through=True)
     err = io.TextIOWrapper(
@@ -387,7 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     agi = AGI(stdin=stdin, stdout=stdout, stderr=debug)
     if _early_sighup:
         agi._got_sighup = True
-    _, where = run_call(agi, config_path, env, err)
+    try:
+        _, where = run_call(agi, config_path, env, err)
+    except Exception as exc:  # a bug outside the flow: say so where Asterisk logs it
+        err.write(f"pingjing-agi: failed: {_safe_error(exc)}\n")
+        return 1
     return 1 if where == "lost" else 0
 
 
