@@ -88,7 +88,9 @@ class AmiSettings:
     is how long we wait for the OriginateResponse before declaring the attempt failed;
     ``call_max_seconds`` bounds how long we wait for the Hangup of an answered call; and
     ``hangup_grace`` is how long a Reason 0 failure waits for its Hangup event (the only place
-    the real cause shows).
+    the real cause shows). ``ping_interval`` (0 disables) sends an AMI ``Ping`` that must be
+    answered within ``action_timeout``, so a half-open TCP link (Asterisk restarted, a NAT
+    dropped the flow) is noticed and reconnected instead of silently losing every event.
     """
 
     host: str = "127.0.0.1"
@@ -105,6 +107,7 @@ class AmiSettings:
     outcome_timeout: float = 90.0
     call_max_seconds: float = 900.0
     hangup_grace: float = 2.0
+    ping_interval: float = 30.0
     endpoint: str = ""
     channel_id_prefix: str = "pj"
 

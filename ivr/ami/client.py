@@ -116,6 +116,7 @@ class AmiClient(Service):
         self._calls: dict[str, OriginateHandle] = {}
         self._ready_waiters: list[Deferred[AmiProtocol]] = []
         self._login_failures = 0
+        self._ping_timer: IDelayedCall | None = None
         self._retry_policy = retry_policy or backoffPolicy(initialDelay=1.0, maxDelay=60.0)
         self._service = ClientService(
             self._endpoint,
@@ -133,6 +134,7 @@ class AmiClient(Service):
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
+        self._cancel_ping()
         return self._service.stopService()
 
     def _prepare(self, proto: AmiProtocol) -> Deferred[None]:
@@ -149,6 +151,7 @@ class AmiClient(Service):
             self._login_failures = 0
             self._protocol = proto
             proto.when_lost().addCallback(lost)
+            self._schedule_ping(proto)
             waiters, self._ready_waiters = self._ready_waiters, []
             for d in waiters:
                 d.callback(proto)
@@ -166,6 +169,7 @@ class AmiClient(Service):
         def lost(_: None) -> None:
             if self._protocol is proto:
                 self._protocol = None
+                self._cancel_ping()
             self.log.warn(
                 "AMI link lost; {count} calls keep being tracked by ChannelId",
                 count=len(self._calls),
@@ -174,6 +178,32 @@ class AmiClient(Service):
         return proto.login(self.settings.username, self.settings.secret).addCallbacks(
             ready, refused
         )
+
+    def _schedule_ping(self, proto: AmiProtocol) -> None:
+        self._cancel_ping()
+        if self.settings.ping_interval > 0:
+            self._ping_timer = self.clock.callLater(self.settings.ping_interval, self._ping, proto)
+
+    def _cancel_ping(self) -> None:
+        if self._ping_timer is not None and self._ping_timer.active():
+            self._ping_timer.cancel()
+        self._ping_timer = None
+
+    def _ping(self, proto: AmiProtocol) -> None:
+        """Keepalive: an unanswered Ping means a dead link; drop it so ClientService reconnects."""
+        self._ping_timer = None
+        if self._protocol is not proto:
+            return
+
+        def dead(failure: Failure) -> None:
+            self.log.warn(
+                "AMI keepalive failed ({error}); reconnecting", error=failure.getErrorMessage()
+            )
+            if proto.transport is not None:
+                proto.transport.loseConnection()
+
+        d = proto.send_action("Ping")
+        d.addCallbacks(lambda _: self._schedule_ping(proto), dead)
 
     def _retry_delay(self, failed_attempts: int) -> float:
         return self._retry_policy(max(failed_attempts, self._login_failures))

@@ -97,6 +97,7 @@ class FakeAmiFactory(Factory):
     script: dict[str, list[Step]] = field(default_factory=dict)
     number_pattern: re.Pattern[str] = re.compile(r"^[A-Za-z0-9]+/(\+?\d+)(?:@|$)")
     require_async: bool = True
+    answer_pings: bool = True  # False: a half-open link, Pings go unanswered
 
     def __post_init__(self) -> None:
         self.sessions: list[FakeAmiSession] = []
@@ -197,6 +198,8 @@ class FakeAmiSession(LineOnlyReceiver):
             self._reply(aid, ("Response", "Error"), ("Message", "Permission denied"))
             return
         if action == "ping":
+            if not self.factory.answer_pings:
+                return
             self._reply(aid, ("Response", "Success"), ("Ping", "Pong"), ("Timestamp", "1.0"))
         elif action == "logoff":
             self._reply(aid, ("Response", "Goodbye"), ("Message", "Thanks for all the fish."))

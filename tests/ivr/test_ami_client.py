@@ -316,3 +316,19 @@ def test_bad_ami_settings_name_the_key(change: dict, key: str) -> None:
 def test_default_ami_settings_are_valid() -> None:
     """The defaults pass their own validation."""
     assert AmiSettings().validate() == AmiSettings()
+
+
+def test_an_unanswered_keepalive_drops_and_reconnects_the_link(env: Env) -> None:
+    """Pings go unanswered (half-open link): after action_timeout the client drops the link,
+    and ClientService connects and logs in again."""
+    env.wire.run(SETTINGS.ping_interval + 1)
+    assert env.client.connected  # answered pings keep it up
+    env.server.answer_pings = False
+    before = env.wire.connects
+    env.wire.run(SETTINGS.ping_interval)  # the next Ping goes out
+    env.wire.run(SETTINGS.action_timeout)  # ... and is never answered
+    assert not env.client.connected
+    env.server.answer_pings = True
+    env.wire.run(10)
+    assert env.wire.connects == before + 1
+    assert env.client.connected
