@@ -38,7 +38,7 @@ else:
 ALL_KEYS = "0123456789*#"
 ENDINGS: tuple[str, ...] = ("completed", "wrong_person", "no_input", "hangup", "error")
 
-#: Reason menu key -> identifier (the same table as gateway/callbacks/policy.REASONS).
+#: Reason menu key -> identifier; reports and exports read this table too.
 REASONS: dict[str, str] = {
     "1": "attitude",
     "2": "efficiency",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from gateway.callbacks.settings import CallbackSettings
+from ivr.flow import REASONS
 
 #: Originate outcomes (``CallAttempt.outcome``) that are worth another try.
 RETRYABLE_OUTCOMES = frozenset({"busy", "no_answer", "congestion", "failed", "unknown"})
@@ -22,13 +23,7 @@ RESULT_STATUSES = {"completed": "completed", "wrong_person": "wrong_person", "no
 CUT_SHORT = frozenset({"hangup", "error"})
 
 #: The IVR reason menu (issue 5): key → identifier, and the label supervisors read.
-REASONS = {
-    "1": "attitude",
-    "2": "efficiency",
-    "3": "communication",
-    "4": "operational_error",
-    "5": "other",
-}
+#: Reason menu key -> identifier: the IVR's own table, so the menu and the reports agree.
 REASON_LABELS = {
     "attitude": "服务态度",
     "efficiency": "办事效率",
