@@ -72,7 +72,7 @@ class Pdu:
     command_id: int
     status: int
     sequence: int
-    fields: Any = None  # the smpplib Command instance
+    fields: Any = None  # a Fields object: the body read against smpplib's PDU definition
     tlvs: dict[int, bytes] = field(default_factory=dict)
     raw: bytes = b""  # the frame as received, to store replies and receipts verbatim
 
@@ -139,133 +139,149 @@ class Framer:
         return len(self._buffer)
 
 
-def _walk(cls_params: dict, order: tuple, body: bytes, cmd_id: int, seq: int) -> tuple[int, dict]:
-    """Check the mandatory fields of ``body`` against smpplib's layout; return the TLV offset
-    and the parsed TLVs. Raises :class:`DecodeError` naming the field that does not fit."""
+class Fields:
+    """The decoded fields of one PDU, as attributes (C-strings as bytes, like smpplib)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> None:
+        return None  # a field the PDU did not carry
+
+    def __repr__(self) -> str:
+        return f"Fields({self.__dict__!r})"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """One command's body, compiled once from smpplib's declarative PDU class."""
+
+    name: str
+    mandatory: tuple[tuple[str, Any, int, str | None], ...]  # (field, kind, size/max, len_field)
+    optional: dict[int, tuple[str, Any]]  # TLV tag -> (field, kind)
+
+
+_LAYOUTS: dict[int, _Layout | None] = {}
+
+
+def _layout(command_id: int) -> _Layout | None:
+    if command_id in _LAYOUTS:
+        return _LAYOUTS[command_id]
+    from smpplib import consts
+    from smpplib.command import get_optional_code
+
+    layout = None
+    try:
+        name = command_codes.get_command_name(command_id)
+        obj = smpp.make_pdu(name, sequence=0)
+    except Exception:
+        name = None
+    if name is not None:
+        params = getattr(obj, "params", {})
+        mandatory = []
+        optional: dict[int, tuple[str, Any]] = {}
+        for field_name in getattr(obj, "params_order", ()):
+            param = params[field_name]
+            if field_name in consts.OPTIONAL_PARAMS and field_name not in getattr(
+                obj, "mandatory_fields", ()
+            ):
+                optional[get_optional_code(field_name)] = (field_name, param.type)
+                continue
+            size = getattr(param, "size", None) or getattr(param, "max", None) or 0
+            mandatory.append((field_name, param.type, size, getattr(param, "len_field", None)))
+        layout = _Layout(name, tuple(mandatory), optional)
+    _LAYOUTS[command_id] = layout
+    return layout
+
+
+def _walk(layout: _Layout, body: bytes, cmd_id: int, seq: int) -> tuple[dict, dict]:
+    """Read ``body`` strictly against the layout: every field must fit, every C-string must
+    end in NUL within its maximum, every TLV must fit. Raises :class:`DecodeError` naming the
+    field that does not."""
     pos = 0
     n = len(body)
-    values: dict[str, int] = {}
-    for name in order:
-        param = cls_params[name]
-        if _is_optional(name):
-            break
+    values: dict[str, Any] = {}
+    for name, kind, size, len_field in layout.mandatory:
         if pos == n:
             # A response may come without a body (submit_sm_resp carrying an error, or an
             # SMSC that omits an empty message_id); a body cut between fields is malformed.
             if pos == 0 and cmd_id & 0x80000000:
-                return 0, {}
+                return values, {}
             raise DecodeError(f"body ends before mandatory field {name!r}", cmd_id, seq)
-        if param.type is int:
-            size = param.size
+        if kind is int:
             if pos + size > n:
                 raise DecodeError(f"field {name!r} truncated", cmd_id, seq)
-            values[name] = int.from_bytes(body[pos : pos + size], "big")
+            values[name] = body[pos] if size == 1 else int.from_bytes(body[pos : pos + size], "big")
             pos += size
-        elif param.type is str:
+        elif kind is str:
             end = body.find(b"\0", pos)
             if end < 0:
                 raise DecodeError(f"C-string field {name!r} has no terminating NUL", cmd_id, seq)
-            limit = getattr(param, "max", None)
-            if limit is not None and end - pos >= limit:
+            if size and end - pos >= size:
                 raise DecodeError(
-                    f"C-string field {name!r} is {end - pos} octets, at most {limit - 1}",
+                    f"C-string field {name!r} is {end - pos} octets, at most {size - 1}",
                     cmd_id,
                     seq,
                 )
+            values[name] = body[pos:end]
             pos = end + 1
-        elif param.type is ostr:
-            length = values.get(param.len_field, 0)
+        elif kind is ostr:
+            length = values.get(len_field, 0) if len_field else 0
             if pos + length > n:
                 raise DecodeError(
                     f"field {name!r} declares {length} octets, only {n - pos} left", cmd_id, seq
                 )
+            values[name] = body[pos : pos + length]
             pos += length
     tlvs: dict[int, bytes] = {}
-    tpos = pos
-    while tpos < n:
-        if tpos + 4 > n:
-            raise DecodeError(f"TLV header truncated at body offset {tpos}", cmd_id, seq)
-        tag, length = struct.unpack_from(">HH", body, tpos)
-        if tpos + 4 + length > n:
+    while pos < n:
+        if pos + 4 > n:
+            raise DecodeError(f"TLV header truncated at body offset {pos}", cmd_id, seq)
+        tag, length = struct.unpack_from(">HH", body, pos)
+        if pos + 4 + length > n:
             raise DecodeError(
-                f"TLV 0x{tag:04X} declares {length} octets, only {n - tpos - 4} left",
+                f"TLV 0x{tag:04X} declares {length} octets, only {n - pos - 4} left",
                 cmd_id,
                 seq,
             )
-        tlvs[tag] = body[tpos + 4 : tpos + 4 + length]
-        tpos += 4 + length
-    return pos, tlvs
-
-
-_OPTIONAL_CACHE: dict[str, bool] = {}
-
-
-def _is_optional(name: str) -> bool:
-    from smpplib import consts
-
-    hit = _OPTIONAL_CACHE.get(name)
-    if hit is None:
-        hit = _OPTIONAL_CACHE[name] = name in consts.OPTIONAL_PARAMS
-    return hit
+        raw = body[pos + 4 : pos + 4 + length]
+        tlvs[tag] = raw
+        known = layout.optional.get(tag)
+        if known is not None:
+            name, kind = known
+            if kind is int:
+                values[name] = int.from_bytes(raw, "big") if raw else 0
+            elif kind is str:
+                values[name] = raw.split(b"\0", 1)[0]  # with or without its NUL
+            elif kind is flag:
+                values[name] = True
+            else:
+                values[name] = raw
+        pos += 4 + length
+    return values, tlvs
 
 
 def command_name(command_id: int) -> str | None:
-    try:
-        return command_codes.get_command_name(command_id)
-    except Exception:
-        return None
+    layout = _layout(command_id)
+    return layout.name if layout is not None else None
 
 
 def decode(frame: bytes) -> Pdu:
-    """Decode exactly one whole frame (as cut by :class:`Framer`)."""
+    """Decode exactly one whole frame (as cut by :class:`Framer`).
+
+    The layout of each command comes from smpplib's PDU classes (compiled once); the reading
+    itself is strict and bounds-checked, which smpplib's ``parse`` is not.
+    """
     if len(frame) < MIN_LENGTH:
         raise DecodeError(f"frame of {len(frame)} octets is shorter than the 16-octet header")
     length, cmd_id, status, seq = HEADER.unpack_from(frame)
     if length != len(frame):
         raise DecodeError(f"command_length {length} but frame has {len(frame)} octets", cmd_id, seq)
-    name = command_name(cmd_id)
-    if name is None:
+    layout = _layout(cmd_id)
+    if layout is None:
         raise UnknownCommandError(f"unknown command_id 0x{cmd_id:08X}", cmd_id, seq)
-    body = frame[16:]
-    try:
-        obj = smpp.make_pdu(name, sequence=seq, allow_unknown_opt_params=True)
-    except Exception:
-        raise UnknownCommandError(f"command {name} is not supported", cmd_id, seq) from None
-    params = getattr(obj, "params", {})
-    order = getattr(obj, "params_order", ())
-    mandatory_end, tlvs = _walk(params, order, body, cmd_id, seq)
-    try:
-        # smpplib's TLV reader mis-handles unterminated C-strings and mismatched int sizes;
-        # hand it only the mandatory part, TLVs are ours.
-        obj.parse(frame[: 16 + mandatory_end])
-    except Exception as exc:  # smpplib raises struct.error, IndexError, ValueError...
-        raise DecodeError(f"smpplib could not parse the body: {exc!r}", cmd_id, seq) from None
-    obj.status = status
-    obj.sequence = seq
-    for tag, raw in tlvs.items():
-        _apply_tlv(obj, params, tag, raw)
-    return Pdu(name, cmd_id, status, seq, obj, tlvs, frame)
-
-
-def _apply_tlv(obj: Any, params: dict, tag: int, raw: bytes) -> None:
-    """Set the known TLVs on the smpplib object, read correctly (C-strings with or without NUL)."""
-    try:
-        from smpplib.command import get_optional_name
-
-        name = get_optional_name(tag)
-    except Exception:
-        return
-    param = params.get(name)
-    if param is None:
-        return
-    if param.type is int:
-        setattr(obj, name, int.from_bytes(raw, "big") if raw else 0)
-    elif param.type is str:
-        setattr(obj, name, raw.split(b"\0", 1)[0])
-    elif param.type is ostr:
-        setattr(obj, name, raw)
-    elif param.type is flag:
-        setattr(obj, name, True)
+    values, tlvs = _walk(layout, frame[16:], cmd_id, seq)
+    return Pdu(layout.name, cmd_id, status, seq, Fields(values), tlvs, frame)
 
 
 def encode(command: str, sequence: int, status: int = 0, **fields: Any) -> bytes:
@@ -278,6 +294,11 @@ def encode(command: str, sequence: int, status: int = 0, **fields: Any) -> bytes
 
 def encode_generic_nack(sequence: int, status: int) -> bytes:
     return HEADER.pack(16, GENERIC_NACK, status, sequence)
+
+
+def encode_empty_id_resp(command_id: int, sequence: int, status: int = 0) -> bytes:
+    """deliver_sm_resp / data_sm_resp: the header and an empty message_id (one NUL)."""
+    return HEADER.pack(17, command_id, status, sequence) + b"\0"
 
 
 def encode_header_only(command_id: int, sequence: int, status: int = 0) -> bytes:

@@ -61,14 +61,22 @@ def is_receipt(esm_class: int) -> bool:
 
 
 def _parse_date(value: str | None) -> datetime | None:
+    """``YYMMDDhhmm`` or ``YYMMDDhhmmss`` as aware UTC; anything else is None (kept in text)."""
     if not value:
         return None
-    digits = value.strip()
-    fmt = {12: "%y%m%d%H%M%S", 10: "%y%m%d%H%M"}.get(len(digits))
-    if fmt is None or not digits.isdigit():
+    d = value.strip()
+    if len(d) not in (10, 12) or not d.isdigit():
         return None
     try:
-        return datetime.strptime(digits, fmt).replace(tzinfo=UTC)
+        return datetime(
+            2000 + int(d[0:2]),
+            int(d[2:4]),
+            int(d[4:6]),
+            int(d[6:8]),
+            int(d[8:10]),
+            int(d[10:12]) if len(d) == 12 else 0,
+            tzinfo=UTC,
+        )
     except ValueError:
         return None
 

@@ -375,7 +375,7 @@ class SmppSession:
             return
         if pdu.command_id in (DELIVER_SM, DATA_SM):
             if self.state is not State.BOUND or self.on_deliver is None:
-                self._write(codec.encode(pdu.command + "_resp", pdu.sequence, status=0x04))
+                self._write(codec.encode_empty_id_resp(resp_id, pdu.sequence, 0x04))
                 return
             self.deliver_in_progress += 1
             d = defer.maybeDeferred(self.on_deliver, pdu)
@@ -391,11 +391,8 @@ class SmppSession:
             def answer(status: int) -> None:
                 self.deliver_in_progress -= 1
                 if self.state in (State.BOUND, State.UNBINDING):
-                    self._write(
-                        codec.encode(
-                            pdu.command + "_resp", pdu.sequence, status=status, message_id=""
-                        )
-                    )
+                    # deliver_sm_resp / data_sm_resp: header + an empty message_id
+                    self._write(codec.encode_empty_id_resp(resp_id, pdu.sequence, status))
 
             d.addErrback(failed).addCallback(answer)
             d.addErrback(lambda f: log.failure("{name}: answering deliver_sm", f, name=self.name))

@@ -154,3 +154,10 @@ def test_decode_refuses_a_frame_whose_length_disagrees():
 def test_generic_nack_bytes():
     """generic_nack is a bare header with the status and the offending sequence."""
     assert codec.encode_generic_nack(7, 3) == bytes.fromhex("00000010800000000000000300000007")
+
+
+def test_empty_id_response_matches_smpplib():
+    """The fast deliver_sm_resp equals what smpplib generates."""
+    assert codec.encode_empty_id_resp(0x80000005, 9, 0) == codec.encode(
+        "deliver_sm_resp", 9, message_id=""
+    )
