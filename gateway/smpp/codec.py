@@ -296,6 +296,65 @@ def encode_generic_nack(sequence: int, status: int) -> bytes:
     return HEADER.pack(16, GENERIC_NACK, status, sequence)
 
 
+_SUBMIT_HEAD = struct.Struct(">LLLL")
+
+
+def _cstr(value: str | None, limit: int, name: str) -> bytes:
+    if not value:
+        return b"\0"
+    data = value.encode("latin-1")
+    if len(data) >= limit:
+        raise ValueError(f"{name} is {len(data)} octets, at most {limit - 1} allowed")
+    return data + b"\0"
+
+
+def encode_submit_sm(
+    sequence: int,
+    *,
+    source_addr_ton: int = 0,
+    source_addr_npi: int = 0,
+    source_addr: str | None = None,
+    dest_addr_ton: int = 0,
+    dest_addr_npi: int = 0,
+    destination_addr: str = "",
+    esm_class: int = 0,
+    registered_delivery: int = 0,
+    data_coding: int = 0,
+    validity_period: str | None = None,
+    short_message: bytes = b"",
+    sar_msg_ref_num: int | None = None,
+    sar_total_segments: int | None = None,
+    sar_segment_seqnum: int | None = None,
+) -> bytes:
+    """submit_sm without smpplib's per-field reflection (it costs ~200 µs a PDU, the hot path
+    of the gateway). Byte-for-byte equal to ``encode("submit_sm", ...)``, which a property test
+    checks; unlike smpplib it refuses over-long fields instead of truncating them."""
+    if len(short_message) > 254:
+        raise ValueError(f"short_message is {len(short_message)} octets, at most 254 allowed")
+    body = b"".join(
+        (
+            b"\0",  # service_type
+            bytes((source_addr_ton or 0, source_addr_npi or 0)),
+            _cstr(source_addr, 21, "source_addr"),
+            bytes((dest_addr_ton or 0, dest_addr_npi or 0)),
+            _cstr(destination_addr, 21, "destination_addr"),
+            bytes((esm_class or 0, 0, 0)),  # esm_class, protocol_id, priority_flag
+            b"\0",  # schedule_delivery_time
+            _cstr(validity_period, 17, "validity_period"),
+            bytes((registered_delivery or 0, 0, data_coding or 0, 0, len(short_message))),
+            short_message,
+        )
+    )
+    if sar_msg_ref_num is not None:
+        body += struct.pack(
+            ">HHHHHBHHB",
+            TAG_SAR_MSG_REF_NUM, 2, sar_msg_ref_num,
+            TAG_SAR_TOTAL_SEGMENTS, 1, sar_total_segments or 0,
+            TAG_SAR_SEGMENT_SEQNUM, 1, sar_segment_seqnum or 0,
+        )  # fmt: skip
+    return _SUBMIT_HEAD.pack(16 + len(body), 0x00000004, 0, sequence) + body
+
+
 def encode_empty_id_resp(command_id: int, sequence: int, status: int = 0) -> bytes:
     """deliver_sm_resp / data_sm_resp: the header and an empty message_id (one NUL)."""
     return HEADER.pack(17, command_id, status, sequence) + b"\0"

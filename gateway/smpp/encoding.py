@@ -120,7 +120,10 @@ def split_text(text: str, gsm: bool, concatenation: str = "udh8") -> list[str]:
     """Cut ``text`` into chunks that each fit one part, never inside an escape or surrogate pair."""
     units = _gsm_units if gsm else _ucs2_units
     single, per_part = limits(gsm, concatenation)
-    total = sum(units(ch) for ch in text)
+    if gsm:
+        total = len(gsm_encode(text))
+    else:
+        total = len(text.encode("utf-16-be", "surrogatepass")) // 2
     if total <= single:
         return [text]
     chunks: list[str] = []

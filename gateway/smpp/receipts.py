@@ -81,9 +81,30 @@ def _parse_date(value: str | None) -> datetime | None:
         return None
 
 
+_STANDARD = re.compile(
+    r"id:(?P<id>\S+) sub:(?P<sub>\S*) dlvrd:(?P<dlvrd>\S*) submit date:(?P<submit>\d*) "
+    r"done date:(?P<done>\d*) stat:(?P<stat>\S*) err:(?P<err>\S*)(?: text:(?P<text>.*))?$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
 def parse_receipt_text(text: str) -> dict[str, str]:
     """``id:1 sub:001 dlvrd:001 submit date:2401011200 done date:... stat:DELIVRD err:000``
     → a dict with lower-case keys. Unknown content is ignored; missing keys are absent."""
+    m = _STANDARD.match(text)
+    if m is not None:  # the common layout, read in one match
+        std = {
+            "id": m["id"],
+            "sub": m["sub"],
+            "dlvrd": m["dlvrd"],
+            "submit date": m["submit"],
+            "done date": m["done"],
+            "stat": m["stat"],
+            "err": m["err"],
+        }
+        if m["text"] is not None:
+            std["text"] = m["text"]
+        return std
     fields: dict[str, str] = {}
     matches = list(_FIELD.finditer(text))
     for i, m in enumerate(matches):

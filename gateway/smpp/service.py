@@ -617,11 +617,9 @@ class SmppService(MultiService):
         )
         outcome = SubmitOutcome(msg.sms.outbound_id, status, ids, len(msg.parts), error)
         self.stats[f"outcome_{status}"] += 1
-        # results not ending in "done" (e.g. the attempt that failed last) are already there
-        records = list(msg.results)
-        for r in msg.done.values():
-            if r not in records:
-                records.append(r)
+        # parts resolved without a response (stopped, unanswered) are only in ``done``
+        recorded = {id(r) for r in msg.results}
+        records = msg.results + [r for r in msg.done.values() if id(r) not in recorded]
         self._store_outcome(msg.deferred, outcome, records)
 
     def _finish_early(self, sms: OutboundSms, d: defer.Deferred, error: str) -> None:

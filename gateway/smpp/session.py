@@ -206,7 +206,10 @@ class SmppSession:
         if len(self._pending) >= self.settings.window:
             return defer.fail(WindowFull(f"{self.name}: window of {self.settings.window} is full"))
         seq = sequence if sequence is not None else self.next_sequence()
-        data = codec.encode(command, seq, **fields)
+        if command == "submit_sm":
+            data = codec.encode_submit_sm(seq, **fields)
+        else:
+            data = codec.encode(command, seq, **fields)
         d = self._track(seq, command, self.settings.response_timeout)
         self._write(data)
         return d
