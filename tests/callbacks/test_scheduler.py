@@ -474,3 +474,44 @@ def test_spooled_result_is_ingested_and_closes_the_task(
     assert (t.status, t.reason_key, t.consent) == ("completed", "4", True)
     rec = world.db.run_sync(lambda s: s.scalars(sa.select(Recording)).one())
     assert (rec.path, rec.partial, rec.duration_seconds) == ("/rec/a.wav", True, 12.5)
+
+
+def test_log_lines_never_show_the_number(world: World, ami: FakeAmi) -> None:
+    """Claiming, calling and retrying a citizen is logged with the number masked."""
+    from twisted.logger import formatEvent, globalLogPublisher
+
+    events: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        (tid,) = world.seed()
+        world.start()
+        ami.finish(ami.handles[0], "busy")
+        world.clock.advance(30 * MINUTE)
+        ami.finish(ami.handles[1], "answered")
+        ami.hang_up(ami.handles[1])
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    text = "\n".join(formatEvent(e) + repr(sorted(map(str, e.values()))) for e in events)
+    assert "138****0000" in text
+    assert "13812340000" not in text
+    assert world.task(tid).attempts == 2
+
+
+@pytest.mark.parametrize("outcome", ["busy", "no_answer", "congestion", "failed"])
+def test_every_unanswered_outcome_is_retried_then_manual(
+    world: World, ami: FakeAmi, outcome: str
+) -> None:
+    """Busy, no answer, congestion and failure each get the retries (30 min, then 2 h,
+    within the window) and, after the third attempt, the manual list."""
+    (tid,) = world.seed()
+    world.start()
+    ami.finish(ami.handles[0], outcome)
+    assert world.task(tid).next_attempt_at == T0 + timedelta(minutes=30)
+    world.clock.advance(30 * MINUTE)
+    ami.finish(ami.handles[1], outcome)
+    world.advance_to(T0 + timedelta(hours=4))  # 12:30 is lunch: 14:00
+    assert len(ami.handles) == 3
+    ami.finish(ami.handles[2], outcome)
+    t = world.task(tid)
+    assert (t.status, t.attempts) == ("manual", 3)
+    assert [a.outcome for a in world.attempts(tid)] == [outcome] * 3

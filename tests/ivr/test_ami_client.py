@@ -15,7 +15,13 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
-from ivr.ami.api import AmiNotConnectedError, AmiSettings, CallOutcome, OriginateRequest
+from ivr.ami.api import (
+    AmiNotConnectedError,
+    AmiSettings,
+    CallOutcome,
+    OriginateRequest,
+    result_for_reason,
+)
 from ivr.ami.client import AmiClient
 from tests.fakes.ami_server import (
     Answer,
@@ -332,3 +338,92 @@ def test_an_unanswered_keepalive_drops_and_reconnects_the_link(env: Env) -> None
     env.wire.run(10)
     assert env.wire.connects == before + 1
     assert env.client.connected
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [(4, "answered"), (5, "busy"), (8, "congestion"), (3, "no_answer"), (0, "failed")],
+)
+def test_originate_reasons_map_as_measured_on_asterisk_22(reason: int, expected: str) -> None:
+    """OriginateResponse Reason 4/5/8/3/0 are answered/busy/congestion/no_answer/failed."""
+    assert result_for_reason(reason) == expected
+
+
+@pytest.mark.parametrize("reason", [1, 2, 7, 99, -1])
+def test_reasons_never_measured_are_failures_not_guesses(reason: int) -> None:
+    """Any other Reason (and our -1 for none) is 'failed', which the scheduler retries."""
+    assert result_for_reason(reason) == "failed"
+
+
+def test_a_failure_naming_the_dial_string_is_matched_by_action_id(env: Env) -> None:
+    """A failed Originate's OriginateResponse carries the dial string as ``Channel`` (not a
+    channel name) and no usable Uniqueid; the ActionID alone ties it to the attempt."""
+    env.server.script[NUMBER] = [NoResponse()]
+    handle = env.client.originate_call(request())
+    env.wire.flush()
+    env.server.broadcast(
+        "OriginateResponse",
+        [
+            ("ActionID", handle.channel_id),
+            ("Response", "Failure"),
+            ("Channel", f"PJSIP/{NUMBER}@carrier"),
+            ("Context", "pingjing-callback"),
+            ("Exten", "s"),
+            ("Reason", "0"),
+            ("Uniqueid", "<null>"),
+            ("CallerIDNum", "<unknown>"),
+            ("CallerIDName", "<unknown>"),
+        ],
+    )
+    env.wire.run(SETTINGS.hangup_grace)
+    outcome = result(handle.outcome)
+    assert (outcome.result, outcome.reason_code) == ("failed", 0)
+    assert outcome.channel_id == handle.channel_id
+    assert env.client.active_calls == 0
+
+
+def test_a_hangup_for_the_dial_string_is_not_mistaken_for_our_channel(env: Env) -> None:
+    """Events are matched by Uniqueid (our ChannelId), never by a Channel header that might
+    equal the dial string of another attempt."""
+    env.server.script[NUMBER] = [Answer(ring_seconds=1, talk_seconds=50)]
+    handle = env.client.originate_call(request())
+    env.wire.run(1)
+    env.server.broadcast(
+        "Hangup",
+        [("Channel", f"PJSIP/{NUMBER}@carrier"), ("Uniqueid", "<null>"), ("Cause", "16")],
+    )
+    env.wire.flush()
+    assert not handle.ended.called
+
+
+def test_the_daemon_never_loads_pyst2_manager() -> None:
+    """pyst2's ``asterisk.manager`` is thread-based and blocking: the daemon's AMI path (the
+    client, the scheduler, the application tree) must not even import it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gateway.app, gateway.callbacks.scheduler, ivr.ami.client; "
+        "print(sorted(m for m in sys.modules if m == 'asterisk' or m.startswith('asterisk.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_log_lines_of_a_call_never_show_the_number(env: Env) -> None:
+    """Originate, outcome and hangup are logged with the number masked (138****5678)."""
+    from twisted.logger import formatEvent, globalLogPublisher
+
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        env.server.script[NUMBER] = [Busy(), Answer(ring_seconds=1, talk_seconds=2)]
+        env.client.originate_call(request(1))
+        env.wire.run(2)
+        env.client.originate_call(request(2))
+        env.wire.run(4)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    text = "\n".join(formatEvent(e) + repr(sorted(map(str, e.values()))) for e in events)
+    assert "138****5678" in text
+    assert NUMBER not in text
