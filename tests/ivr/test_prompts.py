@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -116,3 +117,23 @@ def test_build_with_fake_tools_on_path_renders_every_prompt(tmp_path: Path) -> N
     report = build(tmp_path / "out", which=which)
     assert sorted(p.name for p in report.rendered) == sorted(f"{k}.wav" for k in PROMPTS)
     assert all(p.read_bytes() == b"RIFF" for p in report.rendered)
+
+
+@pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("espeak-ng", "sox")),
+    reason="espeak-ng and sox are not installed (apt-get install espeak-ng sox)",
+)
+def test_real_tools_render_8k_mono_16bit_pcm_asterisk_can_play(tmp_path: Path) -> None:
+    """With the real espeak-ng and sox: one PCM WAV per prompt, 8000 Hz, mono, 16 bit (what
+    Asterisk's ``wav`` format plays without transcoding), each a few seconds of speech."""
+    import wave
+
+    report = build(tmp_path)
+    assert report.missing_tools == []
+    assert sorted(p.name for p in report.rendered) == sorted(f"{k}.wav" for k in PROMPTS)
+    for path in report.rendered:
+        assert path.read_bytes()[20:22] == b"\x01\x00", f"{path.name} is not plain PCM"
+        with wave.open(str(path), "rb") as w:
+            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
+            seconds = w.getnframes() / w.getframerate()
+        assert 1.0 < seconds < 30.0, f"{path.name}: {seconds:.1f} s"
