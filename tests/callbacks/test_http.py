@@ -23,7 +23,7 @@ from gateway.http.api import ApiNode
 from gateway.http.auth import bearer_authenticator
 from gateway.http.callbacks import callback_api
 from storage.db import Database
-from storage.models import AuditEntry, Base, CallAttempt, Recording
+from storage.models import AuditEntry, Base, CallAttempt, Recording, Unit
 from tests.callbacks.conftest import SyncDatabase, add_task, add_unit
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -217,6 +217,44 @@ def test_sibling_recording_is_403_and_audited(world: Any) -> None:
     assert "of unit 'S2'" in reply.json()["error"]
     assert AUDIO not in reply.body
     assert audit_rows(db) == [("station-s1", "recording.denied", "recording", str(ids["rec_S2"]))]
+
+
+def test_a_parent_units_token_fetches_recordings_below_it_and_each_fetch_is_audited(
+    world: Any,
+) -> None:
+    """B1's token gets both stations' audio; every fetch (the same one twice too) is a row
+    naming the token, the recording and when."""
+    root, ids, db = world
+    for rec in ("rec_S1", "rec_S2", "rec_S2"):
+        reply = get(root, f"/api/v1/recordings/{ids[rec]}", "tok-b1")
+        assert (reply.code, reply.body) == (200, AUDIO)
+    assert audit_rows(db) == [
+        ("bureau-b1", "recording.fetch", "recording", str(ids["rec_S1"])),
+        ("bureau-b1", "recording.fetch", "recording", str(ids["rec_S2"])),
+        ("bureau-b1", "recording.fetch", "recording", str(ids["rec_S2"])),
+    ]
+    assert all(
+        at is not None for at in db.run_sync(lambda s: s.scalars(sa.select(AuditEntry.at)).all())
+    )
+
+
+def test_a_stations_token_cannot_list_its_parents_callbacks(
+    db: SyncDatabase, tmp_path: Path
+) -> None:
+    """Scope goes down the tree, never up: S1's token does not see B1's own callback."""
+    ids = db.run_sync(seed, tmp_path)
+    own = db.run_sync(
+        lambda s: (
+            add_task(s, s.scalars(sa.select(Unit).where(Unit.code == "B1")).one(), "13800001111").id
+        )
+    )
+    root = make_root(db, tmp_path)
+    s1 = [c["callback_id"] for c in get(root, "/api/v1/callbacks", "tok-s1").json()["callbacks"]]
+    b1 = [c["callback_id"] for c in get(root, "/api/v1/callbacks", "tok-b1").json()["callbacks"]]
+    assert s1 == [ids["task_S1"]]
+    assert own in b1
+    reply = get(root, "/api/v1/callbacks?unit=B1", "tok-s1")
+    assert reply.code == 403
 
 
 def test_recording_without_token_is_401_and_not_audited(world: Any) -> None:
