@@ -82,11 +82,31 @@ def drop_database(name: str, admin: sa.Engine) -> None:
     admin.dispose()
 
 
-async def one_run(reactor, port: int, n: int, window: int) -> dict:
-    name, admin = fresh_database(n)
-    url = PG_SERVER.rsplit("/", 1)[0] + "/" + name
-    db = Database(url, reactor=reactor, threads=2)
-    store = SqlSmsStore(db)
+class NoStore:
+    """--store none: commits nothing, to measure the protocol path alone (not a real mode)."""
+
+    batches = 0
+
+    def record_submission(self, outcome, parts):
+        return defer.succeed([])
+
+    def record_receipt(self, receipt):
+        from gateway.smpp.api import ReceiptUpdate
+
+        return defer.succeed(ReceiptUpdate(1, receipt.message_id, receipt.state, "delivered"))
+
+    def held_inbound_parts(self):
+        return defer.succeed([])
+
+
+async def one_run(reactor, port: int, n: int, window: int, persist: bool = True) -> dict:
+    if persist:
+        name, admin = fresh_database(n)
+        url = PG_SERVER.rsplit("/", 1)[0] + "/" + name
+        db = Database(url, reactor=reactor, threads=2)
+        store = SqlSmsStore(db)
+    else:
+        store = NoStore()
     settings = SmppSettings(
         port=port, system_id="plain", password="secret", source_addr="10690", window=window,
         response_timeout=30, rate_limit=0,
@@ -115,14 +135,16 @@ async def one_run(reactor, port: int, n: int, window: int) -> dict:
     await all_final
     finished = time.perf_counter()
     await service.stopService()
-    db.stop()
-    with sa.create_engine(url).connect() as conn:
-        delivered = conn.scalar(
-            sa.text("select count(*) from outbound_messages where status = 'delivered'")
-        )
-        parts = conn.scalar(sa.text("select count(*) from sms_parts"))
-        receipts = conn.scalar(sa.text("select count(*) from delivery_receipts"))
-    drop_database(name, admin)
+    delivered = parts = receipts = None
+    if persist:
+        db.stop()
+        with sa.create_engine(url).connect() as conn:
+            delivered = conn.scalar(
+                sa.text("select count(*) from outbound_messages where status = 'delivered'")
+            )
+            parts = conn.scalar(sa.text("select count(*) from sms_parts"))
+            receipts = conn.scalar(sa.text("select count(*) from delivery_receipts"))
+        drop_database(name, admin)
     latencies.sort()
     return {
         "messages": n,
@@ -172,6 +194,12 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rate-check", action="store_true")
+    parser.add_argument(
+        "--store",
+        choices=("postgres", "none"),
+        default="postgres",
+        help="none: persist nothing, to measure the SMPP path alone",
+    )
     args = parser.parse_args()
     peer, port = start_peer()
     results: list[dict] = []
@@ -183,7 +211,9 @@ def main() -> None:
                 print(json.dumps(results[-1]), flush=True)
             return
         for _ in range(args.runs):
-            results.append(await one_run(reactor, port, args.messages, args.window))
+            results.append(
+                await one_run(reactor, port, args.messages, args.window, args.store == "postgres")
+            )
             print(json.dumps(results[-1]), flush=True)
 
     try:
@@ -195,7 +225,8 @@ def main() -> None:
     if results and not args.rate_check:
         rates = [r["messages_per_s"] for r in results]
         print(json.dumps({
-            "machine": f"{platform.machine()} {os.cpu_count()} CPU, Python {platform.python_version()}",
+            "machine": f"{platform.machine()} {os.cpu_count()} CPU, "
+            f"Python {platform.python_version()}",
             "median_messages_per_s": statistics.median(rates),
             "median_p50_ms": statistics.median(r["p50_ms"] for r in results),
             "median_p99_ms": statistics.median(r["p99_ms"] for r in results),

@@ -155,6 +155,23 @@ def _run_batch(session: Session, ops: list[_Op]) -> list[Any]:
     return results
 
 
+def _insert_many(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows; on PostgreSQL with COPY (a few µs a row instead of tens)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.connection().execute(model.__table__.insert(), rows)
+        return
+    names = list(rows[0])
+    raw = session.connection().connection.driver_connection
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY {model.__tablename__} ({', '.join(names)}) FROM STDIN") as copy,
+    ):
+        for r in rows:
+            copy.write_row(tuple(r[n] for n in names))
+
+
 def _pg_array(column_type: Any) -> str:
     if isinstance(column_type, sa.Integer):
         return "int[]"
@@ -210,8 +227,7 @@ def _write_submissions(
                     "responded_at": p.responded_at,
                 }
             )
-    if rows:
-        session.connection().execute(SmsPart.__table__.insert(), rows)
+    _insert_many(session, SmsPart, rows)
     now = datetime.now(UTC)
     updates = [
         {
@@ -343,8 +359,7 @@ def _apply_receipts(
                 results[index].append(update)  # a submission collecting its orphans
             else:
                 results[index] = update
-    if new_receipts:
-        session.connection().execute(DeliveryReceipt.__table__.insert(), new_receipts)
+    _insert_many(session, DeliveryReceipt, new_receipts)
     if linked:
         session.execute(sa.update(DeliveryReceipt), linked)
     dirty = [
