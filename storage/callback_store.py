@@ -414,36 +414,45 @@ def create_non_response_tasks(
     ``non_response``), to measure the bias the reply rate hides.
 
     Only surveys that expired within ``first_attempt_within`` are considered, so raising the
-    share later does not phone citizens about old events. Returns the new task ids.
+    share later does not phone citizens about old events. Surveys the sample skips stay
+    candidates (nothing marks them), so the candidates are read in pages of ``limit`` by
+    survey id until none are left: a fixed cap would let the skipped ones hide every newer
+    survey until they age out of the window. Returns the new task ids.
     """
     if settings.non_response_share <= 0.0:
         return []
     since = now - settings.first_attempt_within
-    candidates = session.execute(
-        sa.select(Survey.id, Survey.unit_id, Survey.phone, Survey.expires_at)
-        .outerjoin(CallbackTask, CallbackTask.survey_id == Survey.id)
-        .where(CallbackTask.id.is_(None))
-        .where(Survey.status == "expired")
-        .where(Survey.phone.is_not(None))
-        .where(Survey.replied_at.is_(None))
-        .where(Survey.expires_at > since, Survey.expires_at <= now)
-        .order_by(Survey.id)
-        .limit(limit)
-    ).all()
+    limit = max(limit, 1)
     created: list[int] = []
-    for survey_id, unit_id, phone, expires_at in candidates:
-        if not sampled_for_callback(survey_id, settings.non_response_share):
-            continue
-        task = CallbackTask(
-            survey_id=survey_id,
-            unit_id=unit_id,
-            phone=phone,
-            trigger="non_response",
-            status="opted_out" if _opted_out(session, phone) else "pending",
-            due_by=first_attempt_due_by(expires_at, settings),
-            created_at=now,
-        )
-        session.add(task)
-        session.flush()
-        created.append(task.id)
-    return created
+    after_id = 0
+    while True:
+        candidates = session.execute(
+            sa.select(Survey.id, Survey.unit_id, Survey.phone, Survey.expires_at)
+            .outerjoin(CallbackTask, CallbackTask.survey_id == Survey.id)
+            .where(CallbackTask.id.is_(None))
+            .where(Survey.status == "expired")
+            .where(Survey.phone.is_not(None))
+            .where(Survey.replied_at.is_(None))
+            .where(Survey.expires_at > since, Survey.expires_at <= now)
+            .where(Survey.id > after_id)
+            .order_by(Survey.id)
+            .limit(limit)
+        ).all()
+        for survey_id, unit_id, phone, expires_at in candidates:
+            if not sampled_for_callback(survey_id, settings.non_response_share):
+                continue
+            task = CallbackTask(
+                survey_id=survey_id,
+                unit_id=unit_id,
+                phone=phone,
+                trigger="non_response",
+                status="opted_out" if _opted_out(session, phone) else "pending",
+                due_by=first_attempt_due_by(expires_at, settings),
+                created_at=now,
+            )
+            session.add(task)
+            session.flush()
+            created.append(task.id)
+        if len(candidates) < limit:
+            return created
+        after_id = candidates[-1][0]

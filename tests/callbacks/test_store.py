@@ -285,6 +285,33 @@ def test_non_response_tasks_sampled_once(any_db: SyncDatabase) -> None:
     assert any_db.run_sync(store.create_non_response_tasks, T0, S) == []
 
 
+def test_non_response_sampling_reaches_past_unsampled_surveys(any_db: SyncDatabase) -> None:
+    """Surveys the sample skipped stay candidates; however many there are, a later sampled
+    survey still gets its task on the same round (the batch size is not a horizon)."""
+    from gateway.callbacks.policy import sampled_for_callback
+
+    s = CallbackSettings(non_response_share=0.1)
+
+    def expired_surveys(session: sa.orm.Session) -> list[int]:
+        unit = add_unit(session, "NRB")
+        ids = []
+        for i in range(12):
+            t = add_task(session, unit, f"137000000{i:02d}")
+            survey = session.get(Survey, t.survey_id)
+            survey.status, survey.replied_at = "expired", None
+            survey.expires_at = T0 - timedelta(minutes=10 + i)
+            session.delete(t)
+            ids.append(survey.id)
+        return ids
+
+    ids = any_db.run_sync(expired_surveys)
+    chosen = [i for i in ids if sampled_for_callback(i, s.non_response_share)]
+    first_chosen = ids.index(chosen[0]) if chosen else len(ids)
+    assert chosen and first_chosen >= 2, "the scenario needs two skipped surveys first"
+    created = any_db.run_sync(store.create_non_response_tasks, T0, s, limit=2)
+    assert sorted(task(any_db, t).survey_id for t in created) == chosen
+
+
 @pytest.mark.postgres
 def test_two_processes_never_claim_the_same_task(pg_url: str) -> None:
     """On PostgreSQL two concurrent claims (open transactions) get disjoint tasks."""
