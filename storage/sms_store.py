@@ -172,6 +172,16 @@ def _insert_many(session: Session, model: type, rows: list[dict[str, Any]]) -> N
             copy.write_row(tuple(r[n] for n in names))
 
 
+def _one_of(session: Session, column: Any, values: list[Any]) -> Any:
+    """``column IN values``; on PostgreSQL ``= ANY(:array)``, one parameter instead of
+    thousands to render and bind."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.func.any(sa.bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 def _pg_array(column_type: Any) -> str:
     if isinstance(column_type, sa.Integer):
         return "int[]"
@@ -246,7 +256,10 @@ def _write_submissions(
         return {}
     orphans = session.execute(
         sa.select(DeliveryReceipt)
-        .where(DeliveryReceipt.message_key.in_(list(keys)), DeliveryReceipt.sms_part_id.is_(None))
+        .where(
+            _one_of(session, DeliveryReceipt.message_key, list(keys)),
+            DeliveryReceipt.sms_part_id.is_(None),
+        )
         .order_by(DeliveryReceipt.id)
     ).scalars()
     found: dict[int, list[tuple[int, ReceiptRecord]]] = {}
@@ -293,7 +306,7 @@ def _apply_receipts(
                 SmsPart.final_at,
                 SmsPart.message_key,
             )
-            .where(SmsPart.message_key.in_(list(keys)), SmsPart.status == "submitted")
+            .where(_one_of(session, SmsPart.message_key, list(keys)), SmsPart.status == "submitted")
             .order_by(SmsPart.id)
         )
         for row in session.execute(q):
@@ -310,7 +323,10 @@ def _apply_receipts(
                 SmsPart.receipt_state,
                 SmsPart.final_at,
             )
-            .where(SmsPart.outbound_id.in_(list(outbound_ids)), SmsPart.status == "submitted")
+            .where(
+                _one_of(session, SmsPart.outbound_id, list(outbound_ids)),
+                SmsPart.status == "submitted",
+            )
             .order_by(SmsPart.id)
         )
         for row in session.execute(q):

@@ -122,6 +122,8 @@ class MemorySmsStore:
         self.inbound: dict[int, InboundRecord] = {}
         self.held: dict[int, InboundPart] = {}
         self.fail_next: Exception | None = None
+        self._by_key: dict[str, list[_MemPart]] = {}
+        self._by_outbound: dict[int, list[_MemPart]] = {}
 
     def _check(self) -> None:
         if self.fail_next is not None:
@@ -143,6 +145,9 @@ class MemorySmsStore:
         for result in parts:
             part = _MemPart(next(self._ids), result)
             self.parts[part.id] = part
+            self._by_outbound.setdefault(result.outbound_id, []).append(part)
+            if result.message_key is not None:
+                self._by_key.setdefault(result.message_key, []).append(part)
             if result.message_key is None:
                 continue
             for rec in self.receipts:
@@ -163,11 +168,7 @@ class MemorySmsStore:
         return defer.succeed(self._apply(part, receipt))
 
     def _find_part(self, key: str) -> _MemPart | None:
-        found = [
-            p
-            for p in self.parts.values()
-            if p.result.message_key == key and p.result.status == "submitted"
-        ]
+        found = [p for p in self._by_key.get(key, ()) if p.result.status == "submitted"]
         return max(found, key=lambda p: p.id) if found else None
 
     def _apply(self, part: _MemPart, receipt: ReceiptRecord) -> ReceiptUpdate:
@@ -184,9 +185,9 @@ class MemorySmsStore:
 
     def _latest_attempt_parts(self, outbound_id: int) -> list[_MemPart]:
         latest: dict[int, _MemPart] = {}
-        for p in self.parts.values():
+        for p in self._by_outbound.get(outbound_id, ()):
             r = p.result
-            if r.outbound_id != outbound_id or r.status != "submitted":
+            if r.status != "submitted":
                 continue
             cur = latest.get(r.part_number)
             if cur is None or cur.id < p.id:
