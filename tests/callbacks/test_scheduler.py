@@ -515,3 +515,28 @@ def test_every_unanswered_outcome_is_retried_then_manual(
     t = world.task(tid)
     assert (t.status, t.attempts) == ("manual", 3)
     assert [a.outcome for a in world.attempts(tid)] == [outcome] * 3
+
+
+def test_weekday_windows_skip_a_weekend_without_calls(world: World, ami: FakeAmi) -> None:
+    """With no calls on Saturday and Sunday, a task from Friday 20:30 is called at 09:00 on
+    Monday, not before; Monday's own window comes from default_windows."""
+    evening = T0 + timedelta(hours=10, minutes=30)  # Friday 20:30 local
+    world.advance_to(evening)
+    world.seed(created_at=evening)
+    world.start(CallbackSettings(windows={"sat": [], "sun": []}))
+    monday_nine = T0 + timedelta(days=3, hours=-1)  # Monday 09:00 local
+    world.advance_to(monday_nine - timedelta(seconds=1))
+    assert ami.requests == []
+    world.clock.advance(1)
+    assert len(ami.requests) == 1
+
+
+def test_a_weekday_of_its_own_overrides_the_default_windows(world: World, ami: FakeAmi) -> None:
+    """Friday 10:00 is inside the default morning window, but Friday configured as 15:00-16:00
+    waits until 15:00."""
+    world.seed()
+    world.start(CallbackSettings(windows={"fri": ["15:00-16:00"]}))
+    world.advance_to(T0 + timedelta(hours=5) - timedelta(seconds=1))
+    assert ami.requests == []
+    world.clock.advance(1)
+    assert len(ami.requests) == 1
