@@ -130,3 +130,49 @@ def test_startup_imports_neither_sqlalchemy_nor_twisted() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_pyst2_raises_exactly_what_asterisk_facts_records() -> None:
+    """The adapter relies on pyst2 0.5.1's mapping: ``result=-1`` is AGIAppError (not an
+    AGIHangup), ``(hangup)`` is AGIResultHangup, a RECORD FILE timeout is '\\x00', and a
+    WAIT FOR DIGIT timeout is ''. Pinned so an upgrade that changes it fails here first."""
+    from asterisk import agi as pyst
+
+    ch, _ = channel(
+        "200 result=-1",
+        "200 result=-1 (hangup) endpos=800",
+        "200 result=0 (timeout) endpos=8000",
+        "200 result=0",
+    )
+    with pytest.raises(pyst.AGIAppError) as info:
+        ch.agi.wait_for_digit(5000)
+    assert not isinstance(info.value, pyst.AGIHangup)
+    with pytest.raises(pyst.AGIResultHangup):
+        ch.agi.record_file("/r/x", "wav", "#", 60000, 0, "beep", 5)
+    assert ch.agi.record_file("/r/x", "wav", "#", 60000, 0, "beep", 5) == "\x00"
+    assert ch.agi.wait_for_digit(5000) == ""
+
+
+def test_sighup_before_a_command_is_a_hangup_and_nothing_is_sent() -> None:
+    """After SIGHUP pyst2 refuses every command (AGISIGHUPHangup): a hangup, no write."""
+    ch, out = channel("200 result=0")
+    ch.agi._got_sighup = True  # what pyst2's own SIGHUP handler does
+    with pytest.raises(ChannelHangup):
+        ch.play("pingjing/consent", "0123456789*#")
+    assert sent(out) == []
+    assert (ch.dead, ch.hangup_how) == (True, "sighup")
+
+
+def test_a_broken_pipe_is_a_hangup() -> None:
+    """AGIEXITONHANGUP=yes closes the pipes: pyst2's AGISIGPIPEHangup is a hangup."""
+    from asterisk.agi import AGI
+
+    class Closed(io.StringIO):
+        def write(self, s: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    agi = AGI(stdin=io.StringIO(HEADERS), stdout=Closed(), stderr=io.StringIO())
+    ch = AgiChannel(agi)
+    with pytest.raises(ChannelHangup):
+        ch.wait_digit(5000)
+    assert ch.hangup_how == "sigpipe"
