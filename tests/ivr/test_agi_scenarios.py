@@ -59,9 +59,12 @@ def test_answered_with_keys_and_a_voice_message(sqlite_db: SeededDb, tmp_path: P
 
 
 def test_timeouts_are_passed_explicitly(sqlite_db: SeededDb, tmp_path: Path) -> None:
-    """WAIT FOR DIGIT 5000 (not pyst2's 2 s) and RECORD FILE with 60 s max and s=5."""
+    """WAIT FOR DIGIT 5000 (not pyst2's 2 s) and RECORD FILE with 60 s max and s=5; never
+    GET DATA, whose pyst2 default waits 2 s and drops the (timeout) flag."""
     s = call(sqlite_db, tmp_path, Press("1"), Press("2"), Speak(3000), Press("1"))
     assert "WAIT FOR DIGIT 5000" in s.commands
+    assert {c for c in s.commands if c.startswith("WAIT FOR DIGIT")} == {"WAIT FOR DIGIT 5000"}
+    assert not any(c.startswith("GET DATA") for c in s.commands)
     (rec,) = [c for c in s.commands if c.startswith("RECORD FILE")]
     assert rec.endswith('wav "#" 60000 0 beep s=5')
 
