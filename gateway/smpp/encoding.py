@@ -120,10 +120,8 @@ def split_text(text: str, gsm: bool, concatenation: str = "udh8") -> list[str]:
     """Cut ``text`` into chunks that each fit one part, never inside an escape or surrogate pair."""
     units = _gsm_units if gsm else _ucs2_units
     single, per_part = limits(gsm, concatenation)
-    if gsm:
-        total = len(gsm_encode(text))
-    else:
-        total = len(text.encode("utf-16-be", "surrogatepass")) // 2
+    encoded = gsm_encode(text) if gsm else text.encode("utf-16-be", "surrogatepass")
+    total = len(encoded) if gsm else len(encoded) // 2
     if total <= single:
         return [text]
     chunks: list[str] = []
