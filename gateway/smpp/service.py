@@ -79,6 +79,17 @@ class TokenBucket:
         return max(1e-4, (1.0 - self._tokens) / self.rate)
 
 
+def _address_problem(sms: OutboundSms) -> str | None:
+    """Why the addresses cannot go into a submit_sm (C-strings of at most 20 octets), if so."""
+    if not sms.destination or not sms.destination.lstrip("+").isdigit():
+        return f"destination {mask_phone(sms.destination)!r} is not a phone number"
+    if len(sms.destination) > 20:
+        return f"destination has {len(sms.destination)} characters, at most 20 allowed"
+    if sms.source_addr is not None and (len(sms.source_addr) > 20 or not sms.source_addr.isascii()):
+        return f"source_addr {sms.source_addr!r} must be at most 20 ASCII characters"
+    return None
+
+
 def relative_validity(seconds: float) -> str | None:
     """SMPP relative time ``YYMMDDhhmmss000R`` for a validity period; ``None`` = SMSC default."""
     total = int(seconds)
@@ -192,6 +203,10 @@ class SmppService(MultiService):
         d: defer.Deferred[SubmitOutcome] = defer.Deferred()
         if self._stopping:
             self._finish_early(sms, d, "not sent: the SMPP service is stopping")
+            return d
+        problem = _address_problem(sms)
+        if problem is not None:
+            self._finish_early(sms, d, f"not sent: {problem}")
             return d
         try:
             parts = encoding.make_parts(
@@ -443,7 +458,12 @@ class SmppService(MultiService):
         sent_at = utcnow_from(self.clock)
         started = self.clock.seconds()
         self.stats["submit_sm"] += 1
-        d = tx.send_request("submit_sm", sequence=seq, **self._submit_fields(job))
+        try:
+            d = tx.send_request("submit_sm", sequence=seq, **self._submit_fields(job))
+        except ValueError as exc:  # a field the PDU cannot carry: never resendable
+            job.message.in_flight -= 1
+            self._resolve_part(job, "failed", error=f"not sent: {exc}")
+            return
         d.addCallbacks(
             self._submit_answered,
             self._submit_unanswered,

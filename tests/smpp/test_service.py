@@ -379,3 +379,22 @@ def test_token_bucket_waits_the_right_time():
 def test_relative_validity_format(seconds, text):
     """Validity as SMPP relative time YYMMDDhhmmss000R."""
     assert relative_validity(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("destination", "source", "reason"),
+    [
+        ("1" * 21, None, "at most 20"),
+        ("138abc", None, "not a phone number"),
+        ("13812345678", "x" * 21, "source_addr"),
+    ],
+)
+def test_unsendable_addresses_fail_with_a_reason_and_send_nothing(destination, source, reason):
+    """A bad address ends the message as failed, naming the problem; no PDU goes out."""
+    service, smsc, store, clock = make()
+    results = outcomes([service.submit(OutboundSms(1, destination, "hi", source_addr=source))])
+    run(clock, 0.1)
+    assert results[0].status == "failed"
+    assert reason in results[0].error
+    assert smsc.submits == []
+    assert store.outbound_status[1] == "failed"
