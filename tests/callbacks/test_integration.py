@@ -6,17 +6,19 @@ once over a real socket on 127.0.0.1 with the real thread-pool ``Database``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_twisted
 import sqlalchemy as sa
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
-from gateway.callbacks.scheduler import CallbackScheduler
+from gateway.callbacks.scheduler import CallbackScheduler, spool_ingester
 from gateway.callbacks.settings import CallbackSettings
 from ivr.ami.api import AmiSettings
 from ivr.ami.client import ATTEMPT_ID_VARIABLE, AmiClient
@@ -147,3 +149,66 @@ async def test_answered_over_a_real_socket(tmp_path: Path) -> None:
         await ami.stopService()
         await port.stopListening()
         database.stop()
+
+
+@pytest.mark.parametrize("database", ["reachable", "down"])
+def test_the_whole_chain_with_the_real_agi_script(
+    db: SyncDatabase, tmp_path: Path, database: str
+) -> None:
+    """Scheduler -> AMI client -> fake AMI -> the real ``pingjing-agi`` (as a subprocess, on
+    the channel variables the Originate set) -> the database directly, or (database down
+    during the call) its spool, which the scheduler ingests after the hangup. Either way the
+    task is completed with the keys pressed and the recording's size and SHA-256."""
+    from storage.models import Recording
+    from tests.fakes.agi_asterisk import AgiPeer, Press, Speak, run_agi
+
+    clock = Clock()
+    clock.advance(T0.timestamp())
+    tid = db.run_sync(seed_one)
+    data_dir = tmp_path / "data"
+    script_db = db.url if database == "reachable" else "postgresql+psycopg://x@127.0.0.1:1/x"
+    sessions: list[Any] = []
+
+    def answered(variables: dict[str, str]) -> None:
+        peer = AgiPeer(
+            script=[Press("1"), Press("5"), Speak(2000), Press("1")], variables=variables
+        )
+        env = {"PINGJING_SERVICE_DATA_DIR": str(data_dir), "PINGJING_DATABASE_URL": script_db}
+        sessions.append(run_agi(peer, channel_id="pj-chain", env=env))
+
+    server = FakeAmiFactory(clock=clock, script={NUMBER: [Answer(on_answer=answered)]})
+    wire = LoopbackEndpoint(server, clock)
+    ami = AmiClient(AMI, reactor, clock=clock, endpoint=wire)
+    ami.startService()
+    wire.flush()
+    scheduler = CallbackScheduler(
+        db,
+        ami,
+        CallbackSettings(),
+        clock,
+        worker="chain",
+        ingest_spool=spool_ingester(db, str(data_dir / "agi-spool")),
+    )
+    scheduler.startService()
+    try:
+        wire.run(10)
+        (session,) = sessions
+        assert session.exit_code == 0, session.stderr
+        assert ("spooling" in session.stderr) is (database == "down")
+        task = db.run_sync(lambda s: s.get(CallbackTask, tid))
+        assert (task.status, task.attempts, task.reason_key, task.consent) == (
+            "completed",
+            1,
+            "5",
+            True,
+        )
+        rec = db.run_sync(lambda s: s.scalars(sa.select(Recording)).one())
+        audio = Path(rec.path).read_bytes()
+        assert (rec.size_bytes, rec.sha256) == (len(audio), hashlib.sha256(audio).hexdigest())
+        assert rec.duration_seconds == 1.8
+        assert list((data_dir / "agi-spool").glob("*.json")) == []
+        assert scheduler.active_calls == 0
+    finally:
+        scheduler.stopService()
+        ami.stopService()
+        wire.flush()
