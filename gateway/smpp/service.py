@@ -136,13 +136,18 @@ class SmppService(MultiService):
         clock: IReactorTime | None = None,
         endpoint_factory: Callable[[], IStreamClientEndpoint] | None = None,
         name: str = "smpp",
+        business_clock: IReactorTime | None = None,
     ) -> None:
+        """``clock`` runs the wire (deadlines, enquire_link, reconnects); ``business_clock``
+        stamps what is stored (sent, answered, received), so that stored times agree with the
+        survey's own when business time is compressed (the demo). Default: ``clock``."""
         super().__init__()
         self.settings = settings.validate()
         self.store = store
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
         self.clock: IReactorTime = clock  # type: ignore[assignment]
+        self.business_clock: IReactorTime = business_clock or self.clock
         self.setName(name)
         self._endpoint_factory = endpoint_factory or self._tcp_endpoint
         self._ids = id_format(settings.message_id_format)
@@ -271,7 +276,7 @@ class SmppService(MultiService):
         d.addErrback(lambda f: log.failure("restoring held reply parts failed", f))
 
     def _restore_parts(self, parts: list[InboundPart]) -> None:
-        now = self.clock.seconds()
+        now = self.business_clock.seconds()  # the clock that stamped received_at
         for part in parts:
             age = max(0.0, now - part.received_at.timestamp())
             complete = self._reassembler.add(part, age=age)
@@ -455,7 +460,7 @@ class SmppService(MultiService):
         job.attempt += 1
         job.message.in_flight += 1
         seq = tx.next_sequence()
-        sent_at = utcnow_from(self.clock)
+        sent_at = utcnow_from(self.business_clock)
         started = self.clock.seconds()
         self.stats["submit_sm"] += 1
         try:
@@ -495,7 +500,7 @@ class SmppService(MultiService):
             command_status=command_status,
             error=error,
             submitted_at=sent_at,
-            responded_at=utcnow_from(self.clock) if responded else None,
+            responded_at=utcnow_from(self.business_clock) if responded else None,
         )
 
     def _submit_answered(
@@ -693,7 +698,7 @@ class SmppService(MultiService):
     def _receipt_received(self, pdu: codec.Pdu, payload: bytes) -> defer.Deferred[int]:
         text = payload.decode("latin-1")
         state_tlv = pdu.tlvs.get(codec.TAG_MESSAGE_STATE)
-        now = utcnow_from(self.clock)
+        now = utcnow_from(self.business_clock)
         try:
             receipt = parse_receipt(
                 text,
@@ -757,7 +762,7 @@ class SmppService(MultiService):
             data_coding=pdu.get("data_coding", 0),
             esm_class=esm,
             raw=pdu.raw,
-            received_at=utcnow_from(self.clock),
+            received_at=utcnow_from(self.business_clock),
         )
         if part.total <= 1:
             return self._store_reply([part], incomplete=False).addCallback(lambda _: 0)
