@@ -129,7 +129,8 @@ def callback_rows(
                 "recording_path": rec.path if rec else None,
                 "recording_seconds": rec.duration_seconds if rec else None,
                 "consent": task.consent,
-                "completed_at": task.completed_at.isoformat() if task.completed_at else None,
+                # A datetime: each output renders it in the service's time zone.
+                "completed_at": task.completed_at,
             }
 
 

@@ -229,6 +229,8 @@ class CallbacksResource(_JsonResource):
         out = []
         for row in rows:
             record = {key: row[key] for key in FIELDS if key != "recording_path"}
+            if record["completed_at"] is not None:
+                record["completed_at"] = record["completed_at"].astimezone(self.zone).isoformat()
             record["recording_id"] = row["recording_id"]
             record["recording_url"] = (
                 f"{self.recordings_url}{row['recording_id']}" if row["recording_id"] else None

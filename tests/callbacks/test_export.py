@@ -67,7 +67,7 @@ def test_record_fields_and_masking(any_db: SyncDatabase) -> None:
         "recording_path": "/var/spool/pingjing/rec-2.wav",
         "recording_seconds": 20.0,
         "consent": True,
-        "completed_at": (T0 + timedelta(hours=1)).isoformat(),
+        "completed_at": T0 + timedelta(hours=1),
     }
     assert done["event_id"].startswith("EV")
     assert records[1]["recording_path"] is None

@@ -102,7 +102,7 @@ def test_jsonl_prints_one_masked_record_per_task(config: Any, capsys: Any) -> No
     assert (done["reason_key"], done["reason"], done["consent"]) == ("3", "communication", False)
     assert done["recording_path"] == "/var/lib/pingjing/recordings/cb1-a1.wav"
     assert done["recording_seconds"] == 7.5
-    assert done["completed_at"].startswith("2026-11-27T02:40")
+    assert done["completed_at"] == "2026-11-27T10:40:00+08:00"  # service.timezone
     assert records[1]["phone"] == "139****4444"
     assert "13811112222" not in out and "13933334444" not in out
 

@@ -23,7 +23,7 @@ from gateway.http.api import ApiNode
 from gateway.http.auth import bearer_authenticator
 from gateway.http.callbacks import callback_api
 from storage.db import Database
-from storage.models import AuditEntry, Base, CallAttempt, Recording, Unit
+from storage.models import AuditEntry, Base, CallAttempt, CallbackTask, Recording, Unit
 from tests.callbacks.conftest import SyncDatabase, add_task, add_unit
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -317,3 +317,20 @@ def test_over_a_real_socket(tmp_path: Path) -> Any:
     finally:
         yield port.stopListening()
         database.stop()
+
+
+def test_completed_at_is_in_the_service_time_zone(world: Any) -> None:
+    """Times come out as the CLI prints them: ISO 8601 in the service's zone (+08:00)."""
+    from datetime import UTC, datetime
+
+    root, ids, db = world
+
+    def complete(session: sa.orm.Session) -> None:
+        task = session.get(CallbackTask, ids["task_S1"])
+        task.status, task.completed_at = "completed", datetime(2026, 11, 27, 2, 40, tzinfo=UTC)
+
+    db.run_sync(complete)
+    body = get(root, "/api/v1/callbacks", "tok-all").json()
+    by_id = {c["callback_id"]: c for c in body["callbacks"]}
+    assert by_id[ids["task_S1"]]["completed_at"] == "2026-11-27T10:40:00+08:00"
+    assert by_id[ids["task_S2"]]["completed_at"] is None
