@@ -135,7 +135,10 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
     app.surveys.setServiceParent(app)
     app.intake = EventIntake(app.db, settings.survey, clock=clock, on_queued=app.surveys.kick)
     if settings.amqp.enabled:
-        app.amqp = EventConsumer(settings.amqp, app.intake.ingest_body, reactor=reactor)
+        intake = app.intake
+        app.amqp = EventConsumer(
+            settings.amqp, lambda body: intake.ingest_body(body, "amqp"), reactor=reactor
+        )
         app.amqp.setServiceParent(app)
         app.smpp.add_availability_observer(app.amqp.set_available)
 

@@ -14,6 +14,8 @@
 //   replies    after the bind, send a 3-part UCS2 reply (UDH, parts out of order) and an SAR one
 //   silent     never answer enquire_link
 //   slow       never answer submit_sm (tests response deadlines)
+//   citizen    like plain, and the citizen answers every text containing 满意 (a survey) with
+//              the --reply text (default "3 接警太慢"), UCS2, to the address the survey came from
 // Any bind with a password other than --password is refused with ESME_RINVPASWD.
 // A destination starting with "000" is refused with ESME_RINVDSTADR.
 'use strict';
@@ -27,6 +29,7 @@ function opt(name, dflt) {
 const PORT = parseInt(opt('port', '0'), 10);
 const PASSWORD = opt('password', 'secret');
 const QUIET = args.includes('--quiet');
+const REPLY = opt('reply', '3 接警太慢');
 
 let nextId = 0x1000;
 let dropped = false;
@@ -103,6 +106,17 @@ function sendReplies(session) {
     });
   });
   emit({ event: 'replies_sent', parts: order.length, text: text });
+}
+
+function citizenReply(session, submit) {
+  session.deliver_sm({
+    source_addr: submit.destination_addr,
+    destination_addr: submit.source_addr,
+    esm_class: 0,
+    data_coding: 8,
+    short_message: Buffer.from(REPLY, 'utf16le').swap16(),
+  });
+  emit({ event: 'reply_sent', to: String(submit.source_addr), text: REPLY });
 }
 
 const server = smpp.createServer(function (session) {
@@ -186,6 +200,9 @@ const server = smpp.createServer(function (session) {
       receipt(session, pdu, messageId, 'DELIVRD', { decimal: true });
     } else {
       receipt(session, pdu, messageId, 'DELIVRD');
+    }
+    if (mode === 'citizen' && typeof sm.message === 'string' && sm.message.includes('满意')) {
+      setTimeout(function () { citizenReply(session, pdu); }, 20);
     }
   });
 });
