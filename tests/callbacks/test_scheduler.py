@@ -540,3 +540,41 @@ def test_a_weekday_of_its_own_overrides_the_default_windows(world: World, ami: F
     assert ami.requests == []
     world.clock.advance(1)
     assert len(ami.requests) == 1
+
+
+def test_an_opt_out_between_attempts_stops_the_retries(world: World, ami: FakeAmi) -> None:
+    """Busy at 10:00, the citizen opts out at 10:10: the 10:30 retry never dials."""
+    (tid,) = world.seed()
+    world.start()
+    ami.finish(ami.handles[0], "busy")
+    world.clock.advance(10 * MINUTE)
+    world.db.run_sync(opt_out, "13812340000")
+    world.clock.advance(3 * HOUR)
+    assert len(ami.requests) == 1
+    t = world.task(tid)
+    assert (t.status, t.attempts) == ("opted_out", 1)
+
+
+def test_an_opted_out_non_responder_is_never_called(world: World, ami: FakeAmi) -> None:
+    """Sampling does not override an opt-out: the task exists, closed, and nobody is dialled."""
+    from storage.models import Survey
+
+    def expired(session: sa.orm.Session) -> int:
+        t = add_task(session, add_unit(session, "NRO"), "13700002222")
+        survey = session.get(Survey, t.survey_id)
+        survey.status, survey.replied_at = "expired", None
+        survey.expires_at = T0 - timedelta(minutes=5)
+        session.delete(t)
+        opt_out(session, "13700002222")
+        return survey.id
+
+    survey_id = world.db.run_sync(expired)
+    world.start(CallbackSettings(non_response_share=1.0))
+    world.clock.advance(HOUR)
+    assert ami.requests == []
+    status = world.db.run_sync(
+        lambda s: s.scalars(
+            sa.select(CallbackTask.status).where(CallbackTask.survey_id == survey_id)
+        ).one()
+    )
+    assert status == "opted_out"
