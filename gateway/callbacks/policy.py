@@ -22,8 +22,7 @@ RESULT_STATUSES = {"completed": "completed", "wrong_person": "wrong_person", "no
 #: Endings that stop the conversation midway; what was answered before them is kept.
 CUT_SHORT = frozenset({"hangup", "error"})
 
-#: The IVR reason menu (issue 5): key → identifier, and the label supervisors read.
-#: Reason menu key -> identifier: the IVR's own table, so the menu and the reports agree.
+#: Reason identifier (``ivr.flow.REASONS``' values) -> the label the IVR menu says for it.
 REASON_LABELS = {
     "attitude": "服务态度",
     "efficiency": "办事效率",

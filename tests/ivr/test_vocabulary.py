@@ -15,3 +15,16 @@ def test_reason_keys_match_the_scheduler_and_export() -> None:
 def test_rating_keys_match_the_sms_survey() -> None:
     """1/2/3 on the phone are the same ratings as 1/2/3 in an SMS reply."""
     assert RATINGS == DIGIT_RATINGS
+
+
+def test_every_reason_has_the_label_the_menu_says() -> None:
+    """Each reason identifier has a label, and the menu prompt says the labels in key order."""
+    from gateway.callbacks.policy import REASON_LABELS
+    from ivr.prompts import PROMPTS
+
+    assert set(REASON_LABELS) == set(REASONS.values())
+    menu = PROMPTS["menu"]
+    labels = {k: REASON_LABELS[REASONS[k]] for k in REASONS}
+    said = [(menu.index(labels[k]), menu.index(f"请按{k}")) for k in sorted(REASONS)]
+    flat = [at for pair in said for at in pair]
+    assert flat == sorted(flat), "each label comes right before its own key, in key order"
