@@ -166,6 +166,11 @@ def record_outcome(
     if row.kind != "survey" or row.survey_id is None:
         return
     survey = session.get(m.Survey, row.survey_id)
+    if survey is not None and survey.status == "replied" and survey.sent_at is None:
+        # The citizen's reply was stored before this outcome: the SMS certainly went out.
+        survey.sent_at = now
+        survey.expires_at = now + settings.reply_window
+        return
     if survey is None or survey.status != "pending":
         return
     if outcome.status == "failed":
@@ -227,10 +232,27 @@ def expire_surveys(session: Session, now: datetime) -> int:
 
 
 def _candidates(session: Session, phone: str, received_at: datetime) -> list[ReplyCandidate]:
+    """Surveys to ``phone`` a reply can answer: sent and inside the reply window, or handed to
+    the SMSC and not yet acknowledged (a receipt, and even a reply, can overtake the
+    submit_sm_resp and its commit)."""
+    in_flight = (
+        sa.select(m.OutboundMessage.id)
+        .where(
+            m.OutboundMessage.survey_id == m.Survey.id,
+            m.OutboundMessage.kind == "survey",
+            m.OutboundMessage.status.in_(("submitting", "submitted", "delivered", "unknown")),
+        )
+        .exists()
+    )
     rows = session.execute(
         sa.select(m.Survey.id, m.Survey.reply_address, m.Survey.sent_at, m.Survey.expires_at)
-        .where(m.Survey.phone == phone, m.Survey.status.in_(ANSWERABLE))
-        .where(m.Survey.expires_at > received_at)
+        .where(m.Survey.phone == phone)
+        .where(
+            sa.or_(
+                sa.and_(m.Survey.status.in_(ANSWERABLE), m.Survey.expires_at > received_at),
+                sa.and_(m.Survey.status == "pending", in_flight),
+            )
+        )
         .order_by(m.Survey.sent_at.desc(), m.Survey.id.desc())
         .limit(50)
     ).all()

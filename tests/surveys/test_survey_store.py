@@ -270,3 +270,26 @@ def test_longest_names_feed_the_part_count_check(db, settings):
     assert len(business) >= 8
     long_unit = "某某省某某市公安局某某分局某某街道某某派出所"
     assert check_templates(settings, longest_unit=long_unit, longest_business=business)
+
+
+def test_reply_overtaking_the_submit_outcome_still_matches(db, settings):
+    """A reply stored before the submit_sm_resp was committed rates the survey it answers,
+    and the late outcome then records when the SMS went out without undoing the rating."""
+    settings = replace(settings, sub_number_prefix="106900")
+    add_event(db, settings)
+    [item] = db.run_sync(ss.claim_due, NOW, 100, settings)  # handed to the SMSC, no outcome yet
+    pending = survey(db)
+    assert (pending.status, pending.sent_at) == ("pending", None)
+    outcome = reply(db, settings, "3 接警太慢", to=pending.reply_address)
+    assert (outcome.match_status, outcome.survey_id) == ("matched", pending.id)
+    late = SubmitOutcome(item.outbound_id, "submitted", ("m1",), 1, None)
+    db.run_sync(ss.record_outcome, late, NOW, settings)
+    rated = survey(db)
+    assert (rated.status, rated.rating, rated.sent_at) == ("replied", "unsatisfied", NOW)
+
+
+def test_reply_to_a_survey_not_yet_handed_to_the_smsc_is_unmatched(db, settings):
+    """A survey still waiting in the outbox cannot have been answered."""
+    add_event(db, settings)
+    outcome = reply(db, settings, "1")
+    assert outcome.match_status == "unmatched"
