@@ -28,9 +28,9 @@ SMPP_SYSTEM_ID = "pingjing"
 #: What repliers say: close to the seed system's 97% (basically) satisfied, with enough
 #: unsatisfied citizens in a few hundred events to show every callback path.
 CITIZEN_INTENTS = {
-    "satisfied": 0.72,
-    "basically_satisfied": 0.12,
-    "unsatisfied": 0.09,
+    "satisfied": 0.70,
+    "basically_satisfied": 0.11,
+    "unsatisfied": 0.12,
     "opt_out": 0.04,
     "unknown": 0.03,
 }

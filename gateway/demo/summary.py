@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from gateway.callbacks.policy import REASON_LABELS
 from gateway.events.schema import CATEGORY_LABELS
 
 RATING_LABELS = {
@@ -112,7 +113,8 @@ def print_summary(run: Any, say: Callable[[str], None]) -> None:
         if cb:
             found = f"callback {cb['status']} after {cb['attempts']} attempt(s)"
             if cb["reason"]:
-                found += f", reason {cb['reason_key']} {cb['reason']}"
+                label = REASON_LABELS.get(cb["reason"], cb["reason"])
+                found += f", reason {cb['reason_key']} {label} ({cb['reason']})"
             if cb["recording_path"]:
                 seconds = cb["recording_seconds"]
                 found += f", recording {cb['recording_path']}"
