@@ -248,6 +248,8 @@ class EventConsumer(service.Service):
         key = hashlib.sha256(body).hexdigest()
         try:
             result = yield self._handler(body)
+            if not isinstance(result, IngestResult):
+                raise TypeError(f"the handler returned {result!r}, not an IngestResult")
         except Exception as exc:  # storage errors of any kind are retried
             attempts = self._failures.get(key, 0) + 1
             self._failures[key] = attempts

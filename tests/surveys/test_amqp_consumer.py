@@ -196,3 +196,23 @@ def test_pause_stops_taking_events_and_resume_takes_them(amqp_params):
         yield wait_until(lambda: store.stored == ["E-1"])
     finally:
         yield finish(settings, broker, consumer)
+
+
+@pytest_twisted.inlineCallbacks
+def test_handler_returning_no_result_never_leaves_a_delivery_unacked(amqp_params):
+    """A handler bug (no IngestResult) is retried, then dead-lettered: the queue never stalls."""
+    calls = []
+
+    def broken(body):
+        calls.append(body)
+        return defer.succeed(None)
+
+    settings, broker, consumer = yield started(amqp_params, broken)
+    try:
+        broker.publish(settings.queue, body("E-1"))
+        yield wait_until(lambda: len(calls) == 5)
+        yield wait_until(lambda: not consumer._in_flight)
+        dead = yield broker.get(settings.dead_letter_queue)
+        assert "not an IngestResult" in dead.content.properties["headers"][REASON_HEADER]
+    finally:
+        yield finish(settings, broker, consumer)

@@ -1,0 +1,284 @@
+"""Benchmark (not a test): events through RabbitMQ into PostgreSQL, SMS out, replies back.
+
+    .venv/bin/python benchmarks/survey_pipeline.py [--events 100000] [--replies 25000]
+
+Needs RabbitMQ and PostgreSQL on 127.0.0.1 (as the tests do). Creates a scratch database and
+queue and removes them afterwards. Three paths, measured one after the other in one process:
+
+1. events: N JSON events already on the queue → consumer → group-committed intake → committed;
+2. SMS: the outbox drained through the SMPP service contract (an in-process fake that accepts
+   every submit at once, so this measures our side: claims, outcomes, survey states);
+3. replies: M stored replies → classifier → matching → rating (+ callback task) committed;
+   latency is from handing the reply to the pipeline to its commit.
+
+Results are printed as a Markdown table for docs/benchmarks-survey.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import sqlalchemy as sa
+from twisted.internet import defer, reactor, task
+
+from gateway.amqp.consumer import EventConsumer
+from gateway.events.intake import EventIntake
+from gateway.smpp.api import InboundSms, SubmitOutcome
+from gateway.surveys.pipeline import SurveyPipeline
+from gateway.surveys.settings import SurveySettings
+from storage import models as m
+from storage.db import Database
+
+AT = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai: inside sending hours
+
+
+class DaytimeClock:
+    """Real scheduling, with 'now' pinned to a daytime instant so the run works at any hour."""
+
+    def __init__(self) -> None:
+        self._offset = AT.timestamp() - reactor.seconds()
+
+    def seconds(self) -> float:
+        return reactor.seconds() + self._offset
+
+    def callLater(self, *args, **kwargs):
+        return reactor.callLater(*args, **kwargs)
+
+
+class AcceptingSmpp:
+    """The SMPP service contract, accepting every submit at once."""
+
+    def __init__(self) -> None:
+        self.submitted = 0
+        self._observers: list = []
+
+    def submit(self, sms):
+        self.submitted += 1
+        return defer.succeed(SubmitOutcome(sms.outbound_id, "submitted", ("m",), 1, None))
+
+    def add_reply_observer(self, fn) -> None:
+        pass
+
+    def add_receipt_observer(self, fn) -> None:
+        pass
+
+    def add_availability_observer(self, fn) -> None:
+        fn(True)
+
+
+def make_database(server: str) -> tuple[str, str]:
+    name = f"pingjing_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
+    admin.dispose()
+    return server + "/" + name, name
+
+
+def drop_database(server: str, name: str) -> None:
+    admin = sa.create_engine(server + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def seed(session) -> None:
+    station = m.Unit(code="330102001", name="城关派出所", kind="station")
+    session.add(station)
+    session.flush()
+    session.add(m.Officer(police_number="P001", name="王警官", unit_id=station.id))
+
+
+def event_body(i: int) -> bytes:
+    return json.dumps(
+        {
+            "event_id": f"BENCH-{i:07d}",
+            "category": "window",
+            "business": "户籍办理",
+            "unit_code": "330102001",
+            "officer_ids": ["P001"],
+            "citizen_phone": f"13{i:09d}",
+            "occurred_at": (AT - timedelta(hours=2)).isoformat(),
+            "closed_at": (AT - timedelta(hours=1)).isoformat(),
+        },
+        ensure_ascii=False,
+    ).encode()
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+@defer.inlineCallbacks
+def wait(predicate, step: float = 0.05, what=lambda: ""):
+    started = time.perf_counter()
+    last = started
+    while not predicate():
+        yield task.deferLater(reactor, step, lambda: None)
+        if time.perf_counter() - last > 10:
+            last = time.perf_counter()
+            print(f"  ... still waiting for {what()} ({last - started:.0f}s)", file=sys.stderr)
+
+
+@defer.inlineCallbacks
+def run(args: argparse.Namespace):
+    from tests.surveys.amqp_support import Broker, unique_settings
+
+    amqp_params = {"host": "127.0.0.1", "port": 5672, "user": "guest", "password": "guest"}
+    amqp_params["vhost"] = "/"
+    url, name = make_database(args.postgres)
+    db = Database(url, threads=args.threads)
+    m.Base.metadata.create_all(db.engine)
+    db.run_sync(seed)
+    settings = SurveySettings()
+    clock = DaytimeClock()
+    amqp = unique_settings(amqp_params, prefetch=args.prefetch)
+    broker = yield Broker.connect(amqp_params)
+    rows: list[tuple[str, str]] = []
+    try:
+        yield broker.declare(amqp)
+        for i in range(args.events):
+            broker.publish(amqp.queue, event_body(i))
+            if i % 5000 == 4999:
+                yield broker.count(amqp.queue)  # a round trip: let the publisher drain
+        yield wait_count(broker, amqp.queue, args.events)
+        # 1. events
+        intake = EventIntake(db, settings, clock=clock, max_batch=args.batch)
+        stored = []
+        consumer = EventConsumer(
+            amqp,
+            lambda body: intake.ingest_body(body, "amqp").addCallback(
+                lambda result: (stored.append(result), result)[1]
+            ),
+        )
+        t0 = time.perf_counter()
+        consumer.startService()
+        yield wait(lambda: len(stored) >= args.events, what=lambda: f"events stored: {len(stored)}")
+        events_s = args.events / (time.perf_counter() - t0)
+        yield consumer.stopService()
+        rows.append(("events (RabbitMQ → PostgreSQL, committed)", f"{events_s:,.0f} /s"))
+        # 2. SMS
+        smpp = AcceptingSmpp()
+        pipeline = SurveyPipeline(db, smpp, settings, clock=clock)
+        t0 = time.perf_counter()
+        pipeline.startService()
+        yield wait(lambda: smpp.submitted >= args.events)
+        yield pipeline.idle()
+        while pipeline._submits:
+            yield defer.DeferredList(list(pipeline._submits))
+        yield pipeline.idle()
+        sms_s = args.events / (time.perf_counter() - t0)
+        rows.append(("SMS (outbox → submit → survey sent, committed)", f"{sms_s:,.0f} /s"))
+        # 3. replies
+        texts = ["1", "2", "3 接警太慢", "满意", "不满意，态度生硬"]
+
+        def insert_replies(session):
+            ids = session.scalars(
+                sa.insert(m.InboundMessage).returning(
+                    m.InboundMessage.id, sort_by_parameter_order=True
+                ),
+                [
+                    {
+                        "source_addr": f"86 13{i:09d}".replace(" ", ""),
+                        "destination_addr": "1069",
+                        "data_coding": 8,
+                        "raw_hex": "",
+                        "text": texts[i % len(texts)],
+                        "received_at": AT,
+                    }
+                    for i in range(args.replies)
+                ],
+            ).all()
+            return list(ids)
+
+        ids = db.run_sync(insert_replies)
+        latencies: list[float] = []
+
+        def one(i: int, inbound_id: int):
+            sms = InboundSms(inbound_id, f"13{i:09d}", "1069", texts[i % len(texts)], False, AT)
+            start = time.perf_counter()
+            d = pipeline.on_reply(sms)
+            d.addCallback(lambda _: latencies.append(time.perf_counter() - start))
+            return d
+
+        t0 = time.perf_counter()
+        sent = 0
+        while sent < len(ids):  # offered in bursts, as an SMSC delivers them
+            for i in range(sent, min(sent + args.reply_burst, len(ids))):
+                one(i, ids[i])
+            sent = min(sent + args.reply_burst, len(ids))
+            yield task.deferLater(reactor, 0, lambda: None)
+        yield wait(lambda: len(latencies) >= len(ids))
+        replies_s = len(ids) / (time.perf_counter() - t0)
+        rows.append(("replies (classify → match → rating committed)", f"{replies_s:,.0f} /s"))
+        rows.append(("reply-to-stored latency p50", f"{percentile(latencies, 0.5) * 1000:.0f} ms"))
+        rows.append(("reply-to-stored latency p99", f"{percentile(latencies, 0.99) * 1000:.0f} ms"))
+        yield pipeline.stopService()
+        counts = db.run_sync(
+            lambda s: (
+                s.scalar(sa.select(sa.func.count()).select_from(m.Survey)),
+                s.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(m.Survey)
+                    .where(m.Survey.status == "replied")
+                ),
+                s.scalar(sa.select(sa.func.count()).select_from(m.CallbackTask)),
+            )
+        )
+        rows.append(("surveys / replied / callback tasks", " / ".join(str(c) for c in counts)))
+    finally:
+        yield broker.cleanup(amqp)
+        db.stop()
+        if not args.keep:
+            drop_database(args.postgres, name)
+    print(
+        f"\n{args.events:,} events, {args.replies:,} replies, {args.threads} DB threads, "
+        f"prefetch {args.prefetch}, batch {args.batch}\n"
+    )
+    print("| path | result |\n| --- | --- |")
+    for what, value in rows:
+        print(f"| {what} | {value} |")
+
+
+@defer.inlineCallbacks
+def wait_count(broker, queue: str, n: int):
+    while (count := (yield broker.count(queue))) < n:
+        print(f"  published {count}/{n}", file=sys.stderr)
+        yield task.deferLater(reactor, 0.1, lambda: None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--replies", type=int, default=25_000)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--prefetch", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--reply-burst", type=int, default=500)
+    parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+    failures = []
+
+    def done(result):
+        if isinstance(result, Exception) or hasattr(result, "printTraceback"):
+            failures.append(result)
+            result.printTraceback()
+        reactor.stop()
+
+    reactor.callWhenRunning(lambda: run(args).addBoth(done))
+    reactor.run()
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
