@@ -113,9 +113,16 @@ def claim_due(
     )
     if _is_postgres(session):
         query = query.with_for_update(skip_locked=True)
+    rows = session.scalars(query).all()
+    destinations = {row.destination for row in rows}
+    opted = (
+        set(session.scalars(sa.select(m.OptOut.phone).where(m.OptOut.phone.in_(destinations))))
+        if destinations
+        else set()
+    )
     items = []
-    for row in session.scalars(query).all():
-        if row.kind != "opt_out_confirm" and session.get(m.OptOut, row.destination) is not None:
+    for row in rows:
+        if row.kind != "opt_out_confirm" and row.destination in opted:
             row.status, row.error = "failed", "opted_out"
             if row.survey_id is not None and row.kind == "survey":
                 _fail_survey(session, row.survey_id, "opted_out")
@@ -476,8 +483,18 @@ def longest_names(session: Session) -> tuple[str, str]:
 def record_outcomes(
     session: Session, outcomes: list[SubmitOutcome], now: datetime, settings: SurveySettings
 ) -> list[None]:
+    # Load every row once: record_outcome's lookups then hit the identity map, not the database.
+    ids = [o.outbound_id for o in outcomes]
+    rows = session.scalars(sa.select(m.OutboundMessage).where(m.OutboundMessage.id.in_(ids))).all()
+    survey_ids = [r.survey_id for r in rows if r.survey_id is not None]
+    surveys = (  # held here: the identity map only keeps weak references
+        session.scalars(sa.select(m.Survey).where(m.Survey.id.in_(survey_ids))).all()
+        if survey_ids
+        else []
+    )
     for outcome in outcomes:
         record_outcome(session, outcome, now, settings)
+    del rows, surveys
     return [None] * len(outcomes)
 
 
