@@ -12,7 +12,7 @@ pause the bind with a growing backoff. Every :meth:`SmppService.submit` ends in 
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -680,9 +680,19 @@ class SmppService(MultiService):
         stored.addCallbacks(committed, failed)
 
     def _notify(self, observers: list[Observer], value: Any) -> None:
+        """Call each observer; a raise or a failing Deferred is logged, never propagated.
+        Called directly rather than through ``maybeDeferred``: one fewer Deferred for every
+        receipt and outcome, and most observers return nothing."""
         for fn in list(observers):
-            d = defer.maybeDeferred(fn, value)
-            d.addErrback(lambda f, fn=fn: log.failure("observer {fn!r} failed", f, fn=fn))
+            try:
+                result = fn(value)
+            except Exception:
+                log.failure("observer {fn!r} failed", Failure(), fn=fn)
+                continue
+            if isinstance(result, Coroutine):
+                result = defer.Deferred.fromCoroutine(result)
+            if isinstance(result, defer.Deferred):
+                result.addErrback(lambda f, fn=fn: log.failure("observer {fn!r} failed", f, fn=fn))
 
     # --- receiving ----------------------------------------------------------------------
 
