@@ -40,3 +40,43 @@ class ScaledClock:
 
     def getDelayedCalls(self) -> list[IDelayedCall]:
         return list(self.reactor.getDelayedCalls())
+
+
+class PendingCalls:
+    """A simulator's scheduled events, all of which one :meth:`cancel_all` stops.
+
+    A simulator that is stopped must leave nothing behind in the reactor (a test would see a
+    dirty reactor, a demo would see a citizen replying after the end).
+    """
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self.clock = clock
+        self._calls: set[IDelayedCall] = set()
+
+    def later(self, delay: float, fn: Callable[..., Any], *args: Any) -> IDelayedCall:
+        holder: list[IDelayedCall] = []
+
+        def run() -> None:
+            self._calls.discard(holder[0])
+            fn(*args)
+
+        call = self.clock.callLater(max(0.0, delay), run)
+        holder.append(call)
+        self._calls.add(call)
+        return call
+
+    def cancel(self, call: IDelayedCall | None) -> None:
+        if call is None:
+            return
+        if call.active():
+            call.cancel()
+        self._calls.discard(call)
+
+    def cancel_all(self) -> None:
+        for call in list(self._calls):
+            if call.active():
+                call.cancel()
+        self._calls.clear()
+
+    def __len__(self) -> int:
+        return len(self._calls)

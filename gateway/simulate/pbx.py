@@ -44,6 +44,7 @@ from gateway.masking import mask_phone
 from gateway.simulate.agi import AgiChannel
 from gateway.simulate.audio import write_voice_wav
 from gateway.simulate.callees import CalleeModel, DialOutcome, SeededCallees
+from gateway.simulate.clock import PendingCalls
 from ivr.ami.message import AmiFramingError, AmiMessage, AmiParser
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
@@ -140,7 +141,7 @@ class PbxSimulator:
         self._attempts: dict[str, int] = {}
         self._channel_numbers = itertools.count(1)
         self._uniqueids = itertools.count(1)
-        self._timers: set[IDelayedCall] = set()
+        self._timers = PendingCalls(self.clock)
         self._processes: dict[str, AgiProcess] = {}
 
     def factory(self) -> Factory:
@@ -148,26 +149,14 @@ class PbxSimulator:
 
     def stop(self) -> None:
         """Cancel pending call events, kill running AGI scripts, drop AMI connections."""
-        for timer in list(self._timers):
-            if timer.active():
-                timer.cancel()
-        self._timers.clear()
+        self._timers.cancel_all()
         for proc in list(self._processes.values()):
             proc.kill()
         for session in list(self._sessions):
             session.transport.loseConnection()
 
     def later(self, delay: float, fn: Callable[..., None], *args: Any) -> IDelayedCall:
-        holder: list[IDelayedCall] = []
-
-        def run() -> None:
-            self._timers.discard(holder[0])
-            fn(*args)
-
-        call = self.clock.callLater(max(0.0, delay), run)
-        holder.append(call)
-        self._timers.add(call)
-        return call
+        return self._timers.later(delay, fn, *args)
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -522,9 +511,7 @@ class AgiProcess(ProcessProtocol):
     def processEnded(self, reason: Failure) -> None:
         self.ended = True
         for timer in (self.deadline, self._sighup):
-            if timer is not None and timer.active():
-                timer.cancel()
-            self.pbx._timers.discard(timer)  # type: ignore[arg-type]
+            self.pbx._timers.cancel(timer)
         if self._partial_err:
             self._stderr.append(self._partial_err.decode("utf-8", errors="replace"))
         self.call.agi_stderr_tail = list(self._stderr)

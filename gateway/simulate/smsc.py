@@ -36,6 +36,7 @@ from twisted.python.failure import Failure
 
 from gateway.masking import mask_phone
 from gateway.simulate.citizens import CitizenModel, Reaction, SeededCitizens
+from gateway.simulate.clock import PendingCalls
 from gateway.simulate.seeding import rng_for
 from gateway.smpp import codec
 from gateway.smpp.encoding import (
@@ -212,7 +213,7 @@ class SmscSimulator:
         self._assemblies: dict[tuple[str, str, str, int, int], _Assembly] = {}
         self._outbox: deque[SentPdu] = deque()
         self._sessions: list[SmscProtocol] = []
-        self._timers: set[IDelayedCall] = set()
+        self._timers = PendingCalls(self.clock)
         self._messages_to: dict[str, int] = {}
         self._reply_refs = itertools.count(rng_for(settings.seed, "refs").randrange(256))
 
@@ -223,24 +224,12 @@ class SmscSimulator:
 
     def stop(self) -> None:
         """Cancel every pending delay (receipts, replies, retries) and drop the connections."""
-        for timer in list(self._timers):
-            if timer.active():
-                timer.cancel()
-        self._timers.clear()
+        self._timers.cancel_all()
         for session in list(self._sessions):
             session.transport.loseConnection()
 
     def _later(self, delay: float, fn: Callable[..., None], *args: Any) -> IDelayedCall:
-        holder: list[IDelayedCall] = []
-
-        def run() -> None:
-            self._timers.discard(holder[0])
-            fn(*args)
-
-        call = self.clock.callLater(max(0.0, delay), run)
-        holder.append(call)
-        self._timers.add(call)
-        return call
+        return self._timers.later(delay, fn, *args)
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -331,9 +320,7 @@ class SmscSimulator:
         assembly.message_ids[number] = receipt_id
         if len(assembly.chunks) == total:
             del self._assemblies[key]
-            if assembly.timer is not None and assembly.timer.active():
-                assembly.timer.cancel()
-                self._timers.discard(assembly.timer)
+            self._timers.cancel(assembly.timer)
             self._complete(self._assembled(assembly, complete=True), registered)
         return ESME_ROK, resp_id
 

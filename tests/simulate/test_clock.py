@@ -43,3 +43,19 @@ def test_clock_can_start_at_a_chosen_simulated_time() -> None:
     assert clock.seconds() == 86_400.0
     base.advance(1)
     assert clock.seconds() == 86_400.0 + 3600
+
+
+def test_pending_calls_cancel_all_leaves_nothing_scheduled() -> None:
+    """A stopped simulator leaves no receipt or reply behind in the reactor."""
+    from gateway.simulate.clock import PendingCalls
+
+    base = Clock()
+    fired: list[int] = []
+    pending = PendingCalls(base)
+    pending.later(5, fired.append, 1)
+    pending.later(10, fired.append, 2)
+    base.advance(5)
+    assert (fired, len(pending)) == ([1], 1)
+    pending.cancel_all()
+    base.advance(10)
+    assert (fired, len(pending), base.getDelayedCalls()) == ([1], 0, [])
