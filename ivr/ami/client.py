@@ -79,6 +79,8 @@ def default_channel_id(prefix: str, attempt_id: int) -> str:
 
 
 class _AmiFactory(Factory):
+    noisy = False  # ClientService already logs each attempt; "Starting factory" is noise
+
     def __init__(self, client: AmiClient) -> None:
         self.client = client
 
