@@ -201,7 +201,7 @@ def _pg_array(column_type: Any) -> str:
 
 def _update_by_id(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
     """Update many rows keyed by id. On PostgreSQL one ``UPDATE ... FROM unnest(arrays)``
-    statement (four parameters, whatever the row count) instead of one UPDATE a row: the
+    statement (a few parameters, whatever the row count) instead of one UPDATE a row: the
     difference between the store keeping up with the SMSC or not. Elsewhere, executemany."""
     if not rows:
         return
@@ -211,14 +211,24 @@ def _update_by_id(session: Session, model: type, rows: list[dict[str, Any]]) -> 
     table = model.__table__
     names = [k for k in rows[0] if k != "id"]
     casts, params = ["CAST(:p_id AS int[])"], {"p_id": [r["id"] for r in rows]}
+    cols, sets = ["id"], []
     for n in names:
-        casts.append(f"CAST(:p_{n} AS {_pg_array(table.c[n].type)})")
-        params[f"p_{n}"] = [r[n] for r in rows]
-    sets = ", ".join(f"{n} = v.{n}" for n in names)
-    cols = ", ".join(["id", *names])
+        values = [r[n] for r in rows]
+        first = values[0]
+        pg_type = _pg_array(table.c[n].type)
+        if all(v == first for v in values):
+            # one value for every row (a status, a batch timestamp): bound once instead of
+            # as an array, which psycopg would otherwise dump element by element
+            sets.append(f"{n} = CAST(:p_{n} AS {pg_type[:-2]})")
+            params[f"p_{n}"] = first
+            continue
+        casts.append(f"CAST(:p_{n} AS {pg_type})")
+        cols.append(n)
+        sets.append(f"{n} = v.{n}")
+        params[f"p_{n}"] = values
     sql = (
-        f"UPDATE {table.name} AS t SET {sets} FROM unnest({', '.join(casts)}) AS v({cols}) "
-        "WHERE t.id = v.id"
+        f"UPDATE {table.name} AS t SET {', '.join(sets)} "
+        f"FROM unnest({', '.join(casts)}) AS v({', '.join(cols)}) WHERE t.id = v.id"
     )
     session.execute(sa.text(sql), params)
 

@@ -37,6 +37,7 @@ TAG_MESSAGE_STATE = 0x0427
 TAG_NETWORK_ERROR_CODE = 0x0423
 
 GENERIC_NACK = 0x80000000
+SUBMIT_SM_RESP = 0x80000004
 
 
 class FramingError(Exception):
@@ -277,6 +278,12 @@ def decode(frame: bytes) -> Pdu:
     length, cmd_id, status, seq = HEADER.unpack_from(frame)
     if length != len(frame):
         raise DecodeError(f"command_length {length} but frame has {len(frame)} octets", cmd_id, seq)
+    if cmd_id == SUBMIT_SM_RESP and length <= 16 + 65 and frame.find(b"\0", 16) == length - 1:
+        # the hot path: one message_id C-string of at most 64 octets and nothing else, the
+        # shape _walk accepts for it, read without the generic walk
+        return Pdu(
+            "submit_sm_resp", cmd_id, status, seq, Fields({"message_id": frame[16:-1]}), {}, frame
+        )
     layout = _layout(cmd_id)
     if layout is None:
         raise UnknownCommandError(f"unknown command_id 0x{cmd_id:08X}", cmd_id, seq)
