@@ -205,24 +205,42 @@ def recover_interrupted(session: Session, now: datetime, settings: SurveySetting
 
 
 def apply_receipt(session: Session, update: ReceiptUpdate, now: datetime) -> str | None:
-    """A final delivery receipt moves a sent survey to delivered or undeliverable."""
+    """A final delivery receipt moves a sent survey to delivered or undeliverable.
+
+    One conditional UPDATE, not read-then-write: a reply committed meanwhile (``replied``)
+    must not be overwritten with the ``sent`` this transaction would have read.
+    """
     if update.outbound_id is None or update.final_status is None:
         return None
-    row = session.get(m.OutboundMessage, update.outbound_id)
+    row = session.execute(
+        sa.select(m.OutboundMessage.kind, m.OutboundMessage.survey_id).where(
+            m.OutboundMessage.id == update.outbound_id
+        )
+    ).first()
     if row is None or row.kind != "survey" or row.survey_id is None:
         return None
-    survey = session.get(m.Survey, row.survey_id)
-    if survey is None:
-        return None
+    was_sent = m.Survey.status == "sent"
     if update.final_status == "delivered":
-        if survey.delivered_at is None:
-            survey.delivered_at = now
-        if survey.status == "sent":
-            survey.status = "delivered"
-    elif update.final_status == "undeliverable" and survey.status == "sent":
-        survey.status = "undeliverable"
-        survey.failure_reason = f"receipt {update.state}"[:128]
-    return survey.status
+        values: dict[str, object] = {
+            "delivered_at": sa.func.coalesce(m.Survey.delivered_at, now),
+            "status": sa.case((was_sent, "delivered"), else_=m.Survey.status),
+        }
+    elif update.final_status == "undeliverable":
+        values = {
+            "status": sa.case((was_sent, "undeliverable"), else_=m.Survey.status),
+            "failure_reason": sa.case(
+                (was_sent, f"receipt {update.state}"[:128]), else_=m.Survey.failure_reason
+            ),
+        }
+    else:
+        return session.scalar(sa.select(m.Survey.status).where(m.Survey.id == row.survey_id))
+    return session.scalar(
+        sa.update(m.Survey)
+        .where(m.Survey.id == row.survey_id)
+        .values(**values, updated_at=now)
+        .returning(m.Survey.status)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def expire_surveys(session: Session, now: datetime) -> int:
@@ -238,10 +256,48 @@ def expire_surveys(session: Session, now: datetime) -> int:
 # --- replies -------------------------------------------------------------------------------
 
 
-def _candidates(session: Session, phone: str, received_at: datetime) -> list[ReplyCandidate]:
-    """Surveys to ``phone`` a reply can answer: sent and inside the reply window, or handed to
-    the SMSC and not yet acknowledged (a receipt, and even a reply, can overtake the
-    submit_sm_resp and its commit)."""
+@dataclass
+class _SurveyState:
+    """A candidate survey as the batch sees it: read once, changed in memory, written once."""
+
+    id: int
+    phone: str
+    unit_id: int
+    status: str
+    reply_address: str | None
+    sent_at: datetime | None
+    expires_at: datetime | None
+    in_flight: bool
+    rating: str | None
+    comment: str | None
+    replied_at: datetime | None
+    clarification_sent: bool
+    failure_reason: str | None
+    changed: set[str] = field(default_factory=set)
+
+    def set(self, **values: object) -> None:
+        """Change fields; only changed fields are written, so that a concurrent receipt's
+        ``delivered`` is not overwritten with the ``sent`` this batch read."""
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.changed.update(values)
+
+    def answerable(self, received_at: datetime) -> bool:
+        """Sent and inside the reply window, or handed to the SMSC and not yet acknowledged (a
+        receipt, and even a reply, can overtake the submit_sm_resp and its commit)."""
+        if self.status in ANSWERABLE:
+            return self.expires_at is not None and self.expires_at > received_at
+        return self.status == "pending" and self.in_flight
+
+
+def _load_candidates(
+    session: Session, phones: set[str], earliest: datetime
+) -> dict[str, list[_SurveyState]]:
+    """Every survey to these phones a reply of this batch could answer, in one query.
+
+    On PostgreSQL the rows are locked (in id order, so two batches cannot deadlock on them):
+    two reply transactions run at once, and a survey's first rating must win.
+    """
     in_flight = (
         sa.select(m.OutboundMessage.id)
         .where(
@@ -251,61 +307,279 @@ def _candidates(session: Session, phone: str, received_at: datetime) -> list[Rep
         )
         .exists()
     )
-    rows = session.execute(
-        sa.select(m.Survey.id, m.Survey.reply_address, m.Survey.sent_at, m.Survey.expires_at)
-        .where(m.Survey.phone == phone)
+    query = (
+        sa.select(
+            m.Survey.id,
+            m.Survey.phone,
+            m.Survey.unit_id,
+            m.Survey.status,
+            m.Survey.reply_address,
+            m.Survey.sent_at,
+            m.Survey.expires_at,
+            sa.case((m.Survey.status == "pending", in_flight), else_=sa.false()),
+            m.Survey.rating,
+            m.Survey.comment,
+            m.Survey.replied_at,
+            m.Survey.clarification_sent,
+            m.Survey.failure_reason,
+        )
+        .where(m.Survey.phone.in_(phones))
         .where(
             sa.or_(
-                sa.and_(m.Survey.status.in_(ANSWERABLE), m.Survey.expires_at > received_at),
+                sa.and_(m.Survey.status.in_(ANSWERABLE), m.Survey.expires_at > earliest),
                 sa.and_(m.Survey.status == "pending", in_flight),
             )
         )
-        .order_by(m.Survey.sent_at.desc(), m.Survey.id.desc())
-        .limit(50)
-    ).all()
-    return [ReplyCandidate(r[0], r[1], r[2]) for r in rows]
+        .order_by(m.Survey.id)
+    )
+    if _is_postgres(session):
+        query = query.with_for_update(of=m.Survey)
+    by_phone: dict[str, list[_SurveyState]] = {}
+    for row in session.execute(query):
+        state = _SurveyState(*row[:7], bool(row[7]), *row[8:])
+        by_phone.setdefault(state.phone, []).append(state)
+    return by_phone
 
 
-def _opt_out(
-    session: Session,
-    phone: str,
-    inbound_id: int,
-    now: datetime,
-    settings: SurveySettings,
-    source_addr: str | None,
-) -> bool:
-    """Record the opt-out and stop everything pending for the number; True if it is new."""
-    if session.get(m.OptOut, phone) is not None:
-        return False
-    session.add(m.OptOut(phone=phone, source="sms", inbound_id=inbound_id, created_at=now))
-    session.execute(
-        sa.update(m.OutboundMessage)
-        .where(
-            m.OutboundMessage.destination == phone,
-            m.OutboundMessage.status == "queued",
-            m.OutboundMessage.kind != "opt_out_confirm",
+class _ReplyBatch:
+    """The decisions of one batch of replies, made in memory in arrival order, then written
+    with a handful of bulk statements. Each reply sees what the earlier ones did, exactly as if
+    they had been applied one by one."""
+
+    def __init__(
+        self,
+        session: Session,
+        replies: list[tuple[InboundSms, Reading]],
+        settings: SurveySettings,
+        now: datetime,
+    ) -> None:
+        self.session, self.replies, self.settings, self.now = session, replies, settings, now
+        self.phones = [normalise_mobile(inbound.source_addr).mobile for inbound, _ in replies]
+        ids = {inbound.inbound_id for inbound, _ in replies}
+        self.inbound = {
+            row[0]: [row[1], row[2], row[3]]  # match_status, survey_id, rating
+            for row in session.execute(
+                sa.select(
+                    m.InboundMessage.id,
+                    m.InboundMessage.match_status,
+                    m.InboundMessage.survey_id,
+                    m.InboundMessage.rating,
+                ).where(m.InboundMessage.id.in_(ids))
+            )
+        }
+        wanted = {
+            phone
+            for phone, (inbound, _) in zip(self.phones, replies, strict=True)
+            if phone and self.inbound.get(inbound.inbound_id, ["new"])[0] == "new"
+        }
+        self.candidates: dict[str, list[_SurveyState]] = {}
+        self.opted: set[str] = set()
+        if wanted:
+            earliest = min(inbound.received_at for inbound, _ in replies)
+            self.candidates = _load_candidates(session, wanted, earliest)
+            self.opted = set(
+                session.scalars(sa.select(m.OptOut.phone).where(m.OptOut.phone.in_(wanted)))
+            )
+        self.new_opt_outs: list[dict[str, object]] = []
+        self.outbound: list[dict[str, object]] = []
+        self.tasks: list[tuple[dict[str, object], ReplyOutcome]] = []
+        self.inbound_updates: dict[int, dict[str, object]] = {}
+
+    def queue(
+        self, kind: str, template: str, phone: str, survey_id: int | None, source: str | None
+    ) -> None:
+        self.outbound.append(
+            {
+                "survey_id": survey_id,
+                "kind": kind,
+                "destination": phone,
+                "source_addr": source,
+                "text": render_reply(self.settings, template).text,
+                "status": "queued",
+                "error": None,
+                "attempts": 0,
+                "next_attempt_at": self.now,
+                "created_at": self.now,
+                "updated_at": self.now,
+            }
         )
-        .values(status="failed", error="opted_out", updated_at=now)
-    )
-    session.execute(
-        sa.update(m.Survey)
-        .where(m.Survey.phone == phone, m.Survey.status == "pending")
-        .values(status="failed", failure_reason="opted_out", updated_at=now)
-    )
-    session.execute(
-        sa.update(m.CallbackTask)
-        .where(m.CallbackTask.phone == phone, m.CallbackTask.status == "pending")
-        .values(status="opted_out", updated_at=now)
-    )
-    queue_sms(
-        session,
-        kind="opt_out_confirm",
-        destination=phone,
-        text=render_reply(settings, "opt_out_confirm").text,
-        now=now,
-        source_addr=source_addr,
-    )
-    return True
+
+    def apply(self, inbound: InboundSms, reading: Reading, phone: str | None) -> ReplyOutcome:
+        seen = self.inbound.get(inbound.inbound_id)
+        if seen is not None and seen[0] != "new":
+            return ReplyOutcome(inbound.inbound_id, "duplicate", seen[1], seen[2])
+        candidates = (
+            [s for s in self.candidates.get(phone, []) if s.answerable(inbound.received_at)]
+            if phone
+            else []
+        )
+        by_id = {s.id: s for s in candidates}
+        survey_id = choose_survey(
+            [ReplyCandidate(s.id, s.reply_address, s.sent_at) for s in candidates],
+            inbound.destination_addr,
+            self.settings,
+        )
+        survey = by_id.get(survey_id) if survey_id is not None else None
+        outcome = ReplyOutcome(inbound.inbound_id, "unmatched", survey_id, reading.rating)
+        reply_from = (survey.reply_address if survey else None) or self.settings.source_addr or None
+        if reading.opt_out and phone:
+            outcome.match_status = "opt_out"
+            if self.opt_out(phone, inbound.inbound_id, reply_from):
+                outcome.queued.append("opt_out_confirm")
+        elif survey is not None and phone:
+            self.answer(survey, inbound, reading, phone, reply_from, outcome)
+        if seen is not None:
+            seen[:] = [outcome.match_status, survey.id if survey else None, reading.rating]
+            self.inbound_updates[inbound.inbound_id] = {
+                "id": inbound.inbound_id,
+                "survey_id": survey.id if survey is not None else None,
+                "match_status": outcome.match_status,
+                "rating": reading.rating,
+                "comment": reading.comment,
+            }
+        return outcome
+
+    def answer(
+        self,
+        survey: _SurveyState,
+        inbound: InboundSms,
+        reading: Reading,
+        phone: str,
+        reply_from: str | None,
+        outcome: ReplyOutcome,
+    ) -> None:
+        if survey.rating is not None:
+            outcome.match_status = "comment"
+            survey.set(comment="\n".join(filter(None, [survey.comment, inbound.text.strip()])))
+        elif reading.is_rating:
+            outcome.match_status = "matched"
+            survey.set(
+                rating=reading.rating,
+                comment=reading.comment,
+                replied_at=inbound.received_at,
+                status="replied",
+            )
+            self.queue("thank_you", reading.rating, phone, survey.id, reply_from)
+            outcome.queued.append("thank_you")
+            if reading.rating == "unsatisfied":
+                task = {
+                    "survey_id": survey.id,
+                    "unit_id": survey.unit_id,
+                    "phone": phone,
+                    "trigger": "unsatisfied",
+                    "status": "pending",
+                    "attempts": 0,
+                    "overdue": False,
+                    "created_at": self.now,
+                    "updated_at": self.now,
+                }
+                self.tasks.append((task, outcome))
+        else:
+            outcome.match_status = "matched"
+            if not survey.clarification_sent:
+                survey.set(clarification_sent=True)
+                self.queue("clarify", "clarify", phone, survey.id, reply_from)
+                outcome.queued.append("clarify")
+
+    def opt_out(self, phone: str, inbound_id: int, reply_from: str | None) -> bool:
+        """Record the opt-out and stop everything pending for the number; True if it is new.
+
+        What this batch already queued or created for the number stops here, in memory; what
+        was stored before stops with the bulk UPDATEs in ``write``."""
+        if phone in self.opted:
+            return False
+        self.opted.add(phone)
+        self.new_opt_outs.append(
+            {"phone": phone, "source": "sms", "inbound_id": inbound_id, "created_at": self.now}
+        )
+        for row in self.outbound:
+            if (
+                row["destination"] == phone
+                and row["status"] == "queued"
+                and row["kind"] != "opt_out_confirm"
+            ):
+                row["status"], row["error"] = "failed", "opted_out"
+        for state in self.candidates.get(phone, []):
+            if state.status == "pending":
+                state.set(status="failed", failure_reason="opted_out")
+        for task, _ in self.tasks:
+            if task["phone"] == phone and task["status"] == "pending":
+                task["status"] = "opted_out"
+        self.queue("opt_out_confirm", "opt_out_confirm", phone, None, reply_from)
+        return True
+
+    def write(self) -> None:
+        session, now = self.session, self.now
+        if self.new_opt_outs:
+            phones = [row["phone"] for row in self.new_opt_outs]
+            # Before the batch's own rows are written, which carry their decided state already.
+            session.execute(sa.insert(m.OptOut), self.new_opt_outs)
+            session.execute(
+                sa.update(m.OutboundMessage)
+                .where(
+                    m.OutboundMessage.destination.in_(phones),
+                    m.OutboundMessage.status == "queued",
+                    m.OutboundMessage.kind != "opt_out_confirm",
+                )
+                .values(status="failed", error="opted_out", updated_at=now)
+            )
+            session.execute(
+                sa.update(m.Survey)
+                .where(m.Survey.phone.in_(phones), m.Survey.status == "pending")
+                .values(status="failed", failure_reason="opted_out", updated_at=now)
+            )
+            session.execute(
+                sa.update(m.CallbackTask)
+                .where(m.CallbackTask.phone.in_(phones), m.CallbackTask.status == "pending")
+                .values(status="opted_out", updated_at=now)
+            )
+        by_fields: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        for states in self.candidates.values():
+            for state in states:
+                if state.changed:
+                    names = tuple(sorted(state.changed))
+                    values = {name: getattr(state, name) for name in names}
+                    by_fields.setdefault(names, []).append(
+                        {"id": state.id, **values, "updated_at": now}
+                    )
+        for rows in by_fields.values():
+            session.execute(sa.update(m.Survey), rows)
+        if self.outbound:
+            session.execute(sa.insert(m.OutboundMessage), self.outbound)
+        if self.tasks:
+            ids = session.scalars(
+                sa.insert(m.CallbackTask).returning(
+                    m.CallbackTask.id, sort_by_parameter_order=True
+                ),
+                [task for task, _ in self.tasks],
+            ).all()
+            for (_, outcome), task_id in zip(self.tasks, ids, strict=True):
+                outcome.callback_task_id = task_id
+        if self.inbound_updates:
+            session.execute(sa.update(m.InboundMessage), list(self.inbound_updates.values()))
+
+
+def apply_replies(
+    session: Session,
+    replies: list[tuple[InboundSms, Reading]],
+    settings: SurveySettings,
+    now: datetime,
+) -> list[ReplyOutcome]:
+    """Match a batch of stored replies to their surveys and act on them, in this one transaction.
+
+    Replies are decided in arrival order, so a later one sees what an earlier one did (first
+    rating wins, one clarification, one opt-out confirmation); the rows are read with a few
+    set-based queries and written with bulk statements, not one round trip per reply.
+    """
+    if not replies:
+        return []
+    batch = _ReplyBatch(session, replies, settings, now)
+    outcomes = [
+        batch.apply(inbound, reading, phone)
+        for (inbound, reading), phone in zip(replies, batch.phones, strict=True)
+    ]
+    batch.write()
+    return outcomes
 
 
 def apply_reply(
@@ -316,71 +590,7 @@ def apply_reply(
     now: datetime,
 ) -> ReplyOutcome:
     """Match a stored reply to its survey and act on it, all in this one transaction."""
-    row = session.get(m.InboundMessage, inbound.inbound_id)
-    if row is not None and row.match_status != "new":
-        return ReplyOutcome(inbound.inbound_id, "duplicate", row.survey_id, row.rating)
-    phone = normalise_mobile(inbound.source_addr).mobile
-    candidates = _candidates(session, phone, inbound.received_at) if phone else []
-    survey_id = choose_survey(candidates, inbound.destination_addr, settings)
-    survey = session.get(m.Survey, survey_id) if survey_id is not None else None
-    outcome = ReplyOutcome(inbound.inbound_id, "unmatched", survey_id, reading.rating)
-    reply_from = (survey.reply_address if survey else None) or settings.source_addr or None
-    if reading.opt_out and phone:
-        outcome.match_status = "opt_out"
-        if _opt_out(session, phone, inbound.inbound_id, now, settings, reply_from):
-            outcome.queued.append("opt_out_confirm")
-    elif survey is not None and phone:
-        if survey.rating is not None:
-            outcome.match_status = "comment"
-            survey.comment = "\n".join(filter(None, [survey.comment, inbound.text.strip()]))
-        elif reading.is_rating:
-            outcome.match_status = "matched"
-            survey.rating = reading.rating
-            survey.comment = reading.comment
-            survey.replied_at = inbound.received_at
-            survey.status = "replied"
-            queue_sms(
-                session,
-                kind="thank_you",
-                destination=phone,
-                text=render_reply(settings, reading.rating).text,
-                now=now,
-                survey_id=survey.id,
-                source_addr=reply_from,
-            )
-            outcome.queued.append("thank_you")
-            if reading.rating == "unsatisfied":
-                task = m.CallbackTask(
-                    survey_id=survey.id,
-                    unit_id=survey.unit_id,
-                    phone=phone,
-                    trigger="unsatisfied",
-                    status="pending",
-                    created_at=now,
-                )
-                session.add(task)
-                session.flush()
-                outcome.callback_task_id = task.id
-        else:
-            outcome.match_status = "matched"
-            if not survey.clarification_sent:
-                survey.clarification_sent = True
-                queue_sms(
-                    session,
-                    kind="clarify",
-                    destination=phone,
-                    text=render_reply(settings, "clarify").text,
-                    now=now,
-                    survey_id=survey.id,
-                    source_addr=reply_from,
-                )
-                outcome.queued.append("clarify")
-    if row is not None:
-        row.survey_id = survey.id if survey is not None else None
-        row.match_status = outcome.match_status
-        row.rating = reading.rating
-        row.comment = reading.comment
-    return outcome
+    return apply_replies(session, [(inbound, reading)], settings, now)[0]
 
 
 # --- export --------------------------------------------------------------------------------
@@ -487,10 +697,13 @@ def record_outcomes(
     ids = [o.outbound_id for o in outcomes]
     rows = session.scalars(sa.select(m.OutboundMessage).where(m.OutboundMessage.id.in_(ids))).all()
     survey_ids = [r.survey_id for r in rows if r.survey_id is not None]
+    survey_query = sa.select(m.Survey).where(m.Survey.id.in_(survey_ids)).order_by(m.Survey.id)
+    if _is_postgres(session):
+        # Locked, as the reply batch locks them: a reply that overtook this outcome and
+        # committed ``replied`` meanwhile is read, not overwritten with ``sent``.
+        survey_query = survey_query.with_for_update().execution_options(populate_existing=True)
     surveys = (  # held here: the identity map only keeps weak references
-        session.scalars(sa.select(m.Survey).where(m.Survey.id.in_(survey_ids))).all()
-        if survey_ids
-        else []
+        session.scalars(survey_query).all() if survey_ids else []
     )
     for outcome in outcomes:
         record_outcome(session, outcome, now, settings)
@@ -502,13 +715,3 @@ def apply_receipts(
     session: Session, updates: list[ReceiptUpdate], now: datetime
 ) -> list[str | None]:
     return [apply_receipt(session, update, now) for update in updates]
-
-
-def apply_replies(
-    session: Session,
-    replies: list[tuple[InboundSms, Reading]],
-    settings: SurveySettings,
-    now: datetime,
-) -> list[ReplyOutcome]:
-    """Replies in arrival order: a later one sees what an earlier one did (first rating wins)."""
-    return [apply_reply(session, inbound, reading, settings, now) for inbound, reading in replies]
