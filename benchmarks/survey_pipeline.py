@@ -9,7 +9,9 @@ queue and removes them afterwards. Three paths, measured one after the other in 
 2. SMS: the outbox drained through the SMPP service contract (an in-process fake that accepts
    every submit at once, so this measures our side: claims, outcomes, survey states);
 3. replies: M stored replies → classifier → matching → rating (+ callback task) committed;
-   latency is from handing the reply to the pipeline to its commit.
+   offered at ``--reply-rate`` per second (each at its own arrival time), latency is from a
+   reply's arrival to its commit; ``--reply-rate 0`` offers them all at once to measure
+   capacity (latency then includes the backlog).
 
 Results are printed as a Markdown table for docs/benchmarks-survey.md.
 """
@@ -211,15 +213,27 @@ def run(args: argparse.Namespace):
             return d
 
         t0 = time.perf_counter()
-        sent = 0
-        while sent < len(ids):  # offered in bursts, as an SMSC delivers them
-            for i in range(sent, min(sent + args.reply_burst, len(ids))):
-                one(i, ids[i])
-            sent = min(sent + args.reply_burst, len(ids))
-            yield task.deferLater(reactor, 0, lambda: None)
+        if args.reply_rate <= 0:  # capacity: offered in bursts, as fast as the reactor turns
+            sent = 0
+            while sent < len(ids):
+                for i in range(sent, min(sent + args.reply_burst, len(ids))):
+                    one(i, ids[i])
+                sent = min(sent + args.reply_burst, len(ids))
+                yield task.deferLater(reactor, 0, lambda: None)
+        else:  # paced: each reply offered at its arrival time, so latency is not backlog
+            sent = 0
+            while sent < len(ids):
+                due = min(len(ids), int((time.perf_counter() - t0) * args.reply_rate) + 1)
+                for i in range(sent, due):
+                    one(i, ids[i])
+                sent = due
+                yield task.deferLater(reactor, 0.005, lambda: None)
         yield wait(lambda: len(latencies) >= len(ids))
         replies_s = len(ids) / (time.perf_counter() - t0)
-        rows.append(("replies (classify → match → rating committed)", f"{replies_s:,.0f} /s"))
+        feed = "burst" if args.reply_rate <= 0 else f"paced {args.reply_rate:,}/s"
+        rows.append(
+            (f"replies (classify → match → rating committed; {feed})", f"{replies_s:,.0f} /s")
+        )
         rows.append(("reply-to-stored latency p50", f"{percentile(latencies, 0.5) * 1000:.0f} ms"))
         rows.append(("reply-to-stored latency p99", f"{percentile(latencies, 0.99) * 1000:.0f} ms"))
         yield pipeline.stopService()
@@ -264,6 +278,12 @@ def main() -> None:
     parser.add_argument("--prefetch", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--reply-burst", type=int, default=500)
+    parser.add_argument(
+        "--reply-rate",
+        type=int,
+        default=3000,
+        help="replies offered per second (latency at that load); 0 offers them all at once",
+    )
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()

@@ -57,6 +57,7 @@ class SurveyPipeline(service.Service):
             db,
             lambda session, items: store.apply_replies(session, items, settings, self.now()),
             name="replies",
+            max_batch=500,  # one set-based transaction per batch: bigger batches cost little
         )
         self._receipts: GroupCommit[ReceiptUpdate, Any] = GroupCommit(
             db,
