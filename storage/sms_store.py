@@ -181,13 +181,36 @@ def _insert_many(
             write(r)
 
 
+_SEP = "\x1f"  # unit separator: joins text values sent as one string (see _packed)
+
+
+def _packed(values: list[Any]) -> str | None:
+    """Integers or strings as one ``_SEP``-joined string, for ``string_to_array`` on the
+    server: psycopg dumps a Python list into an array element by element in Python, on the
+    thread that competes with the reactor for the GIL; one ``str.join`` is C. ``None`` when a
+    value could not round-trip (it contains the separator, or is empty)."""
+    texts = [str(v) for v in values] if values and isinstance(values[0], int) else values
+    if not texts or "" in texts:
+        return None
+    joined = _SEP.join(texts)
+    if joined.count(_SEP) != len(texts) - 1:
+        return None
+    return joined
+
+
 def _one_of(session: Session, column: Any, values: list[Any]) -> Any:
     """``column IN values``; on PostgreSQL ``= ANY(:array)``, one parameter instead of
-    thousands to render and bind."""
+    thousands to render and bind, itself sent as one joined string when it can be."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY
 
-        return column == sa.func.any(sa.bindparam(None, values, type_=ARRAY(column.type)))
+        packed = _packed(values)
+        if packed is None:
+            return column == sa.func.any(sa.bindparam(None, values, type_=ARRAY(column.type)))
+        array = sa.func.string_to_array(sa.bindparam(None, packed, type_=sa.Text), _SEP)
+        if not isinstance(column.type, sa.String | sa.Text):
+            array = sa.cast(array, ARRAY(column.type))
+        return column == sa.func.any(array)
     return column.in_(values)
 
 
@@ -210,7 +233,9 @@ def _update_by_id(session: Session, model: type, rows: list[dict[str, Any]]) -> 
         return
     table = model.__table__
     names = [k for k in rows[0] if k != "id"]
-    casts, params = ["CAST(:p_id AS int[])"], {"p_id": [r["id"] for r in rows]}
+    ids = _packed([r["id"] for r in rows])  # ints always pack
+    casts = ["CAST(string_to_array(:p_id, chr(31)) AS int[])"]
+    params: dict[str, Any] = {"p_id": ids}
     cols, sets = ["id"], []
     for n in names:
         values = [r[n] for r in rows]

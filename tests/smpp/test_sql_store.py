@@ -164,3 +164,40 @@ def test_held_parts_survive_a_restart_and_are_replaced_by_the_whole_reply(db):
     with db.sessions() as s:
         rows = s.scalars(sa.select(InboundMessage)).all()
         assert [(r.match_status, r.text) for r in rows] == [("new", "我不")]
+
+
+@pytest_twisted.inlineCallbacks
+def test_message_id_with_the_packing_separator_still_matches(db):
+    """An id containing U+001F (the separator lookups join keys with) falls back to a real
+    array and its receipt still finds the part."""
+    store = SqlSmsStore(db)
+    odd = "A\x1fB"
+    yield store.record_submission(outcome(1, ids=(odd,)), [part(1, mid=odd)])
+    update = yield store.record_receipt(receipt(odd))
+    assert (update.outbound_id, update.final_status) == (1, "delivered")
+
+
+@pytest_twisted.inlineCallbacks
+def test_batch_mixing_one_part_and_two_part_messages_finishes_each_correctly(db):
+    """In one batch, receipts for a one-part message and for one of two parts of another:
+    the first ends delivered, the second waits for its sibling, then ends delivered."""
+    store = SqlSmsStore(db)
+    yield defer.gatherResults(
+        [
+            store.record_submission(outcome(1), [part(1, mid="A1")]),
+            store.record_submission(
+                outcome(2, ids=("B1", "B2"), parts=2),
+                [part(2, 1, 2, mid="B1"), part(2, 2, 2, mid="B2")],
+            ),
+        ]
+    )
+    busy = store.record_submission(outcome(3, ids=("C1",)), [part(3, mid="C1")])
+    # queued behind that write (in flight or queued): the two receipts share one batch
+    _, one, first = yield defer.gatherResults(
+        [busy, store.record_receipt(receipt("A1")), store.record_receipt(receipt("B1"))]
+    )
+    assert (one.outbound_id, one.final_status) == (1, "delivered")
+    assert (first.outbound_id, first.final_status) == (2, None)
+    second = yield store.record_receipt(receipt("B2"))
+    assert (second.outbound_id, second.final_status) == (2, "delivered")
+    assert status_of(db, 2) == "delivered"
