@@ -62,6 +62,29 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def _update_by_id(session: Session, model: type[m.Base], rows: list[dict[str, object]]) -> None:
+    """Write ``rows`` (each ``{"id": ..., column: value}``, the same columns in every row).
+
+    On PostgreSQL one ``UPDATE … FROM (VALUES …)`` statement instead of one UPDATE per row;
+    elsewhere SQLAlchemy's bulk UPDATE by primary key.
+    """
+    if not rows:
+        return
+    if not _is_postgres(session):
+        session.execute(sa.update(model), rows)
+        return
+    table = model.__table__
+    names = ["id", *(name for name in rows[0] if name != "id")]
+    values = sa.values(*(sa.column(n, table.c[n].type) for n in names), name="v").data(
+        [tuple(row[n] for n in names) for row in rows]
+    )
+    session.execute(
+        sa.update(table)
+        .where(table.c.id == values.c.id)
+        .values({n: sa.cast(values.c[n], table.c[n].type) for n in names[1:]})
+    )
+
+
 def queue_sms(
     session: Session,
     *,
@@ -543,7 +566,7 @@ class _ReplyBatch:
                         {"id": state.id, **values, "updated_at": now}
                     )
         for rows in by_fields.values():
-            session.execute(sa.update(m.Survey), rows)
+            _update_by_id(session, m.Survey, rows)
         if self.outbound:
             session.execute(sa.insert(m.OutboundMessage), self.outbound)
         if self.tasks:
@@ -556,7 +579,7 @@ class _ReplyBatch:
             for (_, outcome), task_id in zip(self.tasks, ids, strict=True):
                 outcome.callback_task_id = task_id
         if self.inbound_updates:
-            session.execute(sa.update(m.InboundMessage), list(self.inbound_updates.values()))
+            _update_by_id(session, m.InboundMessage, list(self.inbound_updates.values()))
 
 
 def apply_replies(

@@ -293,3 +293,69 @@ def test_reply_to_a_survey_not_yet_handed_to_the_smsc_is_unmatched(db, settings)
     add_event(db, settings)
     outcome = reply(db, settings, "1")
     assert outcome.match_status == "unmatched"
+
+
+def stored_replies(db, texts, *, phone="8613812345678", to="10690000", at=None):
+    """Store several replies and hand them back as one batch, in arrival order."""
+    at = at or NOW + timedelta(minutes=5)
+
+    def insert(s):
+        rows = [
+            m.InboundMessage(
+                source_addr=phone,
+                destination_addr=to,
+                data_coding=8,
+                raw_hex="",
+                text=text,
+                received_at=at,
+            )
+            for text in texts
+        ]
+        s.add_all(rows)
+        s.flush()
+        return [row.id for row in rows]
+
+    ids = db.run_sync(insert)
+    return [
+        (InboundSms(i, phone, to, text, False, at), classify(text))
+        for i, text in zip(ids, texts, strict=True)
+    ]
+
+
+def test_one_batch_applies_a_phones_replies_in_arrival_order(db, settings):
+    """In one batch: unknown → one clarify, then the rating wins, then a comment follows."""
+    add_event(db, settings)
+    send_all(db, settings)
+    batch = stored_replies(db, ["你好", "什么", "2", "1 很好"])
+    outcomes = db.run_sync(ss.apply_replies, batch, settings, NOW + timedelta(minutes=6))
+    assert [o.match_status for o in outcomes] == ["matched", "matched", "matched", "comment"]
+    assert [o.queued for o in outcomes] == [["clarify"], [], ["thank_you"], []]
+    s = survey(db)
+    assert (s.status, s.rating, s.comment) == ("replied", "basically_satisfied", "1 很好")
+    assert [o.kind for o in outbound(db)] == ["survey", "clarify", "thank_you"]
+
+
+def test_one_batch_with_a_rating_then_an_opt_out_stops_what_it_queued(db, settings):
+    """Unsatisfied then TD in one batch: the thank-you and callback stop; one confirmation."""
+    add_event(db, settings)
+    send_all(db, settings)
+    batch = stored_replies(db, ["3", "TD", "退订"])
+    outcomes = db.run_sync(ss.apply_replies, batch, settings, NOW + timedelta(minutes=6))
+    assert [o.match_status for o in outcomes] == ["matched", "opt_out", "opt_out"]
+    assert [o.queued for o in outcomes] == [["thank_you"], ["opt_out_confirm"], []]
+    kinds = {o.kind: (o.status, o.error) for o in outbound(db)}
+    assert kinds["thank_you"] == ("failed", "opted_out")
+    assert kinds["opt_out_confirm"] == ("queued", None)
+    [task] = db.run_sync(lambda s: s.scalars(sa.select(m.CallbackTask)).all())
+    assert (task.id, task.status) == (outcomes[0].callback_task_id, "opted_out")
+    assert survey(db).rating == "unsatisfied"
+
+
+def test_the_same_reply_twice_in_one_batch_is_applied_once(db, settings):
+    """A redelivered reply in the same batch is a duplicate: one rating, one thank-you."""
+    add_event(db, settings)
+    send_all(db, settings)
+    [item] = stored_replies(db, ["1"])
+    outcomes = db.run_sync(ss.apply_replies, [item, item], settings, NOW + timedelta(minutes=6))
+    assert [o.match_status for o in outcomes] == ["matched", "duplicate"]
+    assert [o.kind for o in outbound(db)] == ["survey", "thank_you"]
