@@ -119,45 +119,62 @@ def claim_due(
 
     An SMS to a number that opted out meanwhile is failed instead (only the opt-out
     confirmation itself still goes), and so is its survey: opting out takes effect at once.
+    The rows are read once and written with one UPDATE per kind of change, not one per row.
     """
     if limit <= 0:
         return []
+    o = m.OutboundMessage
     query = (
-        sa.select(m.OutboundMessage)
-        .where(m.OutboundMessage.status == "queued")
-        .where(
-            sa.or_(
-                m.OutboundMessage.next_attempt_at.is_(None),
-                m.OutboundMessage.next_attempt_at <= now,
-            )
-        )
-        .order_by(m.OutboundMessage.next_attempt_at, m.OutboundMessage.id)
+        sa.select(o.id, o.destination, o.text, o.source_addr, o.kind, o.survey_id)
+        .where(o.status == "queued")
+        .where(sa.or_(o.next_attempt_at.is_(None), o.next_attempt_at <= now))
+        .order_by(o.next_attempt_at, o.id)
         .limit(limit)
     )
     if _is_postgres(session):
         query = query.with_for_update(skip_locked=True)
-    rows = session.scalars(query).all()
+    rows = session.execute(query).all()
     destinations = {row.destination for row in rows}
     opted = (
         set(session.scalars(sa.select(m.OptOut.phone).where(m.OptOut.phone.in_(destinations))))
         if destinations
         else set()
     )
-    items = []
+    items: list[OutboxItem] = []
+    failed: list[int] = []
+    failed_surveys: list[int] = []
+    waiting: list[int] = []
     for row in rows:
         if row.kind != "opt_out_confirm" and row.destination in opted:
-            row.status, row.error = "failed", "opted_out"
+            failed.append(row.id)
             if row.survey_id is not None and row.kind == "survey":
-                _fail_survey(session, row.survey_id, "opted_out")
+                failed_surveys.append(row.survey_id)
             continue
         if row.kind == "survey" and not in_window(now, settings):
-            row.next_attempt_at = next_send_time(now, settings)
+            waiting.append(row.id)
             continue
-        row.status = "submitting"
-        row.attempts += 1
-        row.updated_at = now
-        items.append(
-            OutboxItem(row.id, row.destination, row.text, row.source_addr, row.kind, row.survey_id)
+        items.append(OutboxItem(*row))
+    if failed:
+        session.execute(
+            sa.update(o).where(o.id.in_(failed)).values(status="failed", error="opted_out")
+        )
+    if failed_surveys:
+        session.execute(
+            sa.update(m.Survey)
+            .where(m.Survey.id.in_(failed_surveys), m.Survey.status == "pending")
+            .values(status="failed", failure_reason="opted_out")
+        )
+    if waiting:
+        session.execute(
+            sa.update(o)
+            .where(o.id.in_(waiting))
+            .values(next_attempt_at=next_send_time(now, settings))
+        )
+    if items:
+        session.execute(
+            sa.update(o)
+            .where(o.id.in_([item.outbound_id for item in items]))
+            .values(status="submitting", attempts=o.attempts + 1, updated_at=now)
         )
     return items
 
@@ -176,42 +193,11 @@ def next_due_at(session: Session, now: datetime) -> datetime | None:
     return max(earliest, now)
 
 
-def _fail_survey(session: Session, survey_id: int, reason: str) -> None:
-    survey = session.get(m.Survey, survey_id)
-    if survey is not None and survey.status == "pending":
-        survey.status, survey.failure_reason = "failed", reason[:128]
-
-
 def record_outcome(
     session: Session, outcome: SubmitOutcome, now: datetime, settings: SurveySettings
 ) -> None:
     """Move the survey on after its SMS was submitted (or not)."""
-    row = session.get(m.OutboundMessage, outcome.outbound_id)
-    if row is None:
-        return
-    if row.status == "submitting":  # the SMPP store normally wrote this already
-        row.status = outcome.status
-        row.parts_count = outcome.parts or row.parts_count
-        row.error = (outcome.error or None) and outcome.error[:128]
-    if row.kind != "survey" or row.survey_id is None:
-        return
-    survey = session.get(m.Survey, row.survey_id)
-    if survey is not None and survey.status == "replied" and survey.sent_at is None:
-        # The citizen's reply was stored before this outcome: the SMS certainly went out.
-        survey.sent_at = now
-        survey.expires_at = now + settings.reply_window
-        return
-    if survey is None or survey.status != "pending":
-        return
-    if outcome.status == "failed":
-        survey.status = "failed"
-        survey.failure_reason = (outcome.error or "submit failed")[:128]
-        return
-    survey.status = "sent"
-    survey.sent_at = now
-    survey.expires_at = now + settings.reply_window
-    if outcome.status == "unknown":
-        survey.failure_reason = f"submit outcome unknown: {outcome.error or '-'}"[:128]
+    record_outcomes(session, [outcome], now, settings)
 
 
 def recover_interrupted(session: Session, now: datetime, settings: SurveySettings) -> int:
@@ -716,21 +702,87 @@ def longest_names(session: Session) -> tuple[str, str]:
 def record_outcomes(
     session: Session, outcomes: list[SubmitOutcome], now: datetime, settings: SurveySettings
 ) -> list[None]:
-    # Load every row once: record_outcome's lookups then hit the identity map, not the database.
-    ids = [o.outbound_id for o in outcomes]
-    rows = session.scalars(sa.select(m.OutboundMessage).where(m.OutboundMessage.id.in_(ids))).all()
-    survey_ids = [r.survey_id for r in rows if r.survey_id is not None]
-    survey_query = sa.select(m.Survey).where(m.Survey.id.in_(survey_ids)).order_by(m.Survey.id)
-    if _is_postgres(session):
-        # Locked, as the reply batch locks them: a reply that overtook this outcome and
-        # committed ``replied`` meanwhile is read, not overwritten with ``sent``.
-        survey_query = survey_query.with_for_update().execution_options(populate_existing=True)
-    surveys = (  # held here: the identity map only keeps weak references
-        session.scalars(survey_query).all() if survey_ids else []
-    )
+    """Move each survey on after its SMS was submitted (or not), in order.
+
+    The rows are read once (surveys locked on PostgreSQL, in id order as the reply batch
+    locks them, so that a reply that overtook its outcome and committed ``replied`` is read,
+    not overwritten with ``sent``); the changes are decided in memory and written with one
+    UPDATE per distinct set of values, which under load is one or two statements a batch.
+    """
+    if not outcomes:
+        return []
+    o = m.OutboundMessage
+    ids = {outcome.outbound_id for outcome in outcomes}
+    rows = {
+        row.id: [row.status, row.kind, row.survey_id, row.parts_count, row.error]
+        for row in session.execute(
+            sa.select(o.id, o.status, o.kind, o.survey_id, o.parts_count, o.error).where(
+                o.id.in_(ids)
+            )
+        )
+    }
+    survey_ids = sorted({row[2] for row in rows.values() if row[2] is not None})
+    surveys: dict[int, list[object]] = {}
+    if survey_ids:
+        query = (
+            sa.select(m.Survey.id, m.Survey.status, m.Survey.sent_at, m.Survey.failure_reason)
+            .where(m.Survey.id.in_(survey_ids))
+            .order_by(m.Survey.id)
+        )
+        if _is_postgres(session):
+            query = query.with_for_update(of=m.Survey)
+        surveys = {r.id: [r.status, r.sent_at, r.failure_reason] for r in session.execute(query)}
+    outbound_changes: dict[int, tuple[object, ...]] = {}
+    survey_changes: dict[int, dict[str, object]] = {}
+    expires = now + settings.reply_window
     for outcome in outcomes:
-        record_outcome(session, outcome, now, settings)
-    del rows, surveys
+        row = rows.get(outcome.outbound_id)
+        if row is None:
+            continue
+        if row[0] == "submitting":  # the SMPP store normally wrote this already
+            row[0] = outcome.status
+            row[3] = outcome.parts or row[3]
+            row[4] = (outcome.error or None) and outcome.error[:128]
+            outbound_changes[outcome.outbound_id] = (row[0], row[3], row[4])
+        if row[1] != "survey" or row[2] is None or row[2] not in surveys:
+            continue
+        survey = surveys[row[2]]
+        if survey[0] == "replied" and survey[1] is None:
+            # The citizen's reply was stored before this outcome: the SMS certainly went out.
+            survey[1] = now
+            survey_changes.setdefault(row[2], {}).update(sent_at=now, expires_at=expires)
+            continue
+        if survey[0] != "pending":
+            continue
+        change = survey_changes.setdefault(row[2], {})
+        if outcome.status == "failed":
+            survey[0], survey[2] = "failed", (outcome.error or "submit failed")[:128]
+            change.update(status=survey[0], failure_reason=survey[2])
+            continue
+        survey[0], survey[1] = "sent", now
+        change.update(status="sent", sent_at=now, expires_at=expires)
+        if outcome.status == "unknown":
+            survey[2] = f"submit outcome unknown: {outcome.error or '-'}"[:128]
+            change.update(failure_reason=survey[2])
+    by_values: dict[tuple[object, ...], list[int]] = {}
+    for outbound_id, values in outbound_changes.items():
+        by_values.setdefault(values, []).append(outbound_id)
+    for (status, parts, error), outbound_ids in by_values.items():
+        session.execute(
+            sa.update(o)
+            .where(o.id.in_(outbound_ids))
+            .values(status=status, parts_count=parts, error=error, updated_at=now)
+        )
+    by_change: dict[tuple[tuple[str, object], ...], list[int]] = {}
+    for survey_id, change in survey_changes.items():
+        if change:
+            by_change.setdefault(tuple(sorted(change.items())), []).append(survey_id)
+    for change_items, ids_ in by_change.items():
+        session.execute(
+            sa.update(m.Survey)
+            .where(m.Survey.id.in_(ids_))
+            .values(**dict(change_items), updated_at=now)
+        )
     return [None] * len(outcomes)
 
 
