@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -272,6 +273,8 @@ _PART_COLUMNS = (
     "submitted_at",
     "responded_at",
 )
+# PartResult's fields carry the column names: one C-level getter builds each COPY row
+_part_row = attrgetter(*_PART_COLUMNS)
 _RECEIPT_COLUMNS = (
     "message_id",
     "message_key",
@@ -292,23 +295,7 @@ def _write_submissions(
     rows: list[tuple[Any, ...]] = []
     for i, op in submissions:
         results[i] = []
-        rows.extend(
-            (
-                p.outbound_id,
-                p.part_number,
-                p.parts_total,
-                p.attempt,
-                p.sequence_number,
-                p.message_id,
-                p.message_key,
-                p.status,
-                p.command_status,
-                p.error,
-                p.submitted_at,
-                p.responded_at,
-            )
-            for p in op.args[1]
-        )
+        rows.extend(map(_part_row, op.args[1]))
     _insert_many(session, SmsPart, _PART_COLUMNS, rows)
     now = datetime.now(UTC)
     updates = [
