@@ -81,6 +81,9 @@ def _update_by_id(session: Session, model: type[m.Base], rows: list[dict[str, ob
     session.execute(
         sa.update(table)
         .where(table.c.id == values.c.id)
+        # Redundant, but it gives the planner the ids: an index scan, not a hash join over
+        # the whole table.
+        .where(table.c.id.in_([row["id"] for row in rows]))
         .values({n: sa.cast(values.c[n], table.c[n].type) for n in names[1:]})
     )
 
