@@ -13,7 +13,7 @@ queue and removes them afterwards. Three paths, measured one after the other in 
    reply's arrival to its commit; ``--reply-rate 0`` offers them all at once to measure
    capacity (latency then includes the backlog).
 
-Results are printed as a Markdown table for docs/benchmarks-survey.md.
+Results are printed as a Markdown table for docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 
 from ivr.prompts import sound_name
 
-# typing costs milliseconds of silence on the line at start-up (see docs/benchmarks-agi.md):
+# typing costs milliseconds of silence on the line at start-up (see docs/benchmarks.md):
 # type checkers see the real names, the running script plain stand-ins.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
