@@ -377,7 +377,7 @@ def _apply_receipts(
             .order_by(SmsPart.id)
         )
         named_by_key: dict[str, tuple[int, int]] = {}
-        for row in session.execute(q).tuples():
+        for row in session.execute(q):
             part = _PartRow(*row[:6])
             siblings.setdefault(part.outbound_id, {})[part.part_number] = part  # latest wins
             if row[6] in keys:
