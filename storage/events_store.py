@@ -25,6 +25,7 @@ from gateway.surveys.selection import Decision, PhoneHistory, decide
 from gateway.surveys.settings import SurveySettings
 from gateway.surveys.templates import render_survey
 from storage import models as m
+from storage.units import subtree_codes
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -137,15 +138,6 @@ def _load_facts(
     return facts
 
 
-def _scope_codes(session: Session, scope: str) -> frozenset[str]:
-    from storage.units import subtree_ids
-
-    ids = subtree_ids(session, scope)
-    if not ids:
-        return frozenset()
-    return frozenset(session.scalars(sa.select(m.Unit.code).where(m.Unit.id.in_(ids))).all())
-
-
 def store_events(
     session: Session,
     events: Sequence[ServiceEvent],
@@ -161,7 +153,7 @@ def store_events(
     """
     if not events:
         return []
-    allowed = _scope_codes(session, scope) if scope is not None else None
+    allowed = subtree_codes(session, scope) if scope is not None else None
     facts = _load_facts(session, events, settings)
     results: list[IngestResult | None] = []
     accepted: list[tuple[int, ServiceEvent, int, str, list[int], Decision]] = []

@@ -245,3 +245,11 @@ def subtree_ids(session: Session, code: str) -> list[int]:
         out.append(uid)
         stack.extend(children.get(uid, []))
     return out
+
+
+def subtree_codes(session: Session, code: str) -> frozenset[str]:
+    """Codes of the unit with ``code`` and every unit below it (empty when it is unknown)."""
+    ids = subtree_ids(session, code)
+    if not ids:
+        return frozenset()
+    return frozenset(session.scalars(sa.select(Unit.code).where(Unit.id.in_(ids))))

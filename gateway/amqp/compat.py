@@ -63,38 +63,36 @@ def _body_decode(spec: Any, dec: tx_codec.Codec) -> tx_connection.Body:
     return tx_connection.Body(dec.decode_longbytes())
 
 
+#: Field-table value types that are one fixed-size big-endian number (AMQP 0-9-1, RabbitMQ).
+_FIXED_FORMATS = {
+    b"I": "!i",
+    b"i": "!I",
+    b"l": "!q",
+    b"b": "!b",
+    b"B": "!B",
+    b"s": "!h",
+    b"u": "!H",
+    b"f": "!f",
+    b"d": "!d",
+    b"T": "!Q",
+}
+
+
 def _decode_value(c: tx_codec.Codec, kind: bytes) -> Any:
     unpack = c.unpack
     if kind == b"S":
         return c.decode_longstr()
-    if kind == b"I":
-        return unpack("!i")
-    if kind == b"i":
-        return unpack("!I")
-    if kind == b"l":
-        return unpack("!q")
+    fixed = _FIXED_FORMATS.get(kind)
+    if fixed is not None:
+        return unpack(fixed)
     if kind == b"F":
         return c.decode_table()
     if kind == b"t":
         return c.decode_octet() != 0
-    if kind == b"b":
-        return unpack("!b")
-    if kind == b"B":
-        return unpack("!B")
-    if kind == b"s":
-        return unpack("!h")
-    if kind == b"u":
-        return unpack("!H")
-    if kind == b"f":
-        return unpack("!f")
-    if kind == b"d":
-        return unpack("!d")
     if kind == b"D":
         scale = unpack("!B")
         value = unpack("!i")
         return Decimal(value).scaleb(-scale)
-    if kind == b"T":
-        return unpack("!Q")
     if kind == b"V":
         return None
     if kind == b"x":

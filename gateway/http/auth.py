@@ -41,23 +41,3 @@ def bearer_authenticator(tokens: Iterable[Any]) -> Authenticate:
         return found
 
     return authenticate
-
-
-def sees_everything(principal: Principal) -> bool:
-    return not principal.unit
-
-
-def scope_codes(session: Any, principal: Principal) -> frozenset[str] | None:
-    """The unit codes ``principal`` may see; None means all (the inspectorate)."""
-    if sees_everything(principal):
-        return None
-    import sqlalchemy as sa
-
-    from storage.models import Unit
-    from storage.units import subtree_ids
-
-    ids = subtree_ids(session, principal.unit)
-    if not ids:
-        return frozenset()
-    codes = session.scalars(sa.select(Unit.code).where(Unit.id.in_(ids))).all()
-    return frozenset(codes)

@@ -85,3 +85,11 @@ def test_tree_and_subtree(db: Database) -> None:
     ids = db.run_sync(subtree_ids, "S1")
     codes = db.run_sync(lambda s: set(s.scalars(sa.select(Unit.code).where(Unit.id.in_(ids)))))
     assert codes == {"S1", "P1"}
+
+
+def test_subtree_codes_cover_the_unit_and_below(db: Database) -> None:
+    from storage.units import subtree_codes
+
+    db.run_sync(import_file, UNITS, "u.csv")
+    assert db.run_sync(subtree_codes, "S1") == {"S1", "P1"}
+    assert db.run_sync(subtree_codes, "NOPE") == frozenset()

@@ -14,6 +14,7 @@ from twisted.internet import reactor
 
 from gateway.amqp.consumer import EventConsumer
 from gateway.events.intake import EventIntake
+from gateway.simulate.clock import ScaledClock
 from gateway.smpp.api import InboundSms
 from gateway.surveys.pipeline import SurveyPipeline
 from storage import models as m
@@ -23,19 +24,6 @@ from tests.surveys.fake_smpp import FakeSmppService
 pytestmark = pytest.mark.rabbitmq
 
 
-class SendingHoursClock:
-    """The real reactor's scheduling, with a fixed daytime 'now' so the test runs any hour."""
-
-    def __init__(self, at):
-        self._offset = at.timestamp() - reactor.seconds()
-
-    def seconds(self):
-        return reactor.seconds() + self._offset
-
-    def callLater(self, *args, **kwargs):
-        return reactor.callLater(*args, **kwargs)
-
-
 def rows(db, model):
     return db.run_sync(lambda s: s.scalars(sa.select(model)).all())
 
@@ -43,7 +31,7 @@ def rows(db, model):
 @pytest_twisted.inlineCallbacks
 def test_event_from_rabbitmq_to_rating_and_callback_task(db, settings, amqp_params):
     at = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 Shanghai
-    clock = SendingHoursClock(at)
+    clock = ScaledClock(reactor, 1.0, start=at.timestamp())  # a daytime 'now', any hour
     smpp = FakeSmppService()
     pipeline = SurveyPipeline(db, smpp, settings, clock=clock)
     intake = EventIntake(db, settings, clock=clock, on_queued=pipeline.kick)
