@@ -31,7 +31,13 @@ from gateway.smpp.reassembly import InboundPart
 from gateway.smpp.receipts import message_status, part_state_after
 from gateway.smpp.store import InboundRecord, PartResult, ReceiptRecord
 from storage.db import Database
-from storage.models import DeliveryReceipt, InboundMessage, OutboundMessage, SmsPart
+from storage.models import (
+    DeliveryReceipt,
+    InboundMessage,
+    OutboundMessage,
+    SmsPart,
+    UtcDateTime,
+)
 
 log = Logger(namespace="pingjing.storage.sms")
 
@@ -356,28 +362,9 @@ def _apply_receipts(
     by_key: dict[str, _PartRow] = {}
     siblings: dict[int, dict[int, _PartRow]] = {}
     if keys:
-        # the parts the receipts name and all their siblings, in one round trip: every
-        # submitted part of every message one of these keys belongs to
-        named = (
-            sa.select(SmsPart.outbound_id)
-            .where(_one_of(session, SmsPart.message_key, list(keys)), SmsPart.status == "submitted")
-            .scalar_subquery()
-        )
-        q = (
-            sa.select(
-                SmsPart.id,
-                SmsPart.outbound_id,
-                SmsPart.part_number,
-                SmsPart.parts_total,
-                SmsPart.receipt_state,
-                SmsPart.final_at,
-                SmsPart.message_key,
-            )
-            .where(SmsPart.outbound_id.in_(named), SmsPart.status == "submitted")
-            .order_by(SmsPart.id)
-        )
+        rows = _parts_and_siblings(session, list(keys))
         named_by_key: dict[str, tuple[int, int]] = {}
-        for row in session.execute(q):
+        for row in rows:
             part = _PartRow(*row[:6])
             siblings.setdefault(part.outbound_id, {})[part.part_number] = part  # latest wins
             if row[6] in keys:
@@ -443,6 +430,49 @@ def _apply_receipts(
             OutboundMessage,
             [{"id": oid, "status": status, "updated_at": now} for oid, status in finals.items()],
         )
+
+
+_PARTS_AND_SIBLINGS_PG = sa.text(
+    "SELECT p.id, p.outbound_id, p.part_number, p.parts_total, p.receipt_state, p.final_at,"
+    " p.message_key"
+    " FROM (SELECT DISTINCT n.outbound_id"
+    "       FROM unnest(string_to_array(:keys, chr(31))) AS k(key)"
+    "       JOIN sms_parts AS n ON n.message_key = k.key AND n.status = 'submitted') AS o"
+    " JOIN sms_parts AS p ON p.outbound_id = o.outbound_id AND p.status = 'submitted'"
+    " ORDER BY p.id"
+).columns(final_at=UtcDateTime())
+
+
+def _parts_and_siblings(session: Session, keys: list[str]) -> Sequence[Any]:
+    """The submitted parts the receipt keys name, and all their siblings, in one round trip.
+
+    On PostgreSQL the statement is driven by the key list (a join from ``unnest``), not by
+    ``outbound_id IN (subquery)``: on a table without statistics yet (a new database, or a
+    burst before autovacuum's first ANALYZE) the planner turned that form into a nested loop
+    over a sequential scan, quadratic in the table size, which took 2 s a batch at 15,000 rows.
+    """
+    packed = _packed(keys)
+    if session.get_bind().dialect.name == "postgresql" and packed is not None:
+        return session.execute(_PARTS_AND_SIBLINGS_PG, {"keys": packed}).all()
+    named = (
+        sa.select(SmsPart.outbound_id)
+        .where(_one_of(session, SmsPart.message_key, keys), SmsPart.status == "submitted")
+        .scalar_subquery()
+    )
+    q = (
+        sa.select(
+            SmsPart.id,
+            SmsPart.outbound_id,
+            SmsPart.part_number,
+            SmsPart.parts_total,
+            SmsPart.receipt_state,
+            SmsPart.final_at,
+            SmsPart.message_key,
+        )
+        .where(SmsPart.outbound_id.in_(named), SmsPart.status == "submitted")
+        .order_by(SmsPart.id)
+    )
+    return session.execute(q).all()
 
 
 def _hold(session: Session, part: InboundPart) -> int:

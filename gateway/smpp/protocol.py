@@ -20,6 +20,11 @@ class SmppClientProtocol(Protocol):
         self._make_session = make_session
 
     def connectionMade(self) -> None:
+        # Small PDUs under Nagle wait for the SMSC's delayed ACK (40 ms on Linux): with a
+        # window of 50 that caps a bind near 1,100 PDU/s however fast both ends are.
+        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
         self.session = self._make_session(self.transport.write, self._disconnect)
         self.session.connection_made()
 
