@@ -40,6 +40,7 @@ class Broker:
     def __init__(self, client: AMQClient, channel: Any) -> None:
         self.client = client
         self.channel = channel
+        self._tx_channel: Any = None
 
     @classmethod
     @defer.inlineCallbacks
@@ -62,6 +63,24 @@ class Broker:
         self.channel.basic_publish(
             exchange="", routing_key=queue, content=compat.make_content(body, headers=headers)
         )
+
+    @defer.inlineCallbacks
+    def publish_committed(self, queue: str, bodies: list[bytes | str]) -> Any:
+        """Publish persistent messages in one AMQP transaction, on a channel of its own.
+
+        When this fires the broker has taken every message (and written the persistent ones to
+        disk), so a test can restart it without wondering what was still in a socket buffer.
+        """
+        if self._tx_channel is None:
+            channel = yield self.client.channel(2)
+            yield channel.channel_open()
+            yield channel.tx_select()
+            self._tx_channel = channel
+        for body in bodies:
+            self._tx_channel.basic_publish(
+                exchange="", routing_key=queue, content=compat.make_content(body)
+            )
+        yield self._tx_channel.tx_commit()
 
     @defer.inlineCallbacks
     def count(self, queue: str) -> Any:
