@@ -204,15 +204,41 @@ def record_outcome(
 
 
 def recover_interrupted(session: Session, now: datetime, settings: SurveySettings) -> int:
-    """SMS left ``submitting`` by a crash may have gone out: mark them unknown, never resend."""
+    """Settle what a crash interrupted; returns how many SMS were left ``submitting``.
+
+    An SMS left ``submitting`` may have gone out: it is marked unknown, never resent. A survey
+    still ``pending`` although its SMS has an outcome (the process stopped between the SMPP
+    store's commit and the survey's) is moved on from that outcome now.
+    """
     rows = session.scalars(
         sa.select(m.OutboundMessage).where(m.OutboundMessage.status == "submitting")
     ).all()
     for row in rows:
-        outcome = SubmitOutcome(row.id, "unknown", (), row.parts_count or 0, "interrupted")
         row.status = "unknown"
         row.error = "interrupted: the gateway stopped during submit"
-        record_outcome(session, outcome, now, settings)
+    session.flush()
+    o = m.OutboundMessage
+    settled = session.execute(
+        sa.select(o.id, o.status, o.parts_count, o.error)
+        .join(m.Survey, m.Survey.id == o.survey_id)
+        .where(
+            m.Survey.status == "pending",
+            o.kind == "survey",
+            o.status.in_(("submitted", "delivered", "undeliverable", "unknown", "failed")),
+        )
+        .order_by(o.id)
+    ).all()
+    outcomes = [
+        SubmitOutcome(
+            oid,
+            status if status in ("failed", "unknown") else "submitted",
+            (),
+            parts or 0,
+            error if status in ("failed", "unknown") else None,
+        )
+        for oid, status, parts, error in settled
+    ]
+    record_outcomes(session, outcomes, now, settings)
     return len(rows)
 
 
@@ -764,6 +790,12 @@ def record_outcomes(
             continue
         survey[0], survey[1] = "sent", now
         change.update(status="sent", sent_at=now, expires_at=expires)
+        if row[0] == "delivered":  # its receipt overtook this outcome's commit
+            survey[0] = "delivered"
+            change.update(status="delivered", delivered_at=now)
+        elif row[0] == "undeliverable":
+            survey[0], survey[2] = "undeliverable", "receipt: undeliverable"
+            change.update(status=survey[0], failure_reason=survey[2])
         if outcome.status == "unknown":
             survey[2] = f"submit outcome unknown: {outcome.error or '-'}"[:128]
             change.update(failure_reason=survey[2])

@@ -5,6 +5,14 @@ when a submit finishes, when the SMPP link comes back, and at the time the earli
 becomes due (one timer, re-armed after every drain, at most a minute ahead so that reply
 windows are closed on time). At most ``outbox_in_flight`` SMS are handed to the SMPP client at
 once; its own window and rate cap do the rest.
+
+An SMS leaves that budget when the SMSC has answered for it, not when its survey's new state
+is committed: the SMPP store has already committed the message's own outcome by then, so the
+survey update is group-committed behind it without holding an SMPP slot (otherwise every
+claim waits for a database round trip and the outbox crawls at ``outbox_in_flight`` per commit
+latency). Outcomes waiting for that commit are bounded too (``OUTCOME_BACKLOG_FACTOR`` times
+the budget), and a survey whose outcome a crash kept from being recorded is settled at start-up
+(``recover_interrupted``).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from gateway.surveys.settings import SurveySettings
 log = Logger()
 
 MAX_TIMER_SECONDS = 60.0
+OUTCOME_BACKLOG_FACTOR = 4
 
 
 class SurveyPipeline(service.Service):
@@ -42,7 +51,8 @@ class SurveyPipeline(service.Service):
         self._available = False
         self._draining = False
         self._again = False
-        self._in_flight: set[int] = set()
+        self._in_flight: set[int] = set()  # handed to the SMPP client, not answered yet
+        self._settling = 0  # answered, survey state not yet committed
         self._timer: Any = None
         self._pending: set[defer.Deferred[Any]] = set()  # database work
         self._submits: set[defer.Deferred[Any]] = set()  # SMS handed to the SMPP client
@@ -153,7 +163,11 @@ class SurveyPipeline(service.Service):
         try:
             while self.running and self._available:
                 self._again = False
-                room = self._settings.outbox_in_flight - len(self._in_flight)
+                budget = self._settings.outbox_in_flight
+                room = min(
+                    budget - len(self._in_flight),
+                    budget * OUTCOME_BACKLOG_FACTOR - self._settling - len(self._in_flight),
+                )
                 if room <= 0:
                     break
                 items = yield self._db.run(claim_due, self.now(), room, self._settings)
@@ -196,10 +210,14 @@ class SurveyPipeline(service.Service):
 
     @defer.inlineCallbacks
     def _outcome(self, outcome: SubmitOutcome, item: Any) -> Any:
+        self._in_flight.discard(item.outbound_id)
+        self._settling += 1
+        stored = self._track(self._outcomes.submit(outcome))
+        self.kick()  # the SMPP slot is free now
         try:
-            yield self._track(self._outcomes.submit(outcome))
+            yield stored
         finally:
-            self._in_flight.discard(item.outbound_id)
+            self._settling -= 1
         if outcome.status != "submitted":
             log.warn(
                 "surveys: {kind} SMS {id} to {phone}: {status} ({error})",

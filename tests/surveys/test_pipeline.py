@@ -177,3 +177,70 @@ def test_events_arriving_together_share_a_transaction(sqlite_db, settings):
     results = yield defer.gatherResults([intake.ingest_body(b, "amqp") for b in bodies])
     assert [r.status for r in results] == ["accepted"] * 6
     assert len(runs) == 2  # the first event alone, then the five that waited for it
+
+
+class HeldCommits:
+    """Stands in for the outcome group commit: holds every outcome until the test commits it."""
+
+    def __init__(self, real):
+        self.real = real
+        self.held: list[tuple[object, defer.Deferred]] = []
+
+    def submit(self, outcome):
+        d = defer.Deferred()
+        self.held.append((outcome, d))
+        return d
+
+    @defer.inlineCallbacks
+    def idle(self, pipeline):
+        """The pipeline's database work done, except the outcomes held here."""
+        while rest := pipeline._pending - {d for _, d in self.held}:
+            yield defer.DeferredList(list(rest))
+
+    @defer.inlineCallbacks
+    def commit_all(self):
+        held, self.held = self.held, []
+        for outcome, d in held:
+            yield self.real.submit(outcome)
+            d.callback(None)
+
+
+@pytest_twisted.inlineCallbacks
+def test_an_answered_sms_frees_its_slot_before_the_survey_state_commits(sqlite_db, settings):
+    """The SMPP slot is for SMS the SMSC has not answered; a slow survey commit must not
+    hold it, but the answered-uncommitted backlog is bounded too."""
+    from dataclasses import replace
+
+    from gateway.surveys.pipeline import OUTCOME_BACKLOG_FACTOR
+
+    settings = replace(settings, outbox_in_flight=1)
+    clock = clock_at(NOW)
+    smpp = FakeSmppService(auto=None)
+    pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    held = HeldCommits(pipeline._outcomes)
+    pipeline._outcomes = held
+    for i in range(6):
+        data = event_data(event_id=f"E-{i}", citizen_phone=f"1380000000{i}")
+        yield intake.ingest_body(repr_json(data), "amqp")
+    yield held.idle(pipeline)
+    assert len(smpp.submitted) == 1
+    answered = 0
+    while smpp.waiting:
+        smpp.answer(next(iter(smpp.waiting)))
+        answered += 1
+        yield held.idle(pipeline)
+    # one slot, but the next SMS went as soon as the previous one was answered, until the
+    # backlog of uncommitted outcomes reached its bound (the one in flight counts too)
+    assert len(held.held) == answered == OUTCOME_BACKLOG_FACTOR
+    assert len(smpp.submitted) == OUTCOME_BACKLOG_FACTOR
+    yield held.commit_all()
+    yield held.idle(pipeline)
+    assert len(smpp.submitted) == OUTCOME_BACKLOG_FACTOR + 1
+    while smpp.waiting or held.held:
+        for outbound_id in list(smpp.waiting):
+            smpp.answer(outbound_id)
+        yield held.commit_all()
+        yield held.idle(pipeline)
+    statuses = sqlite_db.run_sync(lambda s: s.scalars(sa.select(m.Survey.status)).all())
+    assert statuses == ["sent"] * 6
+    yield pipeline.stopService()

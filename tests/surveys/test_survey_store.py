@@ -112,6 +112,53 @@ def test_interrupted_submit_is_marked_unknown_never_resent(db, settings):
     assert db.run_sync(ss.claim_due, NOW, 100, settings) == []
 
 
+def _smpp_store_wrote(db, outbound_id, status):
+    """What the SMPP store commits before the pipeline hears of an outcome or a receipt."""
+
+    def write(s):
+        s.get(m.OutboundMessage, outbound_id).status = status
+
+    db.run_sync(write)
+
+
+def test_receipt_that_overtook_the_outcome_commit_still_delivers_the_survey(db, settings):
+    add_event(db, settings)
+    [item] = db.run_sync(ss.claim_due, NOW, 100, settings)
+    _smpp_store_wrote(db, item.outbound_id, "delivered")
+    update = ReceiptUpdate(item.outbound_id, "m1", "DELIVRD", "delivered")
+    assert db.run_sync(ss.apply_receipt, update, NOW) == "pending"  # too early: no change
+    outcome = SubmitOutcome(item.outbound_id, "submitted", ("m1",), 1, None)
+    db.run_sync(ss.record_outcome, outcome, NOW, settings)
+    s = survey(db)
+    assert (s.status, s.sent_at, s.delivered_at) == ("delivered", NOW, NOW)
+    assert s.expires_at == NOW + settings.reply_window
+
+
+def test_undeliverable_receipt_before_the_outcome_commit_ends_undeliverable(db, settings):
+    add_event(db, settings)
+    [item] = db.run_sync(ss.claim_due, NOW, 100, settings)
+    _smpp_store_wrote(db, item.outbound_id, "undeliverable")
+    outcome = SubmitOutcome(item.outbound_id, "submitted", ("m1",), 1, None)
+    db.run_sync(ss.record_outcome, outcome, NOW, settings)
+    assert survey(db).status == "undeliverable"
+
+
+def test_survey_whose_outcome_a_crash_kept_from_commit_is_settled_at_start(db, settings):
+    """The SMPP store committed the SMS's outcome; the process died before the survey's."""
+    for i in range(3):
+        add_event(db, settings, event_id=f"E-{i}", citizen_phone=f"1380000000{i}")
+    items = db.run_sync(ss.claim_due, NOW, 100, settings)
+    for item, status in zip(items, ("submitted", "delivered", "failed"), strict=True):
+        _smpp_store_wrote(db, item.outbound_id, status)
+    later = NOW + timedelta(minutes=5)
+    assert db.run_sync(ss.recover_interrupted, later, settings) == 0  # none left submitting
+    statuses = [survey(db, item.survey_id).status for item in items]
+    assert statuses == ["sent", "delivered", "failed"]
+    assert survey(db, items[0].survey_id).sent_at == later
+    assert db.run_sync(ss.recover_interrupted, later, settings) == 0
+    assert [survey(db, item.survey_id).status for item in items] == statuses
+
+
 def test_receipts_move_survey_to_delivered_or_undeliverable(db, settings):
     add_event(db, settings)
     add_event(db, settings, event_id="E-2", citizen_phone="13900000000")
