@@ -46,6 +46,8 @@ Handler = Callable[[bytes], "defer.Deferred[IngestResult]"]
 
 
 class _AmqpFactory(protocol.Factory):
+    noisy = False  # ClientService logs each attempt; "Starting factory" twice per retry is noise
+
     def __init__(self, settings: AmqpSettings, clock: Any) -> None:
         self._settings = settings
         self._clock = clock
@@ -210,7 +212,10 @@ class EventConsumer(service.Service):
 
     def _lost(self, _: object, client: AMQClient) -> None:
         if self._client is client:
-            log.warn("amqp: connection lost; ClientService reconnects with backoff")
+            if self.running:
+                log.warn("amqp: connection lost; ClientService reconnects with backoff")
+            else:  # stopService closed it: nothing is lost and nothing reconnects
+                log.info("amqp: connection closed")
             self._client = self._channel = self._publisher = None
             self._consumer_tag = None
 
@@ -237,7 +242,20 @@ class EventConsumer(service.Service):
                 return
             d = self._handle(message, channel)
             self._in_flight.add(d)
+            d.addErrback(self._handle_failed, message.delivery_tag)
             d.addBoth(lambda _, d=d: self._in_flight.discard(d))
+
+    def _handle_failed(self, failure: Any, tag: int) -> None:
+        """A delivery's handling failed outside the cases it settles itself: a bug, so say so.
+
+        Without this the in-flight bookkeeping would swallow the failure, and the delivery
+        would sit unacked with no trace while it holds one of the prefetch slots.
+        """
+        log.failure(
+            "amqp: handling delivery {tag} failed; it stays unacked until the connection closes",
+            failure,
+            tag=tag,
+        )
 
     # --- one delivery ----------------------------------------------------------------------
 
