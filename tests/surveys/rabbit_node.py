@@ -204,7 +204,7 @@ class PrivateNode:
         self._process = self._group = None
 
     def kill(self) -> None:
-        """Kill every process of the node's group (after a failed start or stop)."""
+        """SIGKILL the node's whole process group: a crash for a test, a last resort in teardown."""
         process, self._process = self._process, None
         group, self._group = self._group, None
         if group is not None:

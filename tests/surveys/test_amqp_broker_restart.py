@@ -1,10 +1,12 @@
 """The event consumer across a real broker restart: nothing lost, nothing doubled, consuming again.
 
 Issue 4: "the broker restarted mid-stream with nothing lost or doubled". The broker is a private
-RabbitMQ node (``tests/surveys/rabbit_node.py``), stopped and started the way an operator does,
-so the consumer sees what it sees in production: the broker closing the connection, refused
-connections while it is down, then a broker that recovered its durable queue from disk. The
-events go through the real intake into PostgreSQL.
+RabbitMQ node (``tests/surveys/rabbit_node.py``; the shared one on 5672 is never touched),
+stopped and started the way an operator does, so the consumer sees what it sees in production:
+the broker closing the connection, refused connections while it is down, then a broker that
+recovered its durable queue from disk. Also: the broker process killed outright, and a restart
+while the consumer is paused. Events go through the real intake into PostgreSQL, and nothing
+may be logged as an error or with a traceback: these disconnects are expected.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 import sqlalchemy as sa
-from twisted.internet import defer, reactor, threads
+from twisted.internet import defer, reactor, task, threads
 from twisted.logger import LogLevel, globalLogPublisher
 
 from gateway.amqp import compat
@@ -64,7 +66,7 @@ class StallingIntake:
     Every result is recorded per event_id, so a test can tell a redelivery from a new event.
     """
 
-    def __init__(self, intake: EventIntake, passed: int) -> None:
+    def __init__(self, intake: EventIntake, passed: int | None = None) -> None:
         self._intake = intake
         self._passed = passed
         self.calls = 0
@@ -73,7 +75,7 @@ class StallingIntake:
 
     def __call__(self, body: bytes) -> defer.Deferred[Any]:
         self.calls += 1
-        if self.calls > self._passed and self._passed >= 0:
+        if self._passed is not None and self.calls > self._passed:
             d: defer.Deferred[Any] = defer.Deferred()
             self.held.append((body, d))
             return d
@@ -88,7 +90,7 @@ class StallingIntake:
 
     def release(self) -> list[str]:
         """Let the held deliveries through, and from now on every one; their event ids."""
-        self._passed = -1
+        self._passed = None
         held, self.held = self.held, []
         for body, d in held:
             self._ingest(body).chainDeferred(d)
@@ -132,6 +134,64 @@ def stored_counts(db: Any) -> defer.Deferred[Counter[str]]:
     return db.run(query)
 
 
+@defer.inlineCallbacks
+def broker_counts(node: PrivateNode, queue: str, ready: int | None, unacked: int) -> Any:
+    """(ready, unacked) of ``queue`` once the broker shows these (None: any), or the last seen.
+
+    The broker settles acks asynchronously; a few reads (each a rabbitmqctl run) give it time.
+    """
+    counts = (-1, -1)
+    for _ in range(10):
+        counts = yield threads.deferToThread(node.queue_counts, queue)
+        if ready in (None, counts[0]) and counts[1] == unacked:
+            break
+        yield task.deferLater(reactor, 0.2, lambda: None)
+    return counts
+
+
+class Scenario:
+    """One test's queue, database, stalling intake, consumer and log watch on the private node."""
+
+    def __init__(self, node: PrivateNode, pg_url: str, **intake: Any) -> None:
+        self.node = node
+        self.db = make_db(pg_url)
+        self.intake = StallingIntake(EventIntake(self.db, SurveySettings()), **intake)
+        self.settings = unique_settings(node.amqp_params, prefetch=PREFETCH)
+        self.consumer = EventConsumer(self.settings, self.intake, reactor=reactor)
+        self.problems = LogProblems()
+        globalLogPublisher.addObserver(self.problems)
+
+    @defer.inlineCallbacks
+    def publish(self, bodies: list[str]) -> Any:
+        """Publish (committed) from a short-lived connection, so none is open across a restart."""
+        broker = yield Broker.connect(self.node.amqp_params)
+        yield broker.declare(self.settings)
+        yield broker.publish_committed(self.settings.queue, bodies)
+        yield broker.client.close(within=1)
+
+    @defer.inlineCallbacks
+    def stall_with_deliveries_in_flight(self) -> Any:
+        """Wait until PREFETCH deliveries are held by the intake and unacked on the broker."""
+        yield wait_until(lambda: len(self.intake.held) == PREFETCH)
+        yield wait_until(lambda: len(self.consumer._in_flight) == PREFETCH)  # the rest settled
+        _, unacked = yield broker_counts(self.node, self.settings.queue, None, PREFETCH)
+        assert unacked == PREFETCH
+
+    def reconnected(self) -> defer.Deferred[None]:
+        """Fires once the consumer prepared its second connection (the first after a restart)."""
+        return wait_until(lambda: self.consumer.connections == 2, timeout=RESTART_TIMEOUT)
+
+    @defer.inlineCallbacks
+    def finish(self) -> Any:
+        globalLogPublisher.removeObserver(self.problems)
+        self.intake.release()  # stopService waits for every delivery in flight
+        yield self.consumer.stopService()
+        if self.node.running:
+            broker = yield Broker.connect(self.node.amqp_params)
+            yield broker.cleanup(self.settings)
+        self.db.stop()
+
+
 @pytest_twisted.inlineCallbacks
 def test_broker_restart_with_deliveries_in_flight_stores_every_event_once(node, pg_url):
     """Restart the broker while prefetched deliveries are unacked and the intake is stalled.
@@ -141,44 +201,32 @@ def test_broker_restart_with_deliveries_in_flight_stores_every_event_once(node, 
     second row. The consumer reconnects by itself, consumes what was left and what is published
     after the restart; the queue ends empty and only the malformed events are dead-lettered.
     """
-    db = make_db(pg_url)
-    intake = StallingIntake(EventIntake(db, SurveySettings()), passed=PASSED)
-    settings = unique_settings(node.amqp_params, prefetch=PREFETCH)
-    problems = LogProblems()
-    globalLogPublisher.addObserver(problems)
-    consumer = EventConsumer(settings, intake, reactor=reactor)
-    broker = None
+    run = Scenario(node, pg_url, passed=PASSED)
     first = [event_body(f"RS-{i:03d}") for i in range(BEFORE)]
     first.insert(10, malformed_body("RS-BAD-1"))
     second = [event_body(f"RS-{i:03d}") for i in range(BEFORE, BEFORE + AFTER)]
     second.insert(50, malformed_body("RS-BAD-2"))
     valid = {f"RS-{i:03d}" for i in range(BEFORE + AFTER)}
+    intake, consumer, queue = run.intake, run.consumer, run.settings.queue
     try:
-        broker = yield Broker.connect(node.amqp_params)
-        yield broker.declare(settings)
-        yield broker.publish_committed(settings.queue, first)
-        yield broker.client.close(within=1)  # the inspector must not hold a dying connection
-        broker = None
-
+        yield run.publish(first)
         consumer.startService()
         yield consumer.when_consuming()
-        yield wait_until(lambda: len(intake.held) == PREFETCH)
-        yield wait_until(lambda: len(consumer._in_flight) == PREFETCH)  # the rest is settled
-        ready, unacked = yield threads.deferToThread(node.queue_counts, settings.queue)
-        assert (ready, unacked) == (len(first) - PASSED - PREFETCH, PREFETCH)
-        assert sum((yield stored_counts(db)).values()) == PASSED - 1  # one was malformed
+        yield run.stall_with_deliveries_in_flight()
+        ready, _ = yield threads.deferToThread(node.queue_counts, queue)
+        assert ready == len(first) - PASSED - PREFETCH
+        assert sum((yield stored_counts(run.db)).values()) == PASSED - 1  # one was malformed
 
         yield threads.deferToThread(node.stop)
         yield wait_until(lambda: not consumer.consuming and consumer._client is None)
         in_flight = intake.release()
         yield wait_until(lambda: not consumer._in_flight)
-        assert sum((yield stored_counts(db)).values()) == PASSED - 1 + PREFETCH
+        assert sum((yield stored_counts(run.db)).values()) == PASSED - 1 + PREFETCH
 
         yield threads.deferToThread(node.start)
-        yield wait_until(lambda: consumer.connections == 2, timeout=RESTART_TIMEOUT)
+        yield run.reconnected()
         yield consumer.when_consuming().addTimeout(RESTART_TIMEOUT, reactor)
-        broker = yield Broker.connect(node.amqp_params)
-        yield broker.publish_committed(settings.queue, second)
+        yield run.publish(second)
 
         def settled() -> bool:
             return (
@@ -188,7 +236,7 @@ def test_broker_restart_with_deliveries_in_flight_stores_every_event_once(node, 
             )
 
         yield wait_until(settled, timeout=RESTART_TIMEOUT)
-        counts = yield stored_counts(db)
+        counts = yield stored_counts(run.db)
         assert set(counts) == valid
         assert set(counts.values()) == {1}
         for event_id in valid:
@@ -197,21 +245,99 @@ def test_broker_restart_with_deliveries_in_flight_stores_every_event_once(node, 
         assert intake.results["RS-BAD-1"] == intake.results["RS-BAD-2"] == [REJECTED]
         assert consumer.consuming and consumer.connections == 2
 
-        queue = yield threads.deferToThread(node.queue_counts, settings.queue)
-        dead = yield threads.deferToThread(node.queue_counts, settings.dead_letter_queue)
-        assert (queue, dead) == ((0, 0), (2, 0))
+        assert (yield broker_counts(node, queue, 0, 0)) == (0, 0)
+        dead_queue = run.settings.dead_letter_queue
+        assert (yield broker_counts(node, dead_queue, 2, 0)) == (2, 0)
+        broker = yield Broker.connect(node.amqp_params)
         dead_ids = []
         for _ in range(2):
-            message = yield broker.get(settings.dead_letter_queue)
+            message = yield broker.get(dead_queue)
             headers = message.content.properties["headers"]
             assert "required" in headers[REASON_HEADER]
             assert json.loads(compat.body_bytes(message.content))["business"] == "户籍办理"
             dead_ids.append(headers[EVENT_ID_HEADER])
+        yield broker.client.close(within=1)
         assert sorted(dead_ids) == ["RS-BAD-1", "RS-BAD-2"]
-        assert problems.describe() == []
+        assert run.problems.describe() == []
     finally:
-        globalLogPublisher.removeObserver(problems)
-        yield consumer.stopService()
-        if broker is not None and node.running:
-            yield broker.cleanup(settings)
-        db.stop()
+        yield run.finish()
+
+
+@pytest_twisted.inlineCallbacks
+def test_broker_killed_with_deliveries_in_flight_loses_and_doubles_nothing(node, pg_url):
+    """The broker process is killed (no connection.close is sent), then started again.
+
+    A killed broker may also have lost acks it had not yet written down, so more events than
+    the stalled ones can come back: each comes back as a duplicate, none is stored twice.
+    """
+    run = Scenario(node, pg_url, passed=60)
+    valid = [f"KS-{i:03d}" for i in range(200)]
+    intake, consumer = run.intake, run.consumer
+    try:
+        yield run.publish([event_body(e) for e in valid[:150]])
+        consumer.startService()
+        yield consumer.when_consuming()
+        yield run.stall_with_deliveries_in_flight()
+
+        yield threads.deferToThread(node.kill)
+        yield wait_until(lambda: not consumer.consuming and consumer._client is None)
+        in_flight = intake.release()
+        yield wait_until(lambda: not consumer._in_flight)
+
+        yield threads.deferToThread(node.start)
+        yield run.reconnected()
+        yield consumer.when_consuming().addTimeout(RESTART_TIMEOUT, reactor)
+        yield run.publish([event_body(e) for e in valid[150:]])
+
+        def settled() -> bool:
+            return (
+                set(intake.results) == set(valid)
+                and all(len(intake.results[e]) > 1 for e in in_flight)
+                and not consumer._in_flight
+            )
+
+        yield wait_until(settled, timeout=RESTART_TIMEOUT)
+        counts = yield stored_counts(run.db)
+        assert sorted(counts) == valid and set(counts.values()) == {1}
+        for event_id in valid:
+            first, *again = intake.results[event_id]
+            assert first == ACCEPTED and set(again) <= {DUPLICATE}, event_id
+        assert (yield broker_counts(node, run.settings.queue, 0, 0)) == (0, 0)
+        assert (yield broker_counts(node, run.settings.dead_letter_queue, 0, 0)) == (0, 0)
+        assert consumer.consuming
+        assert run.problems.describe() == []
+    finally:
+        yield run.finish()
+
+
+@pytest_twisted.inlineCallbacks
+def test_paused_consumer_stays_paused_across_a_restart_and_resumes_after(node, pg_url):
+    """Paused (SMPP down) when the broker restarts: it reconnects but takes no events until
+    resumed, then takes them all (backpressure survives the reconnect)."""
+    run = Scenario(node, pg_url)
+    valid = [f"PS-{i:03d}" for i in range(50)]
+    intake, consumer, queue = run.intake, run.consumer, run.settings.queue
+    try:
+        yield run.publish([event_body(e) for e in valid[:30]])
+        consumer.startService()
+        yield consumer.when_consuming()
+        yield wait_until(lambda: len(intake.results) == 30 and not consumer._in_flight)
+        yield consumer.pause()
+
+        yield threads.deferToThread(node.stop)
+        yield threads.deferToThread(node.start)
+        yield run.reconnected()
+        yield run.publish([event_body(e) for e in valid[30:]])
+        assert (yield broker_counts(node, queue, 20, 0)) == (20, 0)
+        assert not consumer.consuming and len(intake.results) == 30
+
+        yield consumer.resume()
+        assert consumer.consuming
+        yield wait_until(lambda: len(intake.results) == 50 and not consumer._in_flight)
+        counts = yield stored_counts(run.db)
+        assert sorted(counts) == valid and set(counts.values()) == {1}
+        assert all(intake.results[e] == [ACCEPTED] for e in valid)
+        assert (yield broker_counts(node, queue, 0, 0)) == (0, 0)
+        assert run.problems.describe() == []
+    finally:
+        yield run.finish()
