@@ -5,12 +5,15 @@ Called inside a transaction (``Database.run``) with a session. Events are handle
 are read with one query per kind for the whole batch, the decisions are taken in order in
 memory (so two events of one batch see each other: the second report of a contact is a
 duplicate, the second event for a phone is recently surveyed), and the rows are written with
-one multi-row INSERT per table. An event is either fully recorded (event, officers, survey
-decision and, when selected, the queued evaluation SMS) or not at all.
+one statement per table: on PostgreSQL COPY, after taking the batch's ids from the sequences,
+and each key list is sent as one parameter (``storage.sql``); elsewhere multi-row INSERTs. An
+event is either fully recorded (event, officers, survey decision and, when selected, the
+queued evaluation SMS) or not at all.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +28,7 @@ from gateway.surveys.selection import Decision, PhoneHistory, decide
 from gateway.surveys.settings import SurveySettings
 from gateway.surveys.templates import render_survey
 from storage import models as m
+from storage.sql import insert_many, is_postgresql, one_of, reserve_ids
 from storage.units import subtree_codes
 
 
@@ -91,28 +95,36 @@ def _load_facts(
     ids = {e.event_id for e in events}
     facts.known_ids = set(
         session.scalars(
-            sa.select(m.ServiceEvent.event_id).where(m.ServiceEvent.event_id.in_(ids))
+            sa.select(m.ServiceEvent.event_id).where(
+                one_of(session, m.ServiceEvent.event_id, list(ids))
+            )
         ).all()
     )
     codes = {e.unit_code for e in events}
     for uid, code, name in session.execute(
-        sa.select(m.Unit.id, m.Unit.code, m.Unit.name).where(m.Unit.code.in_(codes))
+        sa.select(m.Unit.id, m.Unit.code, m.Unit.name).where(
+            one_of(session, m.Unit.code, list(codes))
+        )
     ):
         facts.units[code] = (uid, name)
     numbers = {n for e in events for n in e.officer_ids}
     for oid, number in session.execute(
-        sa.select(m.Officer.id, m.Officer.police_number).where(m.Officer.police_number.in_(numbers))
+        sa.select(m.Officer.id, m.Officer.police_number).where(
+            one_of(session, m.Officer.police_number, list(numbers))
+        )
     ):
         facts.officers[number] = oid
     phones = {e.phone.mobile for e in events if e.phone.mobile}
     if not phones:
         return facts
     facts.opted_out = set(
-        session.scalars(sa.select(m.OptOut.phone).where(m.OptOut.phone.in_(phones))).all()
+        session.scalars(
+            sa.select(m.OptOut.phone).where(one_of(session, m.OptOut.phone, list(phones)))
+        ).all()
     )
     for phone, last in session.execute(
         sa.select(m.Survey.phone, sa.func.max(m.Survey.scheduled_at))
-        .where(m.Survey.phone.in_(phones), m.Survey.decision == "selected")
+        .where(one_of(session, m.Survey.phone, list(phones)), m.Survey.decision == "selected")
         .group_by(m.Survey.phone)
     ):
         facts.last_surveyed[phone] = _aware(last)
@@ -128,7 +140,7 @@ def _load_facts(
             m.ServiceEvent.business,
             m.ServiceEvent.occurred_at,
         ).where(
-            m.ServiceEvent.citizen_phone.in_(phones),
+            one_of(session, m.ServiceEvent.citizen_phone, list(phones)),
             m.ServiceEvent.occurred_at >= earliest,
             m.ServiceEvent.occurred_at <= latest,
         )
@@ -191,6 +203,56 @@ def store_events(
     return [r for r in results if r is not None]
 
 
+_EVENT_COLUMNS = (
+    "id",
+    "event_id",
+    "category",
+    "business",
+    "unit_id",
+    "citizen_phone",
+    "citizen_phone_raw",
+    "citizen_name",
+    "occurred_at",
+    "closed_at",
+    "tags",
+    "source",
+    "received_at",
+)
+_LINK_COLUMNS = ("event_id", "officer_id")
+# every column with a Python-side default is named: COPY applies only the server's defaults
+_SURVEY_COLUMNS = (
+    "id",
+    "event_id",
+    "unit_id",
+    "category",
+    "phone",
+    "decision",
+    "status",
+    "scheduled_at",
+    "reply_address",
+    "clarification_sent",
+    "created_at",
+    "updated_at",
+)
+_OUTBOX_COLUMNS = (
+    "survey_id",
+    "kind",
+    "destination",
+    "source_addr",
+    "text",
+    "status",
+    "parts_count",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def _tags_json(tags: frozenset[str]) -> str:
+    return json.dumps(sorted(tags)) if tags else "[]"
+
+
 def _insert(
     session: Session,
     accepted: list[tuple[int, ServiceEvent, int, str, list[int], Decision]],
@@ -200,6 +262,109 @@ def _insert(
     settings: SurveySettings,
     now: datetime,
 ) -> None:
+    """Write the accepted events on PostgreSQL: ids from the sequences first, then COPY.
+
+    Knowing the ids before writing is what lets the survey carry its event's reply address and
+    the links, surveys and SMS their parents' ids without RETURNING. A unique violation (the
+    same ``event_id`` stored meanwhile by another door) aborts the COPY and with it the whole
+    transaction; it is raised as SQLAlchemy's ``IntegrityError``, as the INSERT path raises
+    it, so the callers' retry-one-by-one and race-to-duplicate handling applies unchanged.
+    """
+    if not is_postgresql(session):
+        _insert_rows(session, accepted, results, source=source, settings=settings, now=now)
+        return
+    event_pks, survey_pks = reserve_ids(
+        session, (m.ServiceEvent.__table__, m.Survey.__table__), len(accepted)
+    )
+    events: list[tuple[Any, ...]] = []
+    links: list[tuple[int, int]] = []
+    surveys: list[tuple[Any, ...]] = []
+    outbox: list[tuple[Any, ...]] = []
+    default_source = settings.source_addr or None
+    for event_pk, survey_pk, (index, e, unit_id, unit_name, officer_ids, decision) in zip(
+        event_pks, survey_pks, accepted, strict=True
+    ):
+        phone = e.phone.mobile
+        events.append(
+            (
+                event_pk,
+                e.event_id,
+                e.category,
+                e.business,
+                unit_id,
+                phone,
+                e.citizen_phone_raw,
+                e.citizen_name,
+                e.occurred_at,
+                e.closed_at,
+                _tags_json(e.tags),
+                source,
+                now,
+            )
+        )
+        links.extend((event_pk, oid) for oid in officer_ids)
+        selected = decision.selected
+        reply_address = settings.reply_address(event_pk) if selected else None
+        surveys.append(
+            (
+                survey_pk,
+                event_pk,
+                unit_id,
+                e.category,
+                phone,
+                decision.decision,
+                "pending" if selected else "not_selected",
+                decision.scheduled_at,
+                reply_address,
+                False,
+                now,
+                now,
+            )
+        )
+        results[index] = IngestResult(
+            e.event_id, ACCEPTED, decision=decision.decision, survey_id=survey_pk
+        )
+        if not selected:
+            continue
+        sms = render_survey(
+            settings, e.category, ended_at=e.ended_at, unit_name=unit_name, business=e.business
+        )
+        outbox.append(
+            (
+                survey_pk,
+                "survey",
+                phone,
+                reply_address or default_source,
+                sms.text,
+                "queued",
+                sms.parts,
+                0,
+                decision.scheduled_at,
+                now,
+                now,
+            )
+        )
+    from psycopg import errors
+
+    try:
+        insert_many(session, m.ServiceEvent, _EVENT_COLUMNS, events)
+        insert_many(session, m.event_officers, _LINK_COLUMNS, links)
+        insert_many(session, m.Survey, _SURVEY_COLUMNS, surveys)
+        insert_many(session, m.OutboundMessage, _OUTBOX_COLUMNS, outbox)
+    except errors.IntegrityError as exc:
+        raise sa.exc.IntegrityError("COPY (event intake)", None, exc) from exc
+
+
+def _insert_rows(
+    session: Session,
+    accepted: list[tuple[int, ServiceEvent, int, str, list[int], Decision]],
+    results: list[IngestResult | None],
+    *,
+    source: str,
+    settings: SurveySettings,
+    now: datetime,
+) -> None:
+    """The portable write (SQLite): multi-row INSERTs, ids from RETURNING."""
     event_rows = [
         {
             "event_id": e.event_id,

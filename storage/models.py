@@ -117,7 +117,11 @@ class ServiceEvent(Base):
     """One contact between the police and a citizen, as reported by a business system."""
 
     __tablename__ = "service_events"
-    __table_args__ = (sa.Index(None, "unit_id", "occurred_at"),)
+    __table_args__ = (
+        sa.Index(None, "unit_id", "occurred_at"),
+        # intake's duplicate-contact check: this batch's phones, around its times
+        sa.Index(None, "citizen_phone", "occurred_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(sa.String(64), unique=True)

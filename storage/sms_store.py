@@ -38,6 +38,9 @@ from storage.models import (
     SmsPart,
     UtcDateTime,
 )
+from storage.sql import insert_many as _insert_many
+from storage.sql import one_of as _one_of
+from storage.sql import packed as _packed
 
 log = Logger(namespace="pingjing.storage.sms")
 
@@ -164,61 +167,6 @@ def _run_batch(session: Session, ops: list[_Op]) -> list[Any]:
         elif op.kind == "inbound":
             results[i] = _inbound(session, op.args[0])
     return results
-
-
-def _insert_many(
-    session: Session, model: type, names: tuple[str, ...], rows: list[tuple[Any, ...]]
-) -> None:
-    """Insert many rows given as tuples in ``names`` order; on PostgreSQL with COPY (a few µs
-    a row instead of tens). Tuples, not dicts: no per-row mapping to build and take apart."""
-    if not rows:
-        return
-    if session.get_bind().dialect.name != "postgresql":
-        session.connection().execute(
-            model.__table__.insert(), [dict(zip(names, r, strict=True)) for r in rows]
-        )
-        return
-    raw = session.connection().connection.driver_connection
-    with (
-        raw.cursor() as cur,
-        cur.copy(f"COPY {model.__tablename__} ({', '.join(names)}) FROM STDIN") as copy,
-    ):
-        write = copy.write_row
-        for r in rows:
-            write(r)
-
-
-_SEP = "\x1f"  # unit separator: joins text values sent as one string (see _packed)
-
-
-def _packed(values: list[Any]) -> str | None:
-    """Integers or strings as one ``_SEP``-joined string, for ``string_to_array`` on the
-    server: psycopg dumps a Python list into an array element by element in Python, on the
-    thread that competes with the reactor for the GIL; one ``str.join`` is C. ``None`` when a
-    value could not round-trip (it contains the separator, or is empty)."""
-    texts = [str(v) for v in values] if values and isinstance(values[0], int) else values
-    if not texts or "" in texts:
-        return None
-    joined = _SEP.join(texts)
-    if joined.count(_SEP) != len(texts) - 1:
-        return None
-    return joined
-
-
-def _one_of(session: Session, column: Any, values: list[Any]) -> Any:
-    """``column IN values``; on PostgreSQL ``= ANY(:array)``, one parameter instead of
-    thousands to render and bind, itself sent as one joined string when it can be."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        packed = _packed(values)
-        if packed is None:
-            return column == sa.func.any(sa.bindparam(None, values, type_=ARRAY(column.type)))
-        array = sa.func.string_to_array(sa.bindparam(None, packed, type_=sa.Text), _SEP)
-        if not isinstance(column.type, sa.String | sa.Text):
-            array = sa.cast(array, ARRAY(column.type))
-        return column == sa.func.any(array)
-    return column.in_(values)
 
 
 def _pg_array(column_type: Any) -> str:

@@ -1,0 +1,143 @@
+"""Bulk SQL helpers shared by the batch stores: COPY, reserved ids and one-parameter lists.
+
+On PostgreSQL a batch of hundreds of rows is cheapest as COPY, and a list of hundreds of keys
+as one joined string the server splits (``string_to_array``): both keep the per-row Python work
+(parameter processing on the database thread, which competes with the reactor for the GIL) and
+the server's statement parsing small. Every helper falls back to plain SQLAlchemy elsewhere
+(SQLite, the embedded default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+SEP = "\x1f"  # unit separator: joins text values sent as one string (see packed)
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_many(
+    session: Session, model: Any, names: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert many rows given as tuples in ``names`` order; on PostgreSQL with COPY (a few µs
+    a row instead of tens). Tuples, not dicts: no per-row mapping to build and take apart.
+    ``model`` is a mapped class or a ``Table``."""
+    if not rows:
+        return
+    table = getattr(model, "__table__", model)
+    if not is_postgresql(session):
+        session.connection().execute(
+            table.insert(), [dict(zip(names, r, strict=True)) for r in rows]
+        )
+        return
+    raw = session.connection().connection.driver_connection
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy,
+    ):
+        write = copy.write_row
+        for r in rows:
+            write(r)
+
+
+def reserve_ids(session: Session, tables: tuple[sa.Table, ...], count: int) -> list[list[int]]:
+    """``count`` fresh primary keys for each of ``tables`` (PostgreSQL), in one round trip.
+
+    Rows written with COPY have no RETURNING; taking their ids from the tables' own sequences
+    first lets the caller know every id (and derive values from it) before writing. Ids of a
+    rolled-back transaction are skipped, as with any sequence. The sequence names are asked of
+    the server (``pg_get_serial_sequence``) once per statement, not assumed.
+    """
+    if count <= 0:
+        return [[] for _ in tables]
+    seqs = ", ".join(
+        f"pg_get_serial_sequence('{t.name}', 'id')::regclass AS s{i}" for i, t in enumerate(tables)
+    )
+    nexts = ", ".join(f"nextval(q.s{i})" for i in range(len(tables)))
+    sql = (
+        f"WITH q AS MATERIALIZED (SELECT {seqs}) "
+        f"SELECT {nexts} FROM q, generate_series(1, CAST(:n AS int))"
+    )
+    rows = session.execute(sa.text(sql), {"n": count}).all()
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def packed(values: list[Any]) -> str | None:
+    """Integers or strings as one ``SEP``-joined string, for ``string_to_array`` on the
+    server: psycopg dumps a Python list into an array element by element in Python, on the
+    thread that competes with the reactor for the GIL; one ``str.join`` is C. ``None`` when a
+    value could not round-trip (it contains the separator, or is empty)."""
+    texts = [str(v) for v in values] if values and isinstance(values[0], int) else values
+    if not texts or "" in texts:
+        return None
+    joined = SEP.join(texts)
+    if joined.count(SEP) != len(texts) - 1:
+        return None
+    return joined
+
+
+def one_of(session: Session, column: Any, values: list[Any]) -> Any:
+    """``column IN values``; on PostgreSQL ``= ANY(:array)``, one parameter instead of
+    thousands to render and bind, itself sent as one joined string when it can be."""
+    if is_postgresql(session):
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        joined = packed(values)
+        if joined is None:
+            return column == sa.func.any(sa.bindparam(None, values, type_=ARRAY(column.type)))
+        array = sa.func.string_to_array(sa.bindparam(None, joined, type_=sa.Text), SEP)
+        if not isinstance(column.type, sa.String | sa.Text):
+            array = sa.cast(array, ARRAY(column.type))
+        return column == sa.func.any(array)
+    return column.in_(values)
+
+
+def _pg_array(column_type: Any) -> str:
+    if isinstance(column_type, sa.Integer):
+        return "int[]"
+    if isinstance(column_type, sa.String | sa.Text):
+        return "text[]"
+    if isinstance(column_type, sa.Boolean):
+        return "boolean[]"
+    return "timestamptz[]"  # UtcDateTime, the only other type these updates touch
+
+
+def update_by_id(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Update many rows keyed by id, each ``{"id": ..., column: value}`` with the same columns.
+
+    On PostgreSQL one ``UPDATE ... FROM unnest(arrays)`` statement (a few parameters, whatever
+    the row count) instead of one UPDATE a row; a column with one value for every row (a
+    status, the batch timestamp) is bound once as a scalar. Elsewhere, executemany.
+    """
+    if not rows:
+        return
+    if not is_postgresql(session):
+        session.execute(sa.update(model), rows)
+        return
+    table = getattr(model, "__table__", model)
+    names = [k for k in rows[0] if k != "id"]
+    params: dict[str, Any] = {"p_id": packed([r["id"] for r in rows])}  # ints always pack
+    casts = ["CAST(string_to_array(:p_id, chr(31)) AS int[])"]
+    cols, sets = ["id"], []
+    for n in names:
+        values = [r[n] for r in rows]
+        first = values[0]
+        pg_type = _pg_array(table.c[n].type)
+        if all(v == first for v in values):
+            sets.append(f"{n} = CAST(:p_{n} AS {pg_type[:-2]})")
+            params[f"p_{n}"] = first
+            continue
+        casts.append(f"CAST(:p_{n} AS {pg_type})")
+        cols.append(n)
+        sets.append(f"{n} = v.{n}")
+        params[f"p_{n}"] = values
+    sql = (
+        f"UPDATE {table.name} AS t SET {', '.join(sets)} "
+        f"FROM unnest({', '.join(casts)}) AS v({', '.join(cols)}) WHERE t.id = v.id"
+    )
+    session.execute(sa.text(sql), params)
