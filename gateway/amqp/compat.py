@@ -13,7 +13,8 @@ What is wrong in txamqp 0.8.2 (with Twisted 26 and RabbitMQ 3.10), measured here
   across frames and breaks the connection. Fixed: body frames stay bytes.
 * Field tables only know ``S``, ``I``, ``F`` and ``t``: a header published by another client as
   a 64-bit int, an array or a timestamp raises in the frame decoder. Fixed: the full RabbitMQ
-  field-type set is decoded; encoding picks ``t`` for bools and ``l`` for wide or negative ints.
+  field-type set is decoded; encoding picks ``t`` for bools and ``l`` for wide or negative ints,
+  and every decoded value encodes again (``D`` decimals included), as a dead letter needs.
 * Message properties whose names do not match the spec (``delivery_mode`` instead of
   ``delivery-mode``) are silently dropped. ``make_content`` refuses them instead.
 * It uses the deprecated ``defer.returnValue``: exactly that warning, from txamqp only, is
@@ -131,6 +132,8 @@ def _encode_value(c: tx_codec.Codec, value: Any) -> None:
     elif isinstance(value, float):
         c.write(b"d")
         c.pack("!d", value)
+    elif isinstance(value, Decimal):
+        _encode_decimal(c, value)
     elif isinstance(value, str):
         c.write(b"S")
         c.encode_longstr(value)
@@ -154,6 +157,24 @@ def _encode_value(c: tx_codec.Codec, value: Any) -> None:
         c.write(b"V")
     else:
         raise TypeError(f"cannot encode {type(value).__name__} in an AMQP field table")
+
+
+def _encode_decimal(c: tx_codec.Codec, value: Decimal) -> None:
+    """``D``: a scale octet and a signed 32-bit unscaled value, as ``_decode_value`` reads it.
+
+    A header decoded from another client's ``D`` must encode again: the dead-letter copy carries
+    the original headers, and an exception while txamqp writes a frame stops its writer for
+    good, so no ack or publish of that connection would ever leave again.
+    """
+    if not value.is_finite():
+        raise ValueError(f"AMQP decimals are finite, not {value}")
+    scale = max(0, -int(value.as_tuple().exponent))
+    unscaled = int(value.scaleb(scale))
+    if scale > 0xFF or not -(2**31) <= unscaled < 2**31:
+        raise ValueError(f"{value} does not fit an AMQP decimal (8-bit scale, 32-bit value)")
+    c.write(b"D")
+    c.pack("!B", scale)
+    c.pack("!i", unscaled)
 
 
 def _encode_table(self: tx_codec.Codec, table: dict[str, Any]) -> None:

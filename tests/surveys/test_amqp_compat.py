@@ -1,6 +1,7 @@
 """The txamqp 0.8.2 fixes: byte vectors for the codec, and Chinese through the real broker."""
 
 import warnings
+from decimal import Decimal
 from io import BytesIO
 
 import pytest
@@ -73,6 +74,22 @@ def test_table_from_another_client_with_timestamp_and_int8_decodes():
     )
     data = len(body).to_bytes(4, "big") + body
     assert decode("decode_table", data) == {"ts": 1700000000, "b": -1, "l": 7}
+
+
+def test_decimal_from_another_client_encodes_back_unchanged():
+    """A ``D`` header (Java's BigDecimal) is re-encoded when an event is dead-lettered."""
+    body = b"\x06amountD\x02" + (-1250).to_bytes(4, "big", signed=True)
+    data = len(body).to_bytes(4, "big") + body
+    table = decode("decode_table", data)
+    assert table == {"amount": Decimal("-12.50")}
+    assert encode("encode_table", table) == data
+    assert decode("decode_table", encode("encode_table", {"n": Decimal("3E+2")})) == {"n": 300}
+
+
+@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("1E-300"), Decimal(2**40)])
+def test_decimal_beyond_the_amqp_format_is_refused(value):
+    with pytest.raises(ValueError):
+        encode("encode_table", {"n": value})
 
 
 def test_property_with_underscore_is_sent_with_the_spec_name():

@@ -1,6 +1,7 @@
 """The event consumer on the real broker: ack after commit, dead letters, reconnect, pause."""
 
 import json
+from decimal import Decimal
 
 import pytest
 import pytest_twisted
@@ -87,6 +88,23 @@ def test_malformed_event_goes_to_dead_letter_with_reason(amqp_params):
         assert headers[REASON_HEADER] == "event_id: 缺少 is required"
         assert EVENT_ID_HEADER not in headers
         assert json.loads(compat.body_bytes(dead.content)) == {"business": "户籍"}
+        assert (yield broker.count(settings.queue)) == 0
+    finally:
+        yield finish(settings, broker, consumer)
+
+
+@pytest_twisted.inlineCallbacks
+def test_dead_letter_keeps_a_decimal_header_and_the_consumer_goes_on(amqp_params):
+    """A ``D`` header is copied to the dead letter; the connection still acks what follows."""
+    store = Store()
+    settings, broker, consumer = yield started(amqp_params, store)
+    try:
+        broker.publish(settings.queue, json.dumps({"business": "户籍"}), {"金额": Decimal("12.50")})
+        broker.publish(settings.queue, body("E-1"))
+        yield wait_until(lambda: store.stored == ["E-1"])
+        yield wait_until(lambda: not consumer._in_flight)
+        dead = yield broker.get(settings.dead_letter_queue)
+        assert dead.content.properties["headers"]["金额"] == Decimal("12.50")
         assert (yield broker.count(settings.queue)) == 0
     finally:
         yield finish(settings, broker, consumer)
