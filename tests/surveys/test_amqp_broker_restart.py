@@ -20,7 +20,7 @@ import pytest
 import pytest_twisted
 import sqlalchemy as sa
 from twisted.internet import defer, reactor, task, threads
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from gateway.amqp import compat
 from gateway.amqp.consumer import EVENT_ID_HEADER, REASON_HEADER, EventConsumer
@@ -108,8 +108,6 @@ class LogProblems:
             self.events.append(event)
 
     def describe(self) -> list[str]:
-        from twisted.logger import formatEvent
-
         return [
             formatEvent(e) + ("\n" + e["log_failure"].getTraceback() if "log_failure" in e else "")
             for e in self.events
