@@ -41,6 +41,7 @@ from storage.models import (
 from storage.sql import insert_many as _insert_many
 from storage.sql import one_of as _one_of
 from storage.sql import packed as _packed
+from storage.sql import update_by_id as _update_by_id
 
 log = Logger(namespace="pingjing.storage.sms")
 
@@ -167,50 +168,6 @@ def _run_batch(session: Session, ops: list[_Op]) -> list[Any]:
         elif op.kind == "inbound":
             results[i] = _inbound(session, op.args[0])
     return results
-
-
-def _pg_array(column_type: Any) -> str:
-    if isinstance(column_type, sa.Integer):
-        return "int[]"
-    if isinstance(column_type, sa.String | sa.Text):
-        return "text[]"
-    return "timestamptz[]"  # UtcDateTime, the only other type these updates touch
-
-
-def _update_by_id(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
-    """Update many rows keyed by id. On PostgreSQL one ``UPDATE ... FROM unnest(arrays)``
-    statement (a few parameters, whatever the row count) instead of one UPDATE a row: the
-    difference between the store keeping up with the SMSC or not. Elsewhere, executemany."""
-    if not rows:
-        return
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(sa.update(model), rows)
-        return
-    table = model.__table__
-    names = [k for k in rows[0] if k != "id"]
-    ids = _packed([r["id"] for r in rows])  # ints always pack
-    casts = ["CAST(string_to_array(:p_id, chr(31)) AS int[])"]
-    params: dict[str, Any] = {"p_id": ids}
-    cols, sets = ["id"], []
-    for n in names:
-        values = [r[n] for r in rows]
-        first = values[0]
-        pg_type = _pg_array(table.c[n].type)
-        if all(v == first for v in values):
-            # one value for every row (a status, a batch timestamp): bound once instead of
-            # as an array, which psycopg would otherwise dump element by element
-            sets.append(f"{n} = CAST(:p_{n} AS {pg_type[:-2]})")
-            params[f"p_{n}"] = first
-            continue
-        casts.append(f"CAST(:p_{n} AS {pg_type})")
-        cols.append(n)
-        sets.append(f"{n} = v.{n}")
-        params[f"p_{n}"] = values
-    sql = (
-        f"UPDATE {table.name} AS t SET {', '.join(sets)} "
-        f"FROM unnest({', '.join(casts)}) AS v({', '.join(cols)}) WHERE t.id = v.id"
-    )
-    session.execute(sa.text(sql), params)
 
 
 _PART_COLUMNS = (

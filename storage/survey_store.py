@@ -24,6 +24,7 @@ from gateway.surveys.schedule import in_window, next_send_time
 from gateway.surveys.settings import SurveySettings
 from gateway.surveys.templates import render_reply
 from storage import models as m
+from storage.sql import insert_many, one_of, reserve_ids, update_by_id
 
 ANSWERABLE = ("sent", "delivered", "undeliverable", "replied")
 
@@ -60,32 +61,6 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-def _update_by_id(session: Session, model: type[m.Base], rows: list[dict[str, object]]) -> None:
-    """Write ``rows`` (each ``{"id": ..., column: value}``, the same columns in every row).
-
-    On PostgreSQL one ``UPDATE … FROM (VALUES …)`` statement instead of one UPDATE per row;
-    elsewhere SQLAlchemy's bulk UPDATE by primary key.
-    """
-    if not rows:
-        return
-    if not _is_postgres(session):
-        session.execute(sa.update(model), rows)
-        return
-    table = model.__table__
-    names = ["id", *(name for name in rows[0] if name != "id")]
-    values = sa.values(*(sa.column(n, table.c[n].type) for n in names), name="v").data(
-        [tuple(row[n] for n in names) for row in rows]
-    )
-    session.execute(
-        sa.update(table)
-        .where(table.c.id == values.c.id)
-        # Redundant, but it gives the planner the ids: an index scan, not a hash join over
-        # the whole table.
-        .where(table.c.id.in_([row["id"] for row in rows]))
-        .values({n: sa.cast(values.c[n], table.c[n].type) for n in names[1:]})
-    )
 
 
 def queue_sms(
@@ -139,7 +114,13 @@ def claim_due(
     rows = session.execute(query).all()
     destinations = {row.destination for row in rows}
     opted = (
-        set(session.scalars(sa.select(m.OptOut.phone).where(m.OptOut.phone.in_(destinations))))
+        set(
+            session.scalars(
+                sa.select(m.OptOut.phone).where(
+                    one_of(session, m.OptOut.phone, sorted(destinations))
+                )
+            )
+        )
         if destinations
         else set()
     )
@@ -176,7 +157,7 @@ def claim_due(
     if items:
         session.execute(
             sa.update(o)
-            .where(o.id.in_([item.outbound_id for item in items]))
+            .where(one_of(session, o.id, [item.outbound_id for item in items]))
             .values(status="submitting", attempts=o.attempts + 1, updated_at=now)
         )
     return items
@@ -243,42 +224,65 @@ def recover_interrupted(session: Session, now: datetime, settings: SurveySetting
 
 
 def apply_receipt(session: Session, update: ReceiptUpdate, now: datetime) -> str | None:
-    """A final delivery receipt moves a sent survey to delivered or undeliverable.
+    """A final delivery receipt moves a sent survey to delivered or undeliverable."""
+    return apply_receipts(session, [update], now)[0]
 
-    One conditional UPDATE, not read-then-write: a reply committed meanwhile (``replied``)
-    must not be overwritten with the ``sent`` this transaction would have read.
+
+def apply_receipts(
+    session: Session, updates: list[ReceiptUpdate], now: datetime
+) -> list[str | None]:
+    """Apply a batch of receipt updates; each result is its survey's status afterwards (None
+    when the receipt is not for a survey SMS).
+
+    The surveys are read and locked once, in id order, as the reply and outcome batches lock
+    them, so that concurrent batches wait for each other instead of deadlocking; a survey
+    that is not ``sent`` (a reply committed meanwhile, or its outcome not yet committed) is
+    left as it is (``record_outcomes`` folds in a receipt that overtook it).
     """
-    if update.outbound_id is None or update.final_status is None:
-        return None
-    row = session.execute(
-        sa.select(m.OutboundMessage.kind, m.OutboundMessage.survey_id).where(
-            m.OutboundMessage.id == update.outbound_id
+    o = m.OutboundMessage
+    wanted = sorted({u.outbound_id for u in updates if u.outbound_id is not None})
+    survey_of: dict[int, int] = {}
+    if wanted:
+        survey_of = {
+            oid: sid
+            for oid, sid in session.execute(
+                sa.select(o.id, o.survey_id).where(
+                    one_of(session, o.id, wanted), o.kind == "survey", o.survey_id.is_not(None)
+                )
+            )
+        }
+    states: dict[int, list[object]] = {}
+    if survey_of:
+        query = (
+            sa.select(m.Survey.id, m.Survey.status, m.Survey.delivered_at, m.Survey.failure_reason)
+            .where(one_of(session, m.Survey.id, sorted(set(survey_of.values()))))
+            .order_by(m.Survey.id)
         )
-    ).first()
-    if row is None or row.kind != "survey" or row.survey_id is None:
-        return None
-    was_sent = m.Survey.status == "sent"
-    if update.final_status == "delivered":
-        values: dict[str, object] = {
-            "delivered_at": sa.func.coalesce(m.Survey.delivered_at, now),
-            "status": sa.case((was_sent, "delivered"), else_=m.Survey.status),
-        }
-    elif update.final_status == "undeliverable":
-        values = {
-            "status": sa.case((was_sent, "undeliverable"), else_=m.Survey.status),
-            "failure_reason": sa.case(
-                (was_sent, f"receipt {update.state}"[:128]), else_=m.Survey.failure_reason
-            ),
-        }
-    else:
-        return session.scalar(sa.select(m.Survey.status).where(m.Survey.id == row.survey_id))
-    return session.scalar(
-        sa.update(m.Survey)
-        .where(m.Survey.id == row.survey_id)
-        .values(**values, updated_at=now)
-        .returning(m.Survey.status)
-        .execution_options(synchronize_session=False)
-    )
+        if _is_postgres(session):
+            query = query.with_for_update(of=m.Survey)
+        states = {row[0]: list(row[1:]) for row in session.execute(query)}
+    changed: dict[int, dict[str, object]] = {}
+    results: list[str | None] = []
+    for update in updates:
+        sid = survey_of.get(update.outbound_id) if update.outbound_id is not None else None
+        state = states.get(sid) if sid is not None else None
+        if state is None or update.final_status is None:
+            results.append(None)
+            continue
+        if state[0] == "sent" and update.final_status == "delivered":
+            state[0], state[1] = "delivered", state[1] or now
+            changed[sid] = {"status": "delivered", "delivered_at": state[1]}
+        elif state[0] == "sent" and update.final_status == "undeliverable":
+            state[0], state[2] = "undeliverable", f"receipt {update.state}"[:128]
+            changed[sid] = {"status": "undeliverable", "failure_reason": state[2]}
+        results.append(state[0])  # type: ignore[arg-type]
+    by_fields: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for sid in sorted(changed):
+        change = changed[sid]
+        by_fields.setdefault(tuple(change), []).append({"id": sid, **change, "updated_at": now})
+    for rows in by_fields.values():
+        update_by_id(session, m.Survey, rows)
+    return results
 
 
 def expire_surveys(session: Session, now: datetime) -> int:
@@ -361,7 +365,7 @@ def _load_candidates(
             m.Survey.clarification_sent,
             m.Survey.failure_reason,
         )
-        .where(m.Survey.phone.in_(phones))
+        .where(one_of(session, m.Survey.phone, sorted(phones)))
         .where(
             sa.or_(
                 sa.and_(m.Survey.status.in_(ANSWERABLE), m.Survey.expires_at > earliest),
@@ -379,6 +383,56 @@ def _load_candidates(
     return by_phone
 
 
+_QUEUED_COLUMNS = (
+    "survey_id",
+    "kind",
+    "destination",
+    "source_addr",
+    "text",
+    "status",
+    "error",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+)
+_TASK_COLUMNS = (
+    "survey_id",
+    "unit_id",
+    "phone",
+    "trigger",
+    "status",
+    "attempts",
+    "overdue",
+    "created_at",
+    "updated_at",
+)
+
+
+def _insert_returning_ids(
+    session: Session, model: type[m.Base], names: tuple[str, ...], rows: list[tuple[object, ...]]
+) -> list[int]:
+    """Insert rows and return their ids in order: on PostgreSQL ids reserved from the
+    sequence, then COPY; elsewhere INSERT … RETURNING."""
+    if not rows:
+        return []
+    if _is_postgres(session):
+        [ids] = reserve_ids(session, (model.__table__,), len(rows))
+        insert_many(
+            session,
+            model,
+            ("id", *names),
+            [(pk, *row) for pk, row in zip(ids, rows, strict=True)],
+        )
+        return ids
+    return list(
+        session.scalars(
+            sa.insert(model).returning(model.id, sort_by_parameter_order=True),
+            [dict(zip(names, row, strict=True)) for row in rows],
+        )
+    )
+
+
 class _ReplyBatch:
     """The decisions of one batch of replies, made in memory in arrival order, then written
     with a handful of bulk statements. Each reply sees what the earlier ones did, exactly as if
@@ -394,16 +448,24 @@ class _ReplyBatch:
         self.session, self.replies, self.settings, self.now = session, replies, settings, now
         self.phones = [normalise_mobile(inbound.source_addr).mobile for inbound, _ in replies]
         ids = {inbound.inbound_id for inbound, _ in replies}
+        query = (
+            sa.select(
+                m.InboundMessage.id,
+                m.InboundMessage.match_status,
+                m.InboundMessage.survey_id,
+                m.InboundMessage.rating,
+            )
+            .where(one_of(session, m.InboundMessage.id, sorted(ids)))
+            .order_by(m.InboundMessage.id)
+        )
+        if _is_postgres(session):
+            # The same reply may be in two batches at once (the start-up sweep and a live
+            # delivery): the second waits here and reads the first one's verdict. Inbound rows
+            # first, then surveys, each in id order: every batch locks in the same order.
+            query = query.with_for_update()
         self.inbound = {
             row[0]: [row[1], row[2], row[3]]  # match_status, survey_id, rating
-            for row in session.execute(
-                sa.select(
-                    m.InboundMessage.id,
-                    m.InboundMessage.match_status,
-                    m.InboundMessage.survey_id,
-                    m.InboundMessage.rating,
-                ).where(m.InboundMessage.id.in_(ids))
-            )
+            for row in session.execute(query)
         }
         wanted = {
             phone
@@ -416,7 +478,9 @@ class _ReplyBatch:
             earliest = min(inbound.received_at for inbound, _ in replies)
             self.candidates = _load_candidates(session, wanted, earliest)
             self.opted = set(
-                session.scalars(sa.select(m.OptOut.phone).where(m.OptOut.phone.in_(wanted)))
+                session.scalars(
+                    sa.select(m.OptOut.phone).where(one_of(session, m.OptOut.phone, sorted(wanted)))
+                )
             )
         self.new_opt_outs: list[dict[str, object]] = []
         self.outbound: list[dict[str, object]] = []
@@ -581,20 +645,38 @@ class _ReplyBatch:
                         {"id": state.id, **values, "updated_at": now}
                     )
         for rows in by_fields.values():
-            _update_by_id(session, m.Survey, rows)
+            update_by_id(session, m.Survey, rows)
         if self.outbound:
-            session.execute(sa.insert(m.OutboundMessage), self.outbound)
+            insert_many(
+                session,
+                m.OutboundMessage,
+                _QUEUED_COLUMNS,
+                [tuple(row[name] for name in _QUEUED_COLUMNS) for row in self.outbound],
+            )
         if self.tasks:
-            ids = session.scalars(
-                sa.insert(m.CallbackTask).returning(
-                    m.CallbackTask.id, sort_by_parameter_order=True
-                ),
-                [task for task, _ in self.tasks],
-            ).all()
+            ids = _insert_returning_ids(
+                session,
+                m.CallbackTask,
+                _TASK_COLUMNS,
+                [tuple(task[name] for name in _TASK_COLUMNS) for task, _ in self.tasks],
+            )
             for (_, outcome), task_id in zip(self.tasks, ids, strict=True):
                 outcome.callback_task_id = task_id
         if self.inbound_updates:
-            _update_by_id(session, m.InboundMessage, list(self.inbound_updates.values()))
+            update_by_id(session, m.InboundMessage, list(self.inbound_updates.values()))
+
+
+def unprocessed_replies(session: Session, after_id: int, limit: int) -> list[InboundSms]:
+    """Stored replies never acted on (``new``): the pipeline stopped or its batch failed
+    between the reply's commit and its processing. Oldest first, after ``after_id``."""
+    i = m.InboundMessage
+    rows = session.execute(
+        sa.select(i.id, i.source_addr, i.destination_addr, i.text, i.incomplete, i.received_at)
+        .where(i.match_status == "new", i.id > after_id)
+        .order_by(i.id)
+        .limit(limit)
+    )
+    return [InboundSms(*row) for row in rows]
 
 
 def apply_replies(
@@ -746,7 +828,7 @@ def record_outcomes(
         row.id: [row.status, row.kind, row.survey_id, row.parts_count, row.error]
         for row in session.execute(
             sa.select(o.id, o.status, o.kind, o.survey_id, o.parts_count, o.error).where(
-                o.id.in_(ids)
+                one_of(session, o.id, sorted(ids))
             )
         )
     }
@@ -755,7 +837,7 @@ def record_outcomes(
     if survey_ids:
         query = (
             sa.select(m.Survey.id, m.Survey.status, m.Survey.sent_at, m.Survey.failure_reason)
-            .where(m.Survey.id.in_(survey_ids))
+            .where(one_of(session, m.Survey.id, survey_ids))
             .order_by(m.Survey.id)
         )
         if _is_postgres(session):
@@ -805,7 +887,7 @@ def record_outcomes(
     for (status, parts, error), outbound_ids in by_values.items():
         session.execute(
             sa.update(o)
-            .where(o.id.in_(outbound_ids))
+            .where(one_of(session, o.id, outbound_ids))
             .values(status=status, parts_count=parts, error=error, updated_at=now)
         )
     by_change: dict[tuple[tuple[str, object], ...], list[int]] = {}
@@ -815,13 +897,7 @@ def record_outcomes(
     for change_items, ids_ in by_change.items():
         session.execute(
             sa.update(m.Survey)
-            .where(m.Survey.id.in_(ids_))
+            .where(one_of(session, m.Survey.id, ids_))
             .values(**dict(change_items), updated_at=now)
         )
     return [None] * len(outcomes)
-
-
-def apply_receipts(
-    session: Session, updates: list[ReceiptUpdate], now: datetime
-) -> list[str | None]:
-    return [apply_receipt(session, update, now) for update in updates]

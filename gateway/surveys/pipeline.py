@@ -34,6 +34,8 @@ log = Logger()
 
 MAX_TIMER_SECONDS = 60.0
 OUTCOME_BACKLOG_FACTOR = 4
+REPLY_RETRY_SECONDS = 30.0  # after a reply batch failed, look for unprocessed replies again
+SWEEP_BATCH = 500
 
 
 class SurveyPipeline(service.Service):
@@ -54,6 +56,7 @@ class SurveyPipeline(service.Service):
         self._in_flight: set[int] = set()  # handed to the SMPP client, not answered yet
         self._settling = 0  # answered, survey state not yet committed
         self._timer: Any = None
+        self._sweep_timer: Any = None
         self._pending: set[defer.Deferred[Any]] = set()  # database work
         self._submits: set[defer.Deferred[Any]] = set()  # SMS handed to the SMPP client
         from storage import survey_store as store
@@ -108,13 +111,40 @@ class SurveyPipeline(service.Service):
         if count:
             log.warn("surveys: {n} SMS were interrupted during submit; marked unknown", n=count)
         self.kick()
+        self._track(self._sweep_replies())
+
+    @defer.inlineCallbacks
+    def _sweep_replies(self) -> Any:
+        """Act on stored replies still ``new``: left by a stop or a failed batch. A reply
+        that is being handled live at the same moment is read as done (the batch locks it)."""
+        from storage.survey_store import unprocessed_replies
+
+        self._sweep_timer = None
+        after, found = 0, 0
+        while self.running:
+            batch = yield self._db.run(unprocessed_replies, after, SWEEP_BATCH)
+            for inbound in batch:
+                self.on_reply(inbound)
+            found += len(batch)
+            if len(batch) < SWEEP_BATCH:
+                break
+            after = batch[-1].inbound_id
+        if found:
+            log.warn("surveys: {n} stored replies were not yet processed; processing them", n=found)
+
+    def _retry_replies_later(self) -> None:
+        if self.running and self._sweep_timer is None:
+            self._sweep_timer = self._clock.callLater(
+                REPLY_RETRY_SECONDS, lambda: self._track(self._sweep_replies())
+            )
 
     @defer.inlineCallbacks
     def stopService(self) -> Any:
         super().stopService()
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        for timer in (self._timer, self._sweep_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._timer = self._sweep_timer = None
         while self._pending or self._submits:
             yield defer.DeferredList(list(self._pending | self._submits))
 
@@ -233,8 +263,13 @@ class SurveyPipeline(service.Service):
 
     def on_reply(self, inbound: InboundSms) -> defer.Deferred[Any]:
         d = self._replies.submit((inbound, classify(inbound.text)))
-        d.addCallback(self._replied, inbound)
+        d.addCallbacks(self._replied, self._reply_failed, callbackArgs=(inbound,))
         return self._track(d)
+
+    def _reply_failed(self, failure: Any) -> Any:
+        # The reply is stored and stays "new": it is picked up again by the next sweep.
+        self._retry_replies_later()
+        return failure
 
     def _replied(self, outcome: Any, inbound: InboundSms) -> Any:
         log.info(

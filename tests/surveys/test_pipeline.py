@@ -244,3 +244,56 @@ def test_an_answered_sms_frees_its_slot_before_the_survey_state_commits(sqlite_d
     statuses = sqlite_db.run_sync(lambda s: s.scalars(sa.select(m.Survey.status)).all())
     assert statuses == ["sent"] * 6
     yield pipeline.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_reply_stored_before_a_restart_is_processed_at_start(sqlite_db, settings):
+    clock = clock_at(NOW)
+    smpp = FakeSmppService()
+    pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    yield intake.ingest_body(repr_json(event_data()), "amqp")
+    yield pipeline.idle()
+    yield pipeline.stopService()
+    reply = stored_reply(sqlite_db, "3 等得太久")  # stored by SMPP while the pipeline was down
+    pipeline = SurveyPipeline(sqlite_db, smpp, settings, clock=clock)
+    pipeline.startService()
+    yield pipeline.idle()
+    survey = sqlite_db.run_sync(lambda s: s.scalars(sa.select(m.Survey)).one())
+    assert (survey.status, survey.rating, survey.comment) == ("replied", "unsatisfied", "等得太久")
+    row = sqlite_db.run_sync(lambda s: s.get(m.InboundMessage, reply.inbound_id))
+    assert row.match_status == "matched"
+    tasks = sqlite_db.run_sync(lambda s: s.scalars(sa.select(m.CallbackTask)).all())
+    assert len(tasks) == 1
+    yield pipeline.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_reply_whose_batch_failed_is_retried_later(sqlite_db, settings, monkeypatch):
+    from gateway.surveys import pipeline as pipeline_module
+    from storage import survey_store
+
+    clock = clock_at(NOW)
+    smpp = FakeSmppService()
+    pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    yield intake.ingest_body(repr_json(event_data()), "amqp")
+    yield pipeline.idle()
+    real = survey_store.apply_replies
+    failures = []
+
+    def failing_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(survey_store, "apply_replies", failing_once)
+    smpp.deliver_reply(stored_reply(sqlite_db, "1"))
+    yield pipeline.idle()
+    assert failures == [1]
+    survey = sqlite_db.run_sync(lambda s: s.scalars(sa.select(m.Survey)).one())
+    assert survey.status == "sent"
+    clock.advance(pipeline_module.REPLY_RETRY_SECONDS)
+    yield pipeline.idle()
+    survey = sqlite_db.run_sync(lambda s: s.scalars(sa.select(m.Survey)).one())
+    assert (survey.status, survey.rating) == ("replied", "satisfied")
+    yield pipeline.stopService()

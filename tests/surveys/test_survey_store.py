@@ -406,3 +406,69 @@ def test_the_same_reply_twice_in_one_batch_is_applied_once(db, settings):
     outcomes = db.run_sync(ss.apply_replies, [item, item], settings, NOW + timedelta(minutes=6))
     assert [o.match_status for o in outcomes] == ["matched", "duplicate"]
     assert [o.kind for o in outbound(db)] == ["survey", "thank_you"]
+
+
+def test_receipt_batch_mixes_surveys_other_sms_and_repeats(db, settings):
+    for i in range(3):
+        add_event(db, settings, event_id=f"E-{i}", citizen_phone=f"1380000000{i}")
+    a, b, c = send_all(db, settings)
+    reply(db, settings, "1", phone="13800000002")  # c is replied: a late receipt leaves it
+    [thanks] = outbound(db, "thank_you")
+    updates = [
+        ReceiptUpdate(b.outbound_id, "m", "UNDELIV", "undeliverable"),
+        ReceiptUpdate(a.outbound_id, "m", "ENROUTE", None),  # not final: no change
+        ReceiptUpdate(a.outbound_id, "m", "DELIVRD", "delivered"),
+        ReceiptUpdate(a.outbound_id, "m", "DELIVRD", "delivered"),  # duplicate
+        ReceiptUpdate(thanks.id, "m", "DELIVRD", "delivered"),  # not a survey SMS
+        ReceiptUpdate(c.outbound_id, "m", "DELIVRD", "delivered"),
+        ReceiptUpdate(None, "m", "DELIVRD", None),  # matched no SMS
+    ]
+    results = db.run_sync(ss.apply_receipts, updates, NOW)
+    assert results == [
+        "undeliverable",
+        None,
+        "delivered",
+        "delivered",
+        None,
+        "replied",
+        None,
+    ]
+    assert survey(db, a.survey_id).delivered_at == NOW
+    assert survey(db, b.survey_id).failure_reason == "receipt UNDELIV"
+    assert survey(db, c.survey_id).status == "replied"
+
+
+def test_the_same_reply_in_two_concurrent_batches_is_acted_on_once(pg_url, settings):
+    """The start-up sweep and a live delivery may hand over one reply at the same moment:
+    the second batch waits for the first one's lock and reads its verdict."""
+    import threading
+
+    from tests.surveys.support import make_db
+
+    db = make_db(pg_url)
+    try:
+        add_event(db, settings)
+        send_all(db, settings)
+        [(inbound, reading)] = stored_replies(db, ["3 态度差"])
+        first = db.sessions()
+        first.begin()
+        outcome_a = ss.apply_reply(first, inbound, reading, settings, NOW)  # holds the locks
+        results = []
+        second = threading.Thread(
+            target=lambda: results.append(
+                db.run_sync(ss.apply_reply, inbound, reading, settings, NOW)
+            )
+        )
+        second.start()
+        second.join(0.5)
+        assert second.is_alive()  # waiting for the first batch's lock
+        first.commit()
+        first.close()
+        second.join(10)
+        [outcome_b] = results
+        assert (outcome_a.match_status, outcome_b.match_status) == ("matched", "duplicate")
+        assert len(outbound(db, "thank_you")) == 1
+        tasks = db.run_sync(lambda s: s.scalars(sa.select(m.CallbackTask)).all())
+        assert len(tasks) == 1
+    finally:
+        db.stop()
