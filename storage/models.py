@@ -231,7 +231,7 @@ class OutboundMessage(Base):
 
     __tablename__ = "outbound_messages"
     __table_args__ = (
-        sa.Index(None, "status", "next_attempt_at"),
+        sa.Index(None, "status", "next_attempt_at", "id"),  # the claim's order
         sa.Index(None, "destination", "created_at"),
     )
 
@@ -264,7 +264,7 @@ class SmsPart(Base):
     parts_total: Mapped[int]
     attempt: Mapped[int] = mapped_column(default=1)
     sequence_number: Mapped[int | None]
-    message_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    message_id: Mapped[str | None] = mapped_column(sa.String(64))  # as the SMSC wrote it
     # message_id normalised by the carrier's message_id_format: what receipts are matched on
     message_key: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     status: Mapped[str] = mapped_column(sa.String(16))  # submitting|submitted|delivered|...
@@ -306,7 +306,7 @@ class DeliveryReceipt(Base):
     __tablename__ = "delivery_receipts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    message_id: Mapped[str] = mapped_column(sa.String(64))  # as written in the receipt
     message_key: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     sms_part_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sms_parts.id"), index=True)
     state: Mapped[str] = mapped_column(sa.String(16))

@@ -102,16 +102,35 @@ def claim_due(
     if limit <= 0:
         return []
     o = m.OutboundMessage
-    query = (
-        sa.select(o.id, o.destination, o.text, o.source_addr, o.kind, o.survey_id)
-        .where(o.status == "queued")
-        .where(sa.or_(o.next_attempt_at.is_(None), o.next_attempt_at <= now))
+    columns = (o.id, o.destination, o.text, o.source_addr, o.kind, o.survey_id)
+    # Two queries, not one with "next_attempt_at IS NULL OR ...": each is a plain range on
+    # the (status, next_attempt_at, id) index, read in that order up to the limit.
+    due = (
+        sa.select(*columns)
+        .where(o.status == "queued", o.next_attempt_at <= now)
         .order_by(o.next_attempt_at, o.id)
         .limit(limit)
     )
     if _is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
-    rows = session.execute(query).all()
+        # Before its first ANALYZE of a freshly filled outbox (a new install, a burst of
+        # events in its first minute) PostgreSQL guesses a few dozen queued rows and plans
+        # "fetch them all, then sort": 25-45 ms a claim at 30,000 queued instead of 0.1 ms.
+        # The index already gives the order; say so for this one statement.
+        session.execute(sa.text("SET LOCAL enable_sort = off"))
+        rows = session.execute(due.with_for_update(skip_locked=True)).all()
+        session.execute(sa.text("SET LOCAL enable_sort = on"))
+    else:
+        rows = session.execute(due).all()
+    if len(rows) < limit:  # a row queued without a time is due at once (after the timed ones)
+        undated = (
+            sa.select(*columns)
+            .where(o.status == "queued", o.next_attempt_at.is_(None))
+            .order_by(o.id)
+            .limit(limit - len(rows))
+        )
+        if _is_postgres(session):
+            undated = undated.with_for_update(skip_locked=True)
+        rows += session.execute(undated).all()
     destinations = {row.destination for row in rows}
     opted = (
         set(
