@@ -29,7 +29,7 @@ from txamqp.client import Closed, TwistedDelegate
 from txamqp.protocol import AMQClient
 from txamqp.queue import Closed as QueueClosed
 
-from gateway.amqp import compat
+from gateway.amqp import compat, fastpath
 from gateway.amqp.settings import AmqpSettings
 from gateway.events.results import REJECTED, IngestResult
 
@@ -78,6 +78,7 @@ class EventConsumer(service.Service):
         endpoint: Any = None,
     ) -> None:
         compat.install()
+        fastpath.install()
         if reactor is None:
             from twisted.internet import reactor
         self._settings = settings

@@ -1,0 +1,111 @@
+"""txamqp's receive path without per-frame locks and generators: same frames in, same messages out.
+
+Byte vectors made with txamqp's own frame encoder are fed to a client on a StringTransport, in
+one piece and split at every byte; the consumer tests run the same code on a real broker.
+"""
+
+from __future__ import annotations
+
+import pytest
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+from txamqp.client import TwistedDelegate
+from txamqp.connection import Body, Frame, Header, Heartbeat, Method
+from txamqp.protocol import AMQClient
+
+from gateway.amqp import compat, fastpath
+
+compat.install()
+fastpath.install()
+
+CHANNEL = 1
+TAG = "pingjing-1"
+check = SynchronousTestCase()
+
+
+def connected() -> AMQClient:
+    client = AMQClient(TwistedDelegate(), "/", compat.load_spec(), heartbeat=0, clock=Clock())
+    client.makeConnection(StringTransport())
+    return client
+
+
+def packed(client: AMQClient, payload) -> bytes:
+    return client._pack_frame(Frame(CHANNEL, payload))
+
+
+def delivery(client: AMQClient, delivery_tag: int, chunks: list[bytes], **properties) -> bytes:
+    basic = client.spec.classes.byname["basic"]
+    deliver = basic.methods.byname["deliver"]
+    size = sum(len(c) for c in chunks)
+    data = packed(client, Method(deliver, TAG, delivery_tag, False, "", "pingjing.events"))
+    data += packed(client, Header(basic, 0, size, **properties))
+    for chunk in chunks:
+        data += packed(client, Body(chunk))
+    return data
+
+
+def received(client: AMQClient, n: int) -> list:
+    queue = check.successResultOf(client.queue(TAG))
+    return [check.successResultOf(queue.get()) for _ in range(n)]
+
+
+def test_installed_once():
+    assert fastpath.installed()
+    fastpath.install()
+    assert AMQClient.process_frame is fastpath._process_frame
+
+
+@pytest.mark.parametrize("split", [None, 1, 7])
+def test_deliveries_arrive_whole_in_order_however_the_bytes_are_split(split):
+    """Two deliveries (one of them a body in two frames, with Chinese headers) come out as two
+    messages with their tags, bodies and properties, whether the bytes arrive at once, one at
+    a time or in 7-byte pieces."""
+    client = connected()
+    first = "户籍办理".encode()
+    data = delivery(client, 1, [first], headers={"单位": "城关派出所"}, **{"delivery-mode": 2})
+    data += delivery(client, 2, [b'{"event_id": ', b'"E-2"}'])
+    if split is None:
+        client.dataReceived(data)
+    else:
+        for i in range(0, len(data), split):
+            client.dataReceived(data[i : i + split])
+
+    one, two = received(client, 2)
+    assert (one.delivery_tag, one.consumer_tag, one.routing_key) == (1, TAG, "pingjing.events")
+    assert one.content.body == first
+    assert one.content.properties["headers"] == {"单位": "城关派出所"}
+    assert one.content.properties["delivery-mode"] == 2
+    assert (two.delivery_tag, two.content.body) == (2, b'{"event_id": "E-2"}')
+
+
+def test_empty_body_is_empty_text_as_txamqp_gave_it():
+    client = connected()
+    client.dataReceived(delivery(client, 1, []))
+    [message] = received(client, 1)
+    assert message.content.body == ""
+    assert compat.body_bytes(message.content) == b""
+
+
+def test_channel_and_queue_are_created_once_and_returned_at_once():
+    client = connected()
+    channel = check.successResultOf(client.channel(3))
+    assert check.successResultOf(client.channel(3)) is channel is client.channels[3]
+    queue = check.successResultOf(client.queue("q"))
+    assert check.successResultOf(client.queue("q")) is queue is client.queues["q"]
+
+
+def test_heartbeat_frame_is_noted_not_dispatched():
+    client = connected()
+    client.dataReceived(client._pack_frame(Frame(0, Heartbeat())))
+    assert client.last_heartbeat_received > 0
+    assert client.queues == {}
+
+
+def test_error_while_processing_a_frame_is_the_returned_deferred_not_raised():
+    """As with txamqp's generator: the failure goes to the Deferred, the connection stays."""
+    client = connected()
+    frame = Frame(CHANNEL, object())  # a payload without a type
+    failure = check.failureResultOf(client.process_frame(frame), AttributeError)
+    assert failure.check(AttributeError)
+    assert not client.transport.disconnecting
