@@ -152,16 +152,19 @@ def _run_batch(session: Session, ops: list[_Op]) -> list[Any]:
     submissions = [(i, op) for i, op in enumerate(ops) if op.kind == "submission"]
     receipts = [(i, op) for i, op in enumerate(ops) if op.kind == "receipt"]
     orphan_updates: dict[int, list[tuple[int, ReceiptRecord]]] = {}
+    submitted: dict[int, dict[str, Any]] = {}
     if submissions:
-        orphan_updates = _write_submissions(session, submissions, results)
+        orphan_updates, submitted = _write_submissions(session, submissions, results)
     work: list[tuple[int | None, ReceiptRecord, int | None]] = []
     for i, recs in orphan_updates.items():
         for rid, rec in recs:
             work.append((i, rec, rid))
     for i, op in receipts:
         work.append((i, op.args[0], None))
+    finals: dict[int, str] = {}
     if work:
-        _apply_receipts(session, work, results)
+        finals = _apply_receipts(session, work, results)
+    _write_outbound_status(session, submitted, finals)
     for i, op in enumerate(ops):
         if op.kind == "hold":
             results[i] = _hold(session, op.args[0])
@@ -200,17 +203,40 @@ _RECEIPT_COLUMNS = (
 )
 
 
+def _write_outbound_status(
+    session: Session, submitted: dict[int, dict[str, Any]], finals: dict[int, str]
+) -> None:
+    """Write each message's status once per batch. A receipt usually arrives a few
+    milliseconds after its submit_sm_resp, so most messages of a batch were both submitted and
+    finished by it: one UPDATE of their row (the last state, as two UPDATEs in turn would
+    leave it) instead of two, each of which writes an entry into every index of the table."""
+    now = datetime.now(UTC)
+    for oid, status in finals.items():
+        row = submitted.get(oid)
+        if row is not None:
+            row["status"] = status
+    _update_by_id(session, OutboundMessage, list(submitted.values()))
+    only_final = [
+        {"id": oid, "status": status, "updated_at": now}
+        for oid, status in finals.items()
+        if oid not in submitted
+    ]
+    _update_by_id(session, OutboundMessage, only_final)
+
+
 def _write_submissions(
     session: Session, submissions: list[tuple[int, _Op]], results: list[Any]
-) -> dict[int, list[tuple[int, ReceiptRecord]]]:
+) -> tuple[dict[int, list[tuple[int, ReceiptRecord]]], dict[int, dict[str, Any]]]:
+    """Store the parts; return the receipts that were waiting for them and the messages'
+    new status rows (written by ``_write_outbound_status`` with the batch's receipts)."""
     rows: list[tuple[Any, ...]] = []
     for i, op in submissions:
         results[i] = []
         rows.extend(map(_part_row, op.args[1]))
     _insert_many(session, SmsPart, _PART_COLUMNS, rows)
     now = datetime.now(UTC)
-    updates = [
-        {
+    updates = {
+        op.args[0].outbound_id: {
             "id": op.args[0].outbound_id,
             "status": op.args[0].status,
             "parts_count": op.args[0].parts,
@@ -218,12 +244,11 @@ def _write_submissions(
             "updated_at": now,
         }
         for _, op in submissions
-    ]
-    _update_by_id(session, OutboundMessage, updates)
+    }
     # receipts that came before these parts were recorded
     keys = {r["message_key"]: i for (i, op) in submissions for r in _keys_of(op)}
     if not keys:
-        return {}
+        return {}, updates
     orphans = session.execute(
         sa.select(DeliveryReceipt)
         .where(
@@ -246,7 +271,7 @@ def _write_submissions(
             r.received_at,
         )
         found.setdefault(keys[r.message_key], []).append((r.id, rec))
-    return found
+    return found, updates
 
 
 def _keys_of(op: _Op) -> list[dict[str, str]]:
@@ -261,8 +286,9 @@ def _apply_receipts(
     session: Session,
     work: list[tuple[int | None, ReceiptRecord, int | None]],
     results: list[Any],
-) -> None:
-    """Match receipts (new ones, and stored orphans now matchable) to parts, in order."""
+) -> dict[int, str]:
+    """Match receipts (new ones, and stored orphans now matchable) to parts, in order; return
+    the messages they finished, with their final status."""
     keys = {rec.message_key for _, rec, _ in work if rec.message_key}
     by_key: dict[str, _PartRow] = {}
     siblings: dict[int, dict[int, _PartRow]] = {}
@@ -328,13 +354,7 @@ def _apply_receipts(
         if p.dirty
     ]
     _update_by_id(session, SmsPart, dirty)
-    if finals:
-        now = datetime.now(UTC)
-        _update_by_id(
-            session,
-            OutboundMessage,
-            [{"id": oid, "status": status, "updated_at": now} for oid, status in finals.items()],
-        )
+    return finals
 
 
 _PARTS_AND_SIBLINGS_PG = sa.text(

@@ -201,3 +201,31 @@ def test_batch_mixing_one_part_and_two_part_messages_finishes_each_correctly(db)
     second = yield store.record_receipt(receipt("B2"))
     assert (second.outbound_id, second.final_status) == (2, "delivered")
     assert status_of(db, 2) == "delivered"
+
+
+@pytest_twisted.inlineCallbacks
+def test_submission_and_its_receipt_in_one_batch_leave_one_final_row(db):
+    """The usual case under load: a submit_sm_resp and its receipt queued together. The
+    message ends delivered with its part count, next to one only submitted and one finished
+    by a receipt alone."""
+    store = SqlSmsStore(db)
+    yield store.record_submission(outcome(1, ids=("A1",)), [part(1, mid="A1")])
+    busy = store.record_submission(outcome(5, ids=("E5",)), [part(5, mid="E5")])
+    # these three wait behind the write in flight and go together in the next batch
+    _, sub, rec, _, late = yield defer.gatherResults(
+        [
+            busy,
+            store.record_submission(outcome(2, ids=("B2",)), [part(2, mid="B2")]),
+            store.record_receipt(receipt("B2")),
+            store.record_submission(outcome(3, ids=("C3",)), [part(3, mid="C3")]),
+            store.record_receipt(receipt("A1")),
+        ]
+    )
+    assert sub == [] and (rec.outbound_id, rec.final_status) == (2, "delivered")
+    assert (late.outbound_id, late.final_status) == (1, "delivered")
+    with db.sessions() as s:
+        rows = {
+            r.id: (r.status, r.parts_count)
+            for r in s.scalars(sa.select(OutboundMessage).where(OutboundMessage.id.in_([1, 2, 3])))
+        }
+    assert rows == {1: ("delivered", 1), 2: ("delivered", 1), 3: ("submitted", 1)}
