@@ -20,7 +20,10 @@ class AmqpSettings:
     dead_letter_exchange: str = "pingjing.events.dead"
     #: A durable queue bound to the dead-letter exchange so nothing published there is lost.
     dead_letter_queue: str = "pingjing.events.dead"
-    prefetch: int = 200
+    #: Unacked deliveries the broker may send ahead. Events are acked after their batch commits,
+    #: so this bounds the batches: at 200 they held ~40 events and intake ran at ~1,400/s; at
+    #: 1000 (two batches of up to 500 in flight) ~2,100/s (benchmarks/survey_pipeline.py).
+    prefetch: int = 1000
     heartbeat_seconds: int = 30
     reconnect_initial_seconds: float = 1.0
     reconnect_max_seconds: float = 60.0

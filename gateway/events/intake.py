@@ -46,7 +46,7 @@ class EventIntake:
         *,
         clock: Any = None,
         on_queued: Callable[[], None] | None = None,
-        max_batch: int = 200,
+        max_batch: int = 500,
         max_concurrent_batches: int = 2,
     ) -> None:
         if clock is None:
