@@ -25,6 +25,7 @@ from twisted.application import service
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer, protocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from txamqp.client import Closed, TwistedDelegate
 from txamqp.protocol import AMQClient
 from txamqp.queue import Closed as QueueClosed
@@ -260,41 +261,57 @@ class EventConsumer(service.Service):
 
     # --- one delivery ----------------------------------------------------------------------
 
-    @defer.inlineCallbacks
-    def _handle(self, message: Any, channel: Any) -> Any:
+    def _handle(self, message: Any, channel: Any) -> defer.Deferred[Any]:
+        """Store one delivery; then ack it, dead-letter it, or requeue it after a backoff.
+
+        The path every stored event takes is plain callbacks, not a generator: it runs on the
+        reactor thread for each delivery, and the reactor thread is what limits intake.
+        """
         body = compat.body_bytes(message.content)
-        tag = message.delivery_tag
-        key = hashlib.sha256(body).hexdigest()
-        try:
-            result = yield self._handler(body)
-            if not isinstance(result, IngestResult):
-                raise TypeError(f"the handler returned {result!r}, not an IngestResult")
-        except Exception as exc:  # storage errors of any kind are retried
-            attempts = self._failures.get(key, 0) + 1
-            self._failures[key] = attempts
-            if attempts >= MAX_ATTEMPTS:
-                self._failures.pop(key, None)
-                reason = f"storage failed {attempts} times: {exc.__class__.__name__}: {exc}"
-                failed = IngestResult(None, REJECTED, reason=reason)
-                yield self._dead_letter(message, channel, failed)
-                return
-            delay = self._retry_delay
-            self._retry_delay = min(delay * 2, self._settings.retry_max_seconds)
-            log.error(
-                "amqp: storing an event failed ({error}); requeue in {delay}s (attempt {n})",
-                error=repr(exc),
-                delay=delay,
-                n=attempts,
-            )
-            yield self._later(delay)
-            yield self._settle(channel.basic_reject, delivery_tag=tag, requeue=True)
-            return
-        self._failures.pop(key, None)
+        d = defer.maybeDeferred(self._handler, body)
+        d.addCallbacks(
+            self._stored,
+            self._store_failed,
+            callbackArgs=(message, channel, body),
+            errbackArgs=(message, channel, body),
+        )
+        return d
+
+    def _stored(self, result: Any, message: Any, channel: Any, body: bytes) -> Any:
+        if not isinstance(result, IngestResult):
+            error = TypeError(f"the handler returned {result!r}, not an IngestResult")
+            return self._store_failed(Failure(error), message, channel, body)
+        if self._failures:
+            self._failures.pop(hashlib.sha256(body).hexdigest(), None)
         self._retry_delay = self._settings.retry_initial_seconds
         if result.status == REJECTED:
-            yield self._dead_letter(message, channel, result)
-        else:
-            yield self._settle(channel.basic_ack, delivery_tag=tag)
+            return self._dead_letter(message, channel, result)
+        return self._settle(channel.basic_ack, delivery_tag=message.delivery_tag)
+
+    @defer.inlineCallbacks
+    def _store_failed(self, failure: Failure, message: Any, channel: Any, body: bytes) -> Any:
+        """Storage errors of any kind are retried, with a backoff, up to ``MAX_ATTEMPTS``."""
+        failure.trap(Exception)
+        exc = failure.value
+        key = hashlib.sha256(body).hexdigest()
+        attempts = self._failures.get(key, 0) + 1
+        self._failures[key] = attempts
+        if attempts >= MAX_ATTEMPTS:
+            self._failures.pop(key, None)
+            reason = f"storage failed {attempts} times: {exc.__class__.__name__}: {exc}"
+            failed = IngestResult(None, REJECTED, reason=reason)
+            yield self._dead_letter(message, channel, failed)
+            return
+        delay = self._retry_delay
+        self._retry_delay = min(delay * 2, self._settings.retry_max_seconds)
+        log.error(
+            "amqp: storing an event failed ({error}); requeue in {delay}s (attempt {n})",
+            error=repr(exc),
+            delay=delay,
+            n=attempts,
+        )
+        yield self._later(delay)
+        yield self._settle(channel.basic_reject, delivery_tag=message.delivery_tag, requeue=True)
 
     def _later(self, seconds: float) -> defer.Deferred[None]:
         d: defer.Deferred[None] = defer.Deferred()
@@ -335,10 +352,13 @@ class EventConsumer(service.Service):
             return
         yield self._settle(channel.basic_ack, delivery_tag=message.delivery_tag)
 
-    @defer.inlineCallbacks
-    def _settle(self, method: Callable[..., Any], **kwargs: Any) -> Any:
+    def _settle(self, method: Callable[..., Any], **kwargs: Any) -> defer.Deferred[Any]:
         """Ack or reject; on a closed channel the broker redelivers, which intake makes harmless."""
-        try:
-            yield method(**kwargs)
-        except Closed:
-            log.info("amqp: channel closed before settling a delivery; it will be redelivered")
+        d = defer.maybeDeferred(method, **kwargs)
+        d.addErrback(self._not_settled)
+        return d
+
+    @staticmethod
+    def _not_settled(failure: Failure) -> None:
+        failure.trap(Closed)
+        log.info("amqp: channel closed before settling a delivery; it will be redelivered")
