@@ -1,4 +1,4 @@
-"""txamqp 0.8.2's receive path without a lock, a generator and a deprecation per frame.
+"""txamqp 0.8.2's per-frame path without locks, generators and deprecations, and cheap timers.
 
 With prefetch in the hundreds the reactor thread is what limits event intake, and a profile of
 the event benchmark (py-spy, GIL holder) put about half of its time in txamqp's machinery for
@@ -8,14 +8,22 @@ each frame (three per delivery: method, header, body):
   channel; ``channel()`` is another generator that takes a ``DeferredLock`` around a dict lookup
   and ends in ``defer.returnValue``, deprecated in Twisted 24.7, whose wrapper runs the warnings
   machinery on every call (9% of the reactor's time on its own, though the warning is filtered);
-* ``queue()`` (once per delivery) is the same shape, and so is ``read_content``.
+* ``queue()`` (once per delivery) is the same shape, and so is ``read_content``;
+* every ack goes through ``AMQChannel.invoke``, a generator that looks up a ``nowait`` field
+  basic.ack does not have (a ``KeyError`` raised and caught per ack) before finding there is no
+  response to wait for;
+* with heartbeats on (the daemon's default, 30 s) every frame received cancels and re-creates
+  the "heartbeat missed" timer, and every frame sent stops and restarts the heartbeat
+  ``LoopingCall`` (a Deferred and a timer each time).
 
 The lock guards code with no ``yield`` inside: it is always free when taken, so every one of
 these already completed synchronously. The replacements below do the same steps, in the same
 order, without the lock, the generators around lookups, or ``returnValue``; they return the
-same (already fired) Deferreds. Frames, channel and queue creation, content assembly and error
-handling are unchanged; ``tests/surveys/test_amqp_fastpath.py`` checks them against the
-originals with byte vectors, and the consumer tests run on a real broker with them installed.
+same (already fired) Deferreds, and write the same bytes. The timers are moved
+(``DelayedCall.reset``, ``LoopingCall.reset``) instead of being replaced, to the same deadlines.
+``tests/surveys/test_amqp_fastpath.py`` checks this with byte vectors and a ``Clock`` (its
+behaviour tests pass against txamqp's originals too), and the consumer tests run on a real
+broker with the fast path installed.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import Any
 from twisted.internet import defer
 from txamqp import client as tx_client
 from txamqp import protocol as tx_protocol
-from txamqp.connection import Frame
+from txamqp.connection import Frame, Method
 from txamqp.content import Content
 from txamqp.message import Message
 from txamqp.queue import TimeoutDeferredQueue
@@ -110,6 +118,44 @@ def _dispatch(self: Any, queue: Any) -> Any:
     self.delegate.dispatch(channel, message)
 
 
+def _reschedule_check_heartbeat(self: Any) -> None:
+    delay = self.heartbeatInterval * self.MAX_UNSEEN_HEARTBEAT
+    check = self.checkHB
+    if check.active():
+        check.reset(delay)  # a later deadline: O(1), no new timer
+    else:
+        self.checkHB = self.clock.callLater(delay, self.check_heartbeat)
+
+
+def _reschedule_send_heartbeat(self: Any) -> None:
+    if self.heartbeatInterval <= 0:
+        return
+    sender = self.sendHB
+    if sender.running and sender.call is not None:
+        sender.reset()  # next heartbeat one interval from now, as stop() and start() gave
+        return
+    if sender.running:
+        sender.stop()
+    sender.start(self.heartbeatInterval, now=False)
+
+
+_invoke = tx_protocol.AMQChannel.invoke
+
+
+def _invoke_fast(self: Any, method: Any, args: Any, content: Any = None) -> Any:
+    """Methods without content and without a response (basic.ack, basic.reject) are one frame
+    written; the rest go through txamqp's own ``invoke``."""
+    if method.content or method.responses:
+        return _invoke(self, method, args, content)
+    if self.closed:
+        try:
+            self._raise_closed(self.reason)
+        except Exception:
+            return defer.fail()
+    self.outgoing.put(Frame(self.id, Method(method, *args)))
+    return defer.succeed(None)
+
+
 def _basic_deliver(self: Any, ch: Any, msg: Any) -> defer.Deferred[None]:
     try:
         _queue_now(self.client, msg.consumer_tag).put(msg)
@@ -127,6 +173,9 @@ def install() -> None:
     client_class.queue = _queue
     client_class.process_frame = _process_frame
     client_class.dispatch = _dispatch
+    client_class.reschedule_check_heartbeat = _reschedule_check_heartbeat
+    client_class.reschedule_send_heartbeat = _reschedule_send_heartbeat
+    tx_protocol.AMQChannel.invoke = _invoke_fast
     tx_protocol.read_content = _read_content
     tx_client.TwistedDelegate.basic_deliver = _basic_deliver
     setattr(client_class, _PATCHED, True)

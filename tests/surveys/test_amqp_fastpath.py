@@ -109,3 +109,60 @@ def test_error_while_processing_a_frame_is_the_returned_deferred_not_raised():
     failure = check.failureResultOf(client.process_frame(frame), AttributeError)
     assert failure.check(AttributeError)
     assert not client.transport.disconnecting
+
+
+def test_ack_writes_one_frame_with_the_same_bytes_and_fires_at_once():
+    client = connected()
+    channel = check.successResultOf(client.channel(CHANNEL))
+    ack = client.spec.classes.byname["basic"].methods.byname["ack"]
+    client.transport.clear()
+    check.successResultOf(channel.basic_ack(delivery_tag=7, multiple=False))
+    check.successResultOf(channel.basic_reject(delivery_tag=8, requeue=True))
+    reject = client.spec.classes.byname["basic"].methods.byname["reject"]
+    assert client.transport.value() == packed(client, Method(ack, 7, False)) + packed(
+        client, Method(reject, 8, True)
+    )
+
+
+def test_ack_on_a_closed_channel_fails_with_closed():
+    from txamqp.client import Closed
+
+    client = connected()
+    channel = check.successResultOf(client.channel(CHANNEL))
+    channel.close(Exception("gone"))
+    check.failureResultOf(channel.basic_ack(delivery_tag=1), Closed)
+
+
+def heartbeating(interval: float = 10) -> tuple[AMQClient, Clock]:
+    clock = Clock()
+    client = AMQClient(TwistedDelegate(), "/", compat.load_spec(), heartbeat=interval, clock=clock)
+    client.makeConnection(StringTransport())
+    client.started.fire()
+    return client, clock
+
+
+def test_missed_heartbeats_are_counted_from_the_last_frame_received():
+    """Three intervals without a frame abort the connection; each frame restarts the count."""
+    client, clock = heartbeating(10)
+    clock.advance(25)
+    client.dataReceived(client._pack_frame(Frame(0, Heartbeat())))
+    clock.advance(29)
+    assert not client.transport.disconnecting
+    clock.advance(1)
+    assert client.transport.disconnecting
+
+
+def test_a_heartbeat_is_sent_one_interval_after_the_last_frame_sent():
+    client, clock = heartbeating(10)
+    channel = check.successResultOf(client.channel(CHANNEL))
+    heartbeat = client._pack_frame(Frame(0, Heartbeat()))
+    clock.advance(6)
+    client.transport.clear()
+    channel.basic_ack(delivery_tag=1)
+    clock.advance(9)
+    assert heartbeat not in client.transport.value()
+    clock.advance(1)
+    assert client.transport.value().endswith(heartbeat)
+    client.transport.clear()
+    clock.advance(10)
+    assert client.transport.value() == heartbeat
