@@ -10,6 +10,9 @@
   confirmed before the original is acked), never silently dropped and never requeued forever.
 * A storage failure requeues the delivery after a backoff; after ``MAX_ATTEMPTS`` failures of
   the same body it is dead-lettered with the last error, so a poison message cannot loop.
+* Acks go out as ``multiple=True`` over the contiguous run of settled delivery tags, once per
+  reactor turn (``_AckRun``): a tag still waiting (in the database, for its requeue backoff, for
+  its dead-letter publish) ends the run, so no tag is acked before its event committed.
 * Backpressure: ``pause()`` cancels the consumer (what is already delivered is still handled),
   ``resume()`` consumes again; wired to the SMPP link's availability.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +69,57 @@ class _AmqpFactory(protocol.Factory):
         return client
 
 
+_WAITING, _ACK, _SENT, _STUCK = 0, 1, 2, 3
+
+
+class _AckRun:
+    """The delivery tags of one channel, in delivery order, and what became of each.
+
+    A tag is ``_WAITING`` until its handling settles it: ``_ACK`` (committed, or dead-lettered
+    and confirmed: to be acked), ``_SENT`` (rejected with requeue: already told to the broker),
+    or ``_STUCK`` (handling failed: it stays unacked until the channel closes, as before).
+    ``take`` pops the settled prefix and says what to send: the highest tag of the run for one
+    ``basic.ack`` with ``multiple=True``, then, past a stuck tag (which ``multiple`` would
+    cover), each later acked tag on its own.
+    """
+
+    __slots__ = ("order", "state", "stuck")
+
+    def __init__(self) -> None:
+        self.order: deque[int] = deque()
+        self.state: dict[int, int] = {}
+        self.stuck = False  # a stuck tag was passed: no more multiple acks on this channel
+
+    def delivered(self, tag: int) -> None:
+        self.order.append(tag)
+        self.state[tag] = _WAITING
+
+    def settle(self, tag: int, how: int) -> None:
+        if tag in self.state:
+            self.state[tag] = how
+
+    def take(self) -> tuple[int | None, list[int]]:
+        """``(highest tag to ack with multiple=True or None, tags to ack one by one)``."""
+        order, state = self.order, self.state
+        run: int | None = None
+        singles: list[int] = []
+        while order:
+            tag = order[0]
+            how = state[tag]
+            if how == _WAITING:
+                break
+            order.popleft()
+            del state[tag]
+            if how == _STUCK:
+                self.stuck = True
+            elif how == _ACK:
+                if self.stuck:
+                    singles.append(tag)
+                else:
+                    run = tag
+        return run, singles
+
+
 class EventConsumer(service.Service):
     """Consumes ``settings.queue`` and hands each body to ``handler`` (the event intake)."""
 
@@ -106,6 +161,8 @@ class EventConsumer(service.Service):
         self._paused = False
         self._tags = itertools.count(1)
         self._in_flight: set[defer.Deferred[None]] = set()
+        self._runs: dict[Any, _AckRun] = {}  # per channel
+        self._flush_call: Any = None
         self._failures: dict[str, int] = {}
         self._retry_delay = settings.retry_initial_seconds
         self._consuming_waiters: list[defer.Deferred[None]] = []
@@ -127,6 +184,7 @@ class EventConsumer(service.Service):
         self._paused = True
         if self._in_flight:
             yield defer.DeferredList(list(self._in_flight))
+        self._flush_acks()
         client = self._client
         if client is not None and not client.closed:
             try:
@@ -220,6 +278,7 @@ class EventConsumer(service.Service):
                 log.info("amqp: connection closed")
             self._client = self._channel = self._publisher = None
             self._consumer_tag = None
+            self._runs.clear()  # its tags are the broker's to redeliver now
 
     @defer.inlineCallbacks
     def _consume(self) -> Any:
@@ -237,17 +296,21 @@ class EventConsumer(service.Service):
 
     @defer.inlineCallbacks
     def _read(self, queue: Any, channel: Any) -> Any:
+        run = self._runs.get(channel)
+        if run is None:
+            run = self._runs[channel] = _AckRun()
         while True:
             try:
                 message = yield queue.get()
             except (QueueClosed, Closed):
                 return
+            run.delivered(message.delivery_tag)
             d = self._handle(message, channel)
             self._in_flight.add(d)
-            d.addErrback(self._handle_failed, message.delivery_tag)
+            d.addErrback(self._handle_failed, message.delivery_tag, channel)
             d.addBoth(lambda _, d=d: self._in_flight.discard(d))
 
-    def _handle_failed(self, failure: Any, tag: int) -> None:
+    def _handle_failed(self, failure: Any, tag: int, channel: Any = None) -> None:
         """A delivery's handling failed outside the cases it settles itself: a bug, so say so.
 
         Without this the in-flight bookkeeping would swallow the failure, and the delivery
@@ -258,6 +321,38 @@ class EventConsumer(service.Service):
             failure,
             tag=tag,
         )
+        if channel is not None:
+            self._settled(channel, tag, _STUCK)
+
+    # --- acks ------------------------------------------------------------------------------
+
+    def _settled(self, channel: Any, tag: int, how: int) -> None:
+        run = self._runs.get(channel)
+        if run is None:
+            return  # the channel is gone: nothing of it can be acked any more
+        run.settle(tag, how)
+        if self._flush_call is None:
+            self._flush_call = self._reactor.callLater(0, self._flush_acks)
+
+    def _ack(self, channel: Any, tag: int) -> None:
+        """Ack ``tag`` (its event committed) with the run it completes, at the end of this turn."""
+        self._settled(channel, tag, _ACK)
+
+    def _flush_acks(self) -> None:
+        """Send one ``basic.ack multiple=True`` per channel for its settled run of tags."""
+        call, self._flush_call = self._flush_call, None
+        if call is not None and call.active():
+            call.cancel()
+        for channel, run in list(self._runs.items()):
+            highest, singles = run.take()
+            if highest is not None:
+                self._send_ack(channel, highest, multiple=True)
+            for tag in singles:
+                self._send_ack(channel, tag, multiple=False)
+
+    def _send_ack(self, channel: Any, tag: int, *, multiple: bool) -> None:
+        d = self._settle(channel.basic_ack, delivery_tag=tag, multiple=multiple)
+        d.addErrback(self._handle_failed, tag)
 
     # --- one delivery ----------------------------------------------------------------------
 
@@ -286,7 +381,8 @@ class EventConsumer(service.Service):
         self._retry_delay = self._settings.retry_initial_seconds
         if result.status == REJECTED:
             return self._dead_letter(message, channel, result)
-        return self._settle(channel.basic_ack, delivery_tag=message.delivery_tag)
+        self._ack(channel, message.delivery_tag)
+        return None
 
     @defer.inlineCallbacks
     def _store_failed(self, failure: Failure, message: Any, channel: Any, body: bytes) -> Any:
@@ -312,6 +408,7 @@ class EventConsumer(service.Service):
         )
         yield self._later(delay)
         yield self._settle(channel.basic_reject, delivery_tag=message.delivery_tag, requeue=True)
+        self._settled(channel, message.delivery_tag, _SENT)
 
     def _later(self, seconds: float) -> defer.Deferred[None]:
         d: defer.Deferred[None] = defer.Deferred()
@@ -350,7 +447,7 @@ class EventConsumer(service.Service):
             yield self._publish_lock.run(publish_and_commit)
         except Closed:
             return
-        yield self._settle(channel.basic_ack, delivery_tag=message.delivery_tag)
+        self._ack(channel, message.delivery_tag)
 
     def _settle(self, method: Callable[..., Any], **kwargs: Any) -> defer.Deferred[Any]:
         """Ack or reject; on a closed channel the broker redelivers, which intake makes harmless."""
