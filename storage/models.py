@@ -304,10 +304,19 @@ class DeliveryReceipt(Base):
     """A delivery receipt as received, kept raw; ``sms_part_id`` is filled when it matched."""
 
     __tablename__ = "delivery_receipts"
+    __table_args__ = (
+        # looked up by key only while unmatched (a receipt ahead of its submit_sm_resp)
+        sa.Index(
+            "ix_delivery_receipts_unmatched_key",
+            "message_key",
+            postgresql_where=sa.text("sms_part_id IS NULL"),
+            sqlite_where=sa.text("sms_part_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[str] = mapped_column(sa.String(64))  # as written in the receipt
-    message_key: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    message_key: Mapped[str | None] = mapped_column(sa.String(64))
     sms_part_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sms_parts.id"), index=True)
     state: Mapped[str] = mapped_column(sa.String(16))
     error_code: Mapped[str | None] = mapped_column(sa.String(16))

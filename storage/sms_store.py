@@ -39,6 +39,7 @@ from storage.models import (
     UtcDateTime,
 )
 from storage.sql import insert_many as _insert_many
+from storage.sql import is_postgresql, reserve_ids
 from storage.sql import one_of as _one_of
 from storage.sql import packed as _packed
 from storage.sql import update_by_id as _update_by_id
@@ -153,17 +154,19 @@ def _run_batch(session: Session, ops: list[_Op]) -> list[Any]:
     receipts = [(i, op) for i, op in enumerate(ops) if op.kind == "receipt"]
     orphan_updates: dict[int, list[tuple[int, ReceiptRecord]]] = {}
     submitted: dict[int, dict[str, Any]] = {}
+    finals: dict[int, str] = {}
     if submissions:
-        orphan_updates, submitted = _write_submissions(session, submissions, results)
+        orphan_updates, submitted, receipts = _write_submissions(
+            session, submissions, receipts, results, finals
+        )
     work: list[tuple[int | None, ReceiptRecord, int | None]] = []
     for i, recs in orphan_updates.items():
         for rid, rec in recs:
             work.append((i, rec, rid))
     for i, op in receipts:
         work.append((i, op.args[0], None))
-    finals: dict[int, str] = {}
     if work:
-        finals = _apply_receipts(session, work, results)
+        finals.update(_apply_receipts(session, work, results))
     _write_outbound_status(session, submitted, finals)
     for i, op in enumerate(ops):
         if op.kind == "hold":
@@ -225,15 +228,17 @@ def _write_outbound_status(
 
 
 def _write_submissions(
-    session: Session, submissions: list[tuple[int, _Op]], results: list[Any]
-) -> tuple[dict[int, list[tuple[int, ReceiptRecord]]], dict[int, dict[str, Any]]]:
-    """Store the parts; return the receipts that were waiting for them and the messages'
-    new status rows (written by ``_write_outbound_status`` with the batch's receipts)."""
-    rows: list[tuple[Any, ...]] = []
-    for i, op in submissions:
-        results[i] = []
-        rows.extend(map(_part_row, op.args[1]))
-    _insert_many(session, SmsPart, _PART_COLUMNS, rows)
+    session: Session,
+    submissions: list[tuple[int, _Op]],
+    receipts: list[tuple[int, _Op]],
+    results: list[Any],
+    finals: dict[int, str],
+) -> tuple[
+    dict[int, list[tuple[int, ReceiptRecord]]], dict[int, dict[str, Any]], list[tuple[int, _Op]]
+]:
+    """Store the parts. Return the stored receipts that were waiting for them, the messages'
+    new status rows (written by ``_write_outbound_status`` with the batch's receipts), and the
+    batch's receipts still to match (``_fold_receipts`` may have settled some already)."""
     now = datetime.now(UTC)
     updates = {
         op.args[0].outbound_id: {
@@ -245,33 +250,125 @@ def _write_submissions(
         }
         for _, op in submissions
     }
+    for i, _ in submissions:
+        results[i] = []
     # receipts that came before these parts were recorded
     keys = {r["message_key"]: i for (i, op) in submissions for r in _keys_of(op)}
-    if not keys:
-        return {}, updates
-    orphans = session.execute(
-        sa.select(DeliveryReceipt)
-        .where(
-            _one_of(session, DeliveryReceipt.message_key, list(keys)),
-            DeliveryReceipt.sms_part_id.is_(None),
-        )
-        .order_by(DeliveryReceipt.id)
-    ).scalars()
     found: dict[int, list[tuple[int, ReceiptRecord]]] = {}
-    for r in orphans:
-        rec = ReceiptRecord(
-            r.message_id,
-            r.message_key or "",
-            r.state,
-            r.error_code,
-            r.submit_date,
-            r.done_date,
-            r.source_addr,
-            r.text,
-            r.received_at,
-        )
-        found.setdefault(keys[r.message_key], []).append((r.id, rec))
-    return found, updates
+    if keys:
+        orphans = session.execute(
+            sa.select(DeliveryReceipt)
+            .where(
+                _one_of(session, DeliveryReceipt.message_key, list(keys)),
+                DeliveryReceipt.sms_part_id.is_(None),
+            )
+            .order_by(DeliveryReceipt.id)
+        ).scalars()
+        for r in orphans:
+            rec = ReceiptRecord(
+                r.message_id,
+                r.message_key or "",
+                r.state,
+                r.error_code,
+                r.submit_date,
+                r.done_date,
+                r.source_addr,
+                r.text,
+                r.received_at,
+            )
+            found.setdefault(keys[r.message_key], []).append((r.id, rec))
+    waiting = {rec.message_key for recs in found.values() for _, rec in recs}
+    if receipts and is_postgresql(session):
+        receipts = _fold_receipts(session, submissions, receipts, waiting, results, finals)
+    else:
+        rows = [row for _, op in submissions for row in map(_part_row, op.args[1])]
+        _insert_many(session, SmsPart, _PART_COLUMNS, rows)
+    return found, updates, receipts
+
+
+def _fold_receipts(
+    session: Session,
+    submissions: list[tuple[int, _Op]],
+    receipts: list[tuple[int, _Op]],
+    waiting: set[str],
+    results: list[Any],
+    finals: dict[int, str],
+) -> list[tuple[int, _Op]]:
+    """Write the batch's parts, settling the one-part messages whose receipts came in the same
+    batch (the usual case: a receipt follows its submit_sm_resp within milliseconds).
+
+    Such a part is written with its receipt state, and its receipts with its id, instead of
+    written bare and then updated: an UPDATE of a freshly copied row writes a new version of it
+    and an entry into each of its indexes. The result is the one ``_apply_receipts`` gives
+    (the same ``part_state_after`` and ``message_status``, receipts in arrival order); a key
+    with stored receipts still waiting, or named by two parts of the batch, takes that path.
+    Returns the receipts left for it.
+    """
+    by_key: dict[str, list[tuple[int, ReceiptRecord]]] = {}
+    for i, op in receipts:
+        rec = op.args[0]
+        if rec.message_key:
+            by_key.setdefault(rec.message_key, []).append((i, rec))
+    named: dict[str, int] = {}
+    for _, op in submissions:
+        for p in op.args[1]:
+            if p.status == "submitted" and p.message_key:
+                named[p.message_key] = named.get(p.message_key, 0) + 1
+    rows = [row for _, op in submissions for row in map(_part_row, op.args[1])]
+    [ids] = reserve_ids(session, (SmsPart.__table__,), len(rows))
+    part_rows: list[tuple[Any, ...]] = []
+    receipt_rows: list[tuple[Any, ...]] = []
+    settled: set[int] = set()
+    position = 0
+    for _, op in submissions:
+        outcome = op.args[0]
+        for p in op.args[1]:
+            pid, row = ids[position], rows[position]
+            position += 1
+            key = p.message_key
+            fresh = by_key.get(key) if key else None
+            if (
+                not fresh
+                or p.status != "submitted"
+                or p.parts_total != 1
+                or outcome.parts != 1
+                or named[key] != 1
+                or key in waiting
+            ):
+                part_rows.append((pid, *row, None, None))
+                continue
+            state: str | None = None
+            final_at: datetime | None = None
+            for index, rec in fresh:
+                new = part_state_after(state, final_at, rec.state, rec.done_date)
+                if new != state:
+                    state = new
+                    final_at = rec.done_date or final_at or rec.received_at
+                final = message_status([state], 1)
+                if final is not None:
+                    finals[p.outbound_id] = final
+                results[index] = ReceiptUpdate(p.outbound_id, rec.message_id, rec.state, final)
+                receipt_rows.append(_receipt_row(rec, pid))
+                settled.add(index)
+            part_rows.append((pid, *row, state, final_at))
+    _insert_many(session, SmsPart, ("id", *_PART_COLUMNS, "receipt_state", "final_at"), part_rows)
+    _insert_many(session, DeliveryReceipt, _RECEIPT_COLUMNS, receipt_rows)
+    return [(i, op) for i, op in receipts if i not in settled]
+
+
+def _receipt_row(rec: ReceiptRecord, part_id: int | None) -> tuple[Any, ...]:
+    return (
+        rec.message_id,
+        rec.message_key or None,
+        part_id,
+        rec.state,
+        rec.error_code,
+        rec.submit_date,
+        rec.done_date,
+        rec.source_addr,
+        rec.text,
+        rec.received_at,
+    )
 
 
 def _keys_of(op: _Op) -> list[dict[str, str]]:
@@ -323,20 +420,7 @@ def _apply_receipts(
                 finals[part.outbound_id] = final
             update = ReceiptUpdate(part.outbound_id, rec.message_id, rec.state, final)
         if existing_id is None:
-            new_receipts.append(
-                (
-                    rec.message_id,
-                    rec.message_key or None,
-                    part.id if part else None,
-                    rec.state,
-                    rec.error_code,
-                    rec.submit_date,
-                    rec.done_date,
-                    rec.source_addr,
-                    rec.text,
-                    rec.received_at,
-                )
-            )
+            new_receipts.append(_receipt_row(rec, part.id if part else None))
         elif part is not None:
             linked.append({"id": existing_id, "sms_part_id": part.id})
         if index is not None:

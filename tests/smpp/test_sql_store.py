@@ -229,3 +229,90 @@ def test_submission_and_its_receipt_in_one_batch_leave_one_final_row(db):
             for r in s.scalars(sa.select(OutboundMessage).where(OutboundMessage.id.in_([1, 2, 3])))
         }
     assert rows == {1: ("delivered", 1), 2: ("delivered", 1), 3: ("submitted", 1)}
+
+
+def part_row(db, oid):
+    with db.sessions() as s:
+        return s.scalars(sa.select(SmsPart).where(SmsPart.outbound_id == oid)).all()
+
+
+def receipts_of(db, key):
+    with db.sessions() as s:
+        return s.scalars(
+            sa.select(DeliveryReceipt)
+            .where(DeliveryReceipt.message_key == key)
+            .order_by(DeliveryReceipt.id)
+        ).all()
+
+
+@pytest_twisted.inlineCallbacks
+def test_receipts_in_the_batch_of_their_submission_settle_the_part(db):
+    """ENROUTE, a receipt overtaking the resp, DELIVRD and a duplicate, all queued with the
+    submission: one part row in its final state, every receipt kept and linked to it."""
+    store = SqlSmsStore(db)
+    busy = store.record_submission(outcome(5, ids=("E5",)), [part(5, mid="E5")])
+    done_at = datetime(2026, 11, 28, 3, 1, tzinfo=UTC)
+    _, early, sub, enroute, delivered, again = yield defer.gatherResults(
+        [
+            busy,
+            store.record_receipt(receipt("B2", "ENROUTE")),  # before its submit_sm_resp
+            store.record_submission(outcome(2, ids=("B2",)), [part(2, mid="B2")]),
+            store.record_receipt(receipt("B2", "ACCEPTD")),
+            store.record_receipt(receipt("B2", "DELIVRD", done=done_at)),
+            store.record_receipt(receipt("B2", "DELIVRD", done=done_at)),
+        ]
+    )
+    assert sub == []
+    assert [u.final_status for u in (early, enroute, delivered, again)] == [
+        None,
+        None,
+        "delivered",
+        "delivered",
+    ]
+    assert {u.outbound_id for u in (early, enroute, delivered, again)} == {2}
+    [row] = part_row(db, 2)
+    assert (row.receipt_state, row.final_at) == ("DELIVRD", done_at)
+    assert [r.sms_part_id for r in receipts_of(db, "b2")] == [row.id] * 4
+    assert status_of(db, 2) == "delivered"
+
+
+@pytest_twisted.inlineCallbacks
+def test_stored_early_receipt_and_a_fresh_one_apply_in_arrival_order(db):
+    """An UNDELIV stored before the part existed, then DELIVRD in the submission's batch: the
+    stored one counts first, so the later DELIVRD is final (as receipts in turn would be)."""
+    store = SqlSmsStore(db)
+    early = yield store.record_receipt(receipt("C3", "UNDELIV"))
+    assert early.outbound_id is None
+    busy = store.record_submission(outcome(5, ids=("E5",)), [part(5, mid="E5")])
+    _, sub, fresh = yield defer.gatherResults(
+        [
+            busy,
+            store.record_submission(outcome(3, ids=("C3",)), [part(3, mid="C3")]),
+            store.record_receipt(receipt("C3", "DELIVRD")),
+        ]
+    )
+    assert [(u.outbound_id, u.final_status) for u in sub] == [(3, "undeliverable")]
+    assert (fresh.outbound_id, fresh.final_status) == (3, "undeliverable")
+    [row] = part_row(db, 3)
+    assert [r.sms_part_id for r in receipts_of(db, "c3")] == [row.id, row.id]
+    assert status_of(db, 3) == "undeliverable"
+
+
+@pytest_twisted.inlineCallbacks
+def test_two_part_message_with_both_receipts_in_its_batch_is_delivered(db):
+    store = SqlSmsStore(db)
+    busy = store.record_submission(outcome(5, ids=("E5",)), [part(5, mid="E5")])
+    _, sub, first, second = yield defer.gatherResults(
+        [
+            busy,
+            store.record_submission(
+                outcome(4, ("D1", "D2"), 2), [part(4, 1, 2, "D1"), part(4, 2, 2, "D2")]
+            ),
+            store.record_receipt(receipt("D1")),
+            store.record_receipt(receipt("D2")),
+        ]
+    )
+    assert sub == []
+    assert (first.final_status, second.final_status) == (None, "delivered")
+    assert sorted(r.receipt_state for r in part_row(db, 4)) == ["DELIVRD", "DELIVRD"]
+    assert status_of(db, 4) == "delivered"
