@@ -32,6 +32,7 @@ from time import time
 from typing import Any
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 from txamqp import client as tx_client
 from txamqp import protocol as tx_protocol
 from txamqp.connection import Frame, Method
@@ -66,18 +67,92 @@ def _queue(self: Any, key: str) -> defer.Deferred[Any]:
     return defer.succeed(_queue_now(self, key))
 
 
+class _Assembly:
+    """One content-bearing incoming method (basic.deliver, basic.return) being assembled."""
+
+    __slots__ = ("chunks", "frame", "header", "read")
+
+    def __init__(self, frame: Frame) -> None:
+        self.frame = frame
+        self.header: Any = None
+        self.chunks: list[Any] = []
+        self.read = 0
+
+
+_ASSEMBLY = "_pingjing_assembly"
+
+
 def _process_frame(self: Any, frame: Frame) -> defer.Deferred[None]:
+    """Dispatch each incoming method as soon as its last frame arrives, on this call.
+
+    txamqp put every frame of an incoming method on the channel's queue and the channel on the
+    client's ``work`` queue, and a worker generator (``dispatch`` and ``read_content``) took them
+    off again, a Deferred per ``get``. Here the method, header and body frames are assembled on
+    the channel and the ``Message`` (same method, args and ``Content``) goes to the delegate
+    directly, in the same order. Responses to synchronous methods (``*-ok``, ``basic.get-ok``
+    with its content) still go to ``channel.responses`` as before; an error in the delegate
+    closes the client, as txamqp's worker did.
+    """
     try:
         channel = _channel_now(self, frame.channel)
-        if frame.payload.type == Frame.HEARTBEAT:
+        payload = frame.payload
+        kind = payload.type
+        if kind == Frame.HEARTBEAT:
             self.last_heartbeat_received = time()
         else:
-            channel.dispatch(frame, self.work)
+            assembly = getattr(channel, _ASSEMBLY, None)
+            if assembly is not None and kind != Frame.METHOD:
+                _assemble(self, channel, assembly, frame)
+            elif kind == Frame.METHOD and not payload.method.response:
+                channel.queue = channel.incoming
+                if payload.method.content:
+                    setattr(channel, _ASSEMBLY, _Assembly(frame))
+                else:
+                    _deliver(self, channel, Message(payload.method, payload.args, None))
+            else:
+                channel.dispatch(frame, self.work)  # a response: txamqp's own path
         if self.heartbeatInterval > 0 and not self.closed:
             self.reschedule_check_heartbeat()
     except Exception:
         return defer.fail()  # as the generator did: the error is the Deferred's
     return defer.succeed(None)
+
+
+def _assemble(client: Any, channel: Any, assembly: _Assembly, frame: Frame) -> None:
+    payload = frame.payload
+    if assembly.header is None:
+        if payload.type != Frame.HEADER:
+            raise ValueError(f"expected a content header, got frame type {payload.type}")
+        if payload.weight:
+            raise ValueError("AMQP 0-9-1 content has no child contents (weight 0)")
+        assembly.header = payload
+    else:
+        content = payload.content
+        assembly.chunks.append(content)
+        assembly.read += len(content)
+    header = assembly.header
+    if assembly.read < header.size:
+        return
+    setattr(channel, _ASSEMBLY, None)
+    chunks = assembly.chunks
+    if not chunks:
+        data: Any = ""  # what txamqp's StringIO gave for an empty body
+    elif len(chunks) == 1:
+        data = chunks[0]
+    elif isinstance(chunks[0], bytes):
+        data = b"".join(chunks)
+    else:
+        data = "".join(chunks)
+    method = assembly.frame.payload
+    content = Content(data, [], header.properties.copy())
+    _deliver(client, channel, Message(method.method, method.args, content))
+
+
+def _deliver(client: Any, channel: Any, message: Message) -> None:
+    try:
+        client.delegate.dispatch(channel, message)
+    except Exception:
+        client.close(Failure())  # txamqp's worker: ``d.addErrback(self.close)``
 
 
 @defer.inlineCallbacks

@@ -166,3 +166,49 @@ def test_a_heartbeat_is_sent_one_interval_after_the_last_frame_sent():
     client.transport.clear()
     clock.advance(10)
     assert client.transport.value() == heartbeat
+
+
+def test_a_delivery_is_dispatched_by_the_call_that_brings_its_last_frame():
+    """No work queue in between: the message is on the consumer's queue before the call returns,
+    and a delivery interleaved on another channel does not disturb one being assembled."""
+    client = connected()
+    basic = client.spec.classes.byname["basic"]
+    deliver = basic.methods.byname["deliver"]
+    queue = check.successResultOf(client.queue(TAG))
+    other = Frame(2, Method(deliver, TAG, 1, False, "", "pingjing.events"))
+    client.dataReceived(packed(client, Method(deliver, TAG, 5, False, "", "pingjing.events")))
+    client.dataReceived(packed(client, Header(basic, 0, 4)))
+    client.dataReceived(client._pack_frame(other))
+    client.dataReceived(client._pack_frame(Frame(2, Header(basic, 0, 1))))
+    client.dataReceived(client._pack_frame(Frame(2, Body(b"x"))))
+    assert [m.delivery_tag for m in queue.pending] == [1]
+    client.dataReceived(packed(client, Body(b"ab")))
+    assert len(queue.pending) == 1
+    client.dataReceived(packed(client, Body(b"cd")))
+    assert [(m.delivery_tag, m.content.body) for m in queue.pending] == [(1, b"x"), (5, b"abcd")]
+
+
+def test_a_method_without_content_reaches_the_delegate_at_once():
+    """channel.close from the broker closes the channel and answers close-ok, as before."""
+    client = connected()
+    channel = check.successResultOf(client.channel(CHANNEL))
+    close = client.spec.classes.byname["channel"].methods.byname["close"]
+    close_ok = client.spec.classes.byname["channel"].methods.byname["close-ok"]
+    client.transport.clear()
+    client.dataReceived(packed(client, Method(close, 404, "NOT_FOUND", 60, 20)))
+    assert channel.closed
+    assert client.transport.value() == packed(client, Method(close_ok))
+
+
+def test_an_error_in_the_delegate_closes_the_client_as_txamqps_worker_did():
+    client = connected()
+    channel = check.successResultOf(client.channel(CHANNEL))
+
+    def broken(channel, message):
+        raise RuntimeError("delegate bug")
+
+    client.delegate.basic_deliver = broken
+    client.delegate.handlers.clear()
+    client.dataReceived(delivery(client, 1, [b"x"]))
+    assert client.closed
+    assert channel.closed
