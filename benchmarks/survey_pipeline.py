@@ -6,8 +6,10 @@ Needs RabbitMQ and PostgreSQL on 127.0.0.1 (as the tests do). Creates a scratch 
 queue and removes them afterwards. Three paths, measured one after the other in one process:
 
 1. events: N JSON events already on the queue → consumer → group-committed intake → committed;
-2. SMS: the outbox drained through the SMPP service contract (an in-process fake that accepts
-   every submit at once, so this measures our side: claims, outcomes, survey states);
+2. SMS: the outbox drained through the SMPP client to the node-smpp peer (``--smsc peer``, the
+   default: real binds, window 50, no rate cap, every part and DELIVRD receipt persisted by the
+   SMPP store, survey states by the pipeline, all in the same database and process), or through
+   an in-process fake that accepts every submit at once (``--smsc fake``: our side alone);
 3. replies: M stored replies → classifier → matching → rating (+ callback task) committed;
    offered at ``--reply-rate`` per second (each at its own arrival time), latency is from a
    reply's arrival to its commit; ``--reply-rate 0`` offers them all at once to measure
@@ -26,7 +28,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # gateway, storage, benchmarks
 
 import sqlalchemy as sa
 from twisted.internet import defer, reactor, task
@@ -141,7 +143,7 @@ def run(args: argparse.Namespace):
     db = Database(url, threads=args.threads)
     m.Base.metadata.create_all(db.engine)
     db.run_sync(seed)
-    settings = SurveySettings()
+    settings = SurveySettings(**({"outbox_in_flight": args.in_flight} if args.in_flight else {}))
     clock = DaytimeClock()
     amqp = unique_settings(amqp_params, prefetch=args.prefetch)
     broker = yield Broker.connect(amqp_params)
@@ -169,17 +171,44 @@ def run(args: argparse.Namespace):
         yield consumer.stopService()
         rows.append(("events (RabbitMQ → PostgreSQL, committed)", f"{events_s:,.0f} /s"))
         # 2. SMS
-        smpp = AcceptingSmpp()
+        if args.smsc == "peer":
+            smpp = yield start_smpp(db, clock)
+        else:
+            smpp = AcceptingSmpp()
         pipeline = SurveyPipeline(db, smpp, settings, clock=clock)
         t0 = time.perf_counter()
         pipeline.startService()
-        yield wait(lambda: smpp.submitted >= args.events)
+        yield wait(lambda: submitted(smpp) >= args.events, what=lambda: f"{submitted(smpp)} sent")
         yield pipeline.idle()
         while pipeline._submits:
             yield defer.DeferredList(list(pipeline._submits))
         yield pipeline.idle()
         sms_s = args.events / (time.perf_counter() - t0)
-        rows.append(("SMS (outbox → submit → survey sent, committed)", f"{sms_s:,.0f} /s"))
+        if args.smsc == "peer":
+            counts = yield db.run(survey_states)
+            yield wait_for(
+                lambda: db.run(survey_states), lambda c: c.get("delivered", 0) >= args.events
+            )
+            delivered_s = args.events / (time.perf_counter() - t0)
+            rows.append(
+                (
+                    "SMS (outbox → SMPP client → node-smpp peer → survey sent, committed)",
+                    f"{sms_s:,.0f} /s",
+                )
+            )
+            rows.append(
+                ("… and every DELIVRD receipt applied to its survey", f"{delivered_s:,.0f} /s")
+            )
+            rows.append(
+                (
+                    "survey states when all were sent",
+                    ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+                )
+            )
+        else:
+            rows.append(
+                ("SMS (outbox → in-process fake SMSC → survey sent, committed)", f"{sms_s:,.0f} /s")
+            )
         # 3. replies
         texts = ["1", "2", "3 接警太慢", "满意", "不满意，态度生硬"]
 
@@ -237,6 +266,8 @@ def run(args: argparse.Namespace):
         rows.append(("reply-to-stored latency p50", f"{percentile(latencies, 0.5) * 1000:.0f} ms"))
         rows.append(("reply-to-stored latency p99", f"{percentile(latencies, 0.99) * 1000:.0f} ms"))
         yield pipeline.stopService()
+        if args.smsc == "peer":
+            yield smpp.stopService()
         counts = db.run_sync(
             lambda s: (
                 s.scalar(sa.select(sa.func.count()).select_from(m.Survey)),
@@ -263,6 +294,48 @@ def run(args: argparse.Namespace):
         print(f"| {what} | {value} |")
 
 
+def submitted(smpp) -> int:
+    if isinstance(smpp, AcceptingSmpp):
+        return smpp.submitted
+    return smpp.stats["outcome_submitted"]
+
+
+def survey_states(session) -> dict[str, int]:
+    return dict(
+        session.execute(sa.select(m.Survey.status, sa.func.count()).group_by(m.Survey.status)).all()
+    )
+
+
+@defer.inlineCallbacks
+def wait_for(read, done, step: float = 0.2):
+    while not done((yield read())):
+        yield task.deferLater(reactor, step, lambda: None)
+
+
+_PEERS: list = []
+
+
+@defer.inlineCallbacks
+def start_smpp(db, clock):
+    """The real SMPP client and SQL store against the node-smpp peer (as benchmarks/
+    smpp_throughput.py runs it), in this process and database."""
+    from benchmarks.smpp_throughput import start_peer
+    from gateway.smpp.service import SmppService
+    from gateway.smpp.settings import SmppSettings
+    from storage.sms_store import SqlSmsStore
+
+    peer, port = start_peer()
+    _PEERS.append(peer)
+    settings = SmppSettings(
+        port=port, system_id="plain", password="secret", source_addr="10690", window=50,
+        response_timeout=30, rate_limit=0,
+    )  # fmt: skip
+    smpp = SmppService(settings, SqlSmsStore(db), clock=reactor, business_clock=clock)
+    smpp.startService()
+    yield smpp.whenBound()
+    return smpp
+
+
 @defer.inlineCallbacks
 def wait_count(broker, queue: str, n: int):
     while (count := (yield broker.count(queue))) < n:
@@ -284,6 +357,15 @@ def main() -> None:
         default=3000,
         help="replies offered per second (latency at that load); 0 offers them all at once",
     )
+    parser.add_argument(
+        "--in-flight", type=int, default=0, help="surveys.outbox_in_flight (default: the setting's)"
+    )
+    parser.add_argument(
+        "--smsc",
+        choices=("peer", "fake"),
+        default="peer",
+        help="SMS through the real SMPP client and the node-smpp peer, or an in-process fake",
+    )
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
@@ -296,7 +378,12 @@ def main() -> None:
         reactor.stop()
 
     reactor.callWhenRunning(lambda: run(args).addBoth(done))
-    reactor.run()
+    try:
+        reactor.run()
+    finally:
+        for peer in _PEERS:
+            peer.kill()
+            peer.wait()
     sys.exit(1 if failures else 0)
 
 
