@@ -34,6 +34,8 @@ def normalise_mobile(raw: str) -> PhoneCheck:
     Only mobiles are SMS-able: landlines, short codes and foreign numbers are reported with a
     reason (the event is still recorded; its survey decision becomes ``not_mobile``).
     """
+    if len(raw) == 11 and raw.isascii() and _MOBILE.fullmatch(raw):
+        return PhoneCheck(raw)  # already canonical: what the steps below would give
     text = unicodedata.normalize("NFKC", raw).strip()
     if not text:
         return PhoneCheck(None, "empty")

@@ -179,3 +179,96 @@ def test_csv_row_with_extra_cells_is_rejected():
     text = "event_id,category\nE1,window,extra\n"
     [(_, _, row)] = read_csv_text(text)
     assert "(extra columns)" in reasons(row)
+
+
+# --- the plain-event fast path decides exactly as the full check ---------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from gateway.events import schema  # noqa: E402
+
+
+def outcome(check, data):
+    """What a check makes of ``data``: the event, or the rejection's event id and reasons."""
+    try:
+        return ("accepted", check(data, now=NOW))
+    except EventInvalidError as exc:
+        return ("rejected", exc.event_id, exc.reason, [(e.field, e.reason) for e in exc.errors])
+
+
+ODD = st.one_of(
+    st.none(),
+    st.just(""),
+    st.just("  "),
+    st.booleans(),
+    st.integers(-5, 10**12),
+    st.floats(allow_nan=False),
+    st.text(max_size=70),
+    st.lists(st.text(max_size=8), max_size=3),
+)
+FIELD_VALUES = {
+    "event_id": st.one_of(st.sampled_from(["JJ-1", " JJ-2 ", "-bad", "x" * 65]), ODD),
+    "category": st.one_of(
+        st.sampled_from(["incident", "CASE", " window ", "接处警", "其他", "nope"]), ODD
+    ),
+    "business": st.one_of(st.sampled_from(["纠纷求助", "户籍办理", "b" * 65]), ODD),
+    "unit_code": st.one_of(st.sampled_from(["330102001", "U 1", "u" * 33]), ODD),
+    "officer_ids": st.one_of(
+        st.lists(st.sampled_from(["P001", " P002 ", "P001", "bad id", ""]), max_size=4),
+        st.sampled_from(["P001;P002", "P001"]),
+        ODD,
+    ),
+    "citizen_phone": st.one_of(
+        st.sampled_from(
+            ["13812345678", "+86 138-1234-5678", "１３８１２３４５６７８", "0571-1234567"]
+        ),
+        ODD,
+    ),
+    "occurred_at": st.one_of(
+        st.sampled_from(
+            [
+                "2026-03-01T09:30:00+08:00",
+                "2026-03-01T09:30:00",
+                "2026-03-01T01:00:00Z",
+                "2026-03-09T09:30:00+08:00",
+                "yesterday",
+            ]
+        ),
+        ODD,
+    ),
+    "closed_at": st.one_of(
+        st.sampled_from(["2026-03-01T10:05:00+08:00", "2026-03-01T08:00:00+08:00", "2027-01-01"]),
+        ODD,
+    ),
+    "tags": st.one_of(st.lists(st.sampled_from(["arrest", "Arrest", "vip", ""]), max_size=3), ODD),
+    "citizen_name": st.one_of(st.sampled_from(["张三", "n" * 65]), ODD),
+    "schema_version": st.sampled_from([1, "1", 2, True, 1.0]),
+    "extra": st.just("x"),
+}
+
+
+@st.composite
+def events(draw):
+    base = good()
+    for key, values in FIELD_VALUES.items():
+        choice = draw(st.sampled_from(["keep", "drop", "change"]))
+        if choice == "drop":
+            base.pop(key, None)
+        elif choice == "change":
+            base[key] = draw(values)
+    return base
+
+
+@settings(max_examples=600, deadline=None)
+@given(events())
+def test_the_fast_path_decides_and_words_every_event_as_the_full_check(data):
+    assert outcome(validate_event, data) == outcome(schema._validate_full, data)
+
+
+def test_the_fast_path_takes_the_usual_event():
+    """The property above would hold vacuously if the fast path never accepted anything."""
+    plain = schema._validate_plain(good(), UTC, NOW)
+    assert plain is not None
+    assert plain == schema._validate_full(good(), now=NOW)
+    assert schema._validate_plain(good(category="nope"), UTC, NOW) is None

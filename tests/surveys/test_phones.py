@@ -45,3 +45,17 @@ def test_non_mobiles_are_not_sms_able_with_a_reason(raw, why):
     assert check.mobile is None
     assert not check.sms_able
     assert why in check.reason
+
+
+@pytest.mark.parametrize(
+    "raw", ["13812345678", "19912345678", "12812345678", "1381234567x", "138１２３４５６７８"]
+)
+def test_the_canonical_shortcut_agrees_with_the_full_reading(raw):
+    """An 11-digit ASCII mobile skips normalisation; the answer is the one the steps give."""
+    import unicodedata
+
+    from gateway.events import phones
+
+    text = unicodedata.normalize("NFKC", raw).strip()
+    full = phones.normalise_mobile(" " + text + " ")  # padded: takes the full path
+    assert normalise_mobile(raw) == full
