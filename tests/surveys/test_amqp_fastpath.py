@@ -212,3 +212,22 @@ def test_an_error_in_the_delegate_closes_the_client_as_txamqps_worker_did():
     client.dataReceived(delivery(client, 1, [b"x"]))
     assert client.closed
     assert channel.closed
+
+
+@pytest.mark.parametrize("content", [b"", "户籍办理".encode(), bytes(range(256))])
+def test_a_body_frame_unpacks_as_txamqps_decoder_unpacks_it(content):
+    client = connected()
+    data = client._pack_frame(Frame(513, Body(content)))
+    fast = client._unpack_frame(data)
+    slow = fastpath._unpack_frame(client, data)
+    assert (fast.channel, fast.payload.type, fast.payload.content) == (513, Frame.BODY, content)
+    assert (slow.channel, slow.payload.type, slow.payload.content) == (513, Frame.BODY, content)
+
+
+def test_a_body_frame_with_a_wrong_frame_end_is_garbage():
+    from txamqp.protocol import GarbageException
+
+    client = connected()
+    data = client._pack_frame(Frame(CHANNEL, Body(b"x")))
+    with pytest.raises(GarbageException):
+        client._unpack_frame(data[:-1] + b"\x00")
