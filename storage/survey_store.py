@@ -842,16 +842,14 @@ def record_outcomes(
     if not outcomes:
         return []
     o = m.OutboundMessage
-    ids = {outcome.outbound_id for outcome in outcomes}
-    rows = {
-        row.id: [row.status, row.kind, row.survey_id, row.parts_count, row.error]
-        for row in session.execute(
-            sa.select(o.id, o.status, o.kind, o.survey_id, o.parts_count, o.error).where(
-                one_of(session, o.id, sorted(ids))
+    ids = sorted({outcome.outbound_id for outcome in outcomes})
+    survey_ids = sorted(
+        set(
+            session.scalars(
+                sa.select(o.survey_id).where(one_of(session, o.id, ids), o.survey_id.is_not(None))
             )
         )
-    }
-    survey_ids = sorted({row[2] for row in rows.values() if row[2] is not None})
+    )
     surveys: dict[int, list[object]] = {}
     if survey_ids:
         query = (
@@ -862,6 +860,18 @@ def record_outcomes(
         if _is_postgres(session):
             query = query.with_for_update(of=m.Survey)
         surveys = {r.id: [r.status, r.sent_at, r.failure_reason] for r in session.execute(query)}
+    # The SMS's status is read only now, with its survey locked: a receipt batch that found
+    # the survey still pending committed before this lock was granted, and the SMPP store
+    # committed the receipt before that, so a "delivered" is seen here and folded in below.
+    # Read before the lock, it could be "submitted" and the survey stayed "sent" for good.
+    rows = {
+        row.id: [row.status, row.kind, row.survey_id, row.parts_count, row.error]
+        for row in session.execute(
+            sa.select(o.id, o.status, o.kind, o.survey_id, o.parts_count, o.error).where(
+                one_of(session, o.id, ids)
+            )
+        )
+    }
     outbound_changes: dict[int, tuple[object, ...]] = {}
     survey_changes: dict[int, dict[str, object]] = {}
     expires = now + settings.reply_window

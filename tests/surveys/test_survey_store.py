@@ -472,3 +472,49 @@ def test_the_same_reply_in_two_concurrent_batches_is_acted_on_once(pg_url, setti
         assert len(tasks) == 1
     finally:
         db.stop()
+
+
+def test_receipt_applied_while_the_outcome_batch_waits_for_its_lock_still_delivers(
+    pg_url, settings
+):
+    """The race seen once in 100,000 through the real link: the outcome batch starts, the SMPP
+    store commits the SMS's receipt, the receipt batch finds the survey still pending and
+    commits no change, then the outcome batch gets its lock. The survey must end delivered."""
+    import threading
+
+    from sqlalchemy import event
+
+    from tests.surveys.support import make_db
+
+    db = make_db(pg_url)
+    try:
+        add_event(db, settings)
+        [item] = db.run_sync(ss.claim_due, NOW, 100, settings)
+        _smpp_store_wrote(db, item.outbound_id, "submitted")
+        update = ReceiptUpdate(item.outbound_id, "m1", "DELIVRD", "delivered")
+        receipt_results = []
+
+        def receipt_lands_first():
+            _smpp_store_wrote(db, item.outbound_id, "delivered")
+            receipt_results.append(db.run_sync(ss.apply_receipt, update, NOW))
+
+        session = db.sessions()
+        connection = session.connection()
+        fired = []
+
+        @event.listens_for(connection, "before_cursor_execute")
+        def before(conn, cursor, statement, params, context, executemany):
+            if "FOR UPDATE" in statement and not fired:
+                fired.append(1)
+                other = threading.Thread(target=receipt_lands_first)
+                other.start()
+                other.join(10)
+
+        outcome = SubmitOutcome(item.outbound_id, "submitted", ("m1",), 1, None)
+        ss.record_outcomes(session, [outcome], NOW, settings)
+        session.commit()
+        session.close()
+        assert fired and receipt_results == ["pending"]
+        assert survey(db).status == "delivered"
+    finally:
+        db.stop()
