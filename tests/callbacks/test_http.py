@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import pytest_twisted
 import sqlalchemy as sa
-from twisted.internet import reactor
-from twisted.web.client import Agent, readBody
+from twisted.internet import defer, protocol, reactor
+from twisted.web.client import Agent, ResponseDone
 from twisted.web.http_headers import Headers
 from twisted.web.resource import Resource, getChildForRequest
 from twisted.web.server import Site
@@ -294,6 +294,30 @@ def test_recording_outside_store_is_refused(db: SyncDatabase, tmp_path: Path) ->
     assert AUDIO not in reply.body
 
 
+class _Body(protocol.Protocol):
+    """Collects a response body. Twisted's ``readBody`` warns (a deprecation) when the
+    response's transport has no ``abortConnection``, as the HTTP/1.1 client's proxy has not."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.done: defer.Deferred[bytes] = defer.Deferred()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        if reason is None or reason.check(ResponseDone):
+            self.done.callback(b"".join(self.chunks))
+        else:
+            self.done.errback(reason)
+
+
+def read_body(response: Any) -> defer.Deferred[bytes]:
+    body = _Body()
+    response.deliverBody(body)
+    return body.done
+
+
 @pytest_twisted.inlineCallbacks
 def test_over_a_real_socket(tmp_path: Path) -> Any:
     """Through a real Site on 127.0.0.1 and the real thread-pool Database: list, then fetch."""
@@ -307,12 +331,12 @@ def test_over_a_real_socket(tmp_path: Path) -> Any:
         agent = Agent(reactor)
         auth = Headers({b"authorization": [b"Bearer tok-b1"]})
         response = yield agent.request(b"GET", f"{base}/api/v1/callbacks".encode(), auth)
-        body = json.loads((yield readBody(response)))
+        body = json.loads((yield read_body(response)))
         assert response.code == 200
         assert len(body["callbacks"]) == 2
         recording = f"{base}/api/v1/recordings/{ids['rec_S2']}".encode()
         response = yield agent.request(b"GET", recording, auth)
-        audio = yield readBody(response)
+        audio = yield read_body(response)
         assert (response.code, audio) == (200, AUDIO)
     finally:
         yield port.stopListening()
