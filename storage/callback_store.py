@@ -33,6 +33,7 @@ from gateway.callbacks.policy import (
 )
 from gateway.callbacks.settings import CallbackSettings
 from storage.models import CallAttempt, CallbackTask, OptOut, Survey
+from storage.sql import is_postgresql
 
 #: Placeholder channel id until the AMI client names the channel (unique, like the real ones).
 PLACEHOLDER_PREFIX = "claim-"
@@ -57,10 +58,6 @@ class Change:
     status: str
     next_attempt_at: datetime | None = None
     why: str = ""
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def _opted_out(session: Session, phone: str) -> bool:
@@ -102,7 +99,7 @@ def claim_due(
         )
         .limit(limit)
     )
-    if _is_postgres(session):
+    if is_postgresql(session):
         query = query.with_for_update(skip_locked=True)
     claims: list[Claim] = []
     closed: list[Change] = []
@@ -327,7 +324,7 @@ def recover_claims(
         .where(stale)
         .order_by(CallbackTask.id)
     )
-    if _is_postgres(session):
+    if is_postgresql(session):
         query = query.with_for_update(skip_locked=True)
     changes: list[Change] = []
     for task in session.scalars(query).all():

@@ -461,7 +461,7 @@ def _parts_and_siblings(session: Session, keys: list[str]) -> Sequence[Any]:
     over a sequential scan, quadratic in the table size, which took 2 s a batch at 15,000 rows.
     """
     packed = _packed(keys)
-    if session.get_bind().dialect.name == "postgresql" and packed is not None:
+    if is_postgresql(session) and packed is not None:
         return session.execute(_PARTS_AND_SIBLINGS_PG, {"keys": packed}).all()
     named = (
         sa.select(SmsPart.outbound_id)

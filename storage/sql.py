@@ -67,6 +67,28 @@ def reserve_ids(session: Session, tables: tuple[sa.Table, ...], count: int) -> l
     return [list(column) for column in zip(*rows, strict=True)]
 
 
+def insert_returning_ids(
+    session: Session, model: Any, names: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> list[int]:
+    """Insert rows given as tuples in ``names`` order and return their ids, in order: on
+    PostgreSQL ids reserved from the sequence, then COPY; elsewhere INSERT ... RETURNING."""
+    if not rows:
+        return []
+    table = getattr(model, "__table__", model)
+    if is_postgresql(session):
+        [ids] = reserve_ids(session, (table,), len(rows))
+        insert_many(
+            session, table, ("id", *names), [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
+        )
+        return ids
+    return list(
+        session.scalars(
+            table.insert().returning(table.c.id, sort_by_parameter_order=True),
+            [dict(zip(names, row, strict=True)) for row in rows],
+        )
+    )
+
+
 def packed(values: list[Any]) -> str | None:
     """Integers or strings as one ``SEP``-joined string, for ``string_to_array`` on the
     server: psycopg dumps a Python list into an array element by element in Python, on the

@@ -24,7 +24,13 @@ from gateway.surveys.schedule import in_window, next_send_time
 from gateway.surveys.settings import SurveySettings
 from gateway.surveys.templates import render_reply
 from storage import models as m
-from storage.sql import insert_many, one_of, reserve_ids, update_by_id
+from storage.sql import (
+    insert_many,
+    insert_returning_ids,
+    is_postgresql,
+    one_of,
+    update_by_id,
+)
 
 ANSWERABLE = ("sent", "delivered", "undeliverable", "replied")
 
@@ -57,10 +63,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def queue_sms(
@@ -111,7 +113,7 @@ def claim_due(
         .order_by(o.next_attempt_at, o.id)
         .limit(limit)
     )
-    if _is_postgres(session):
+    if is_postgresql(session):
         # Before its first ANALYZE of a freshly filled outbox (a new install, a burst of
         # events in its first minute) PostgreSQL guesses a few dozen queued rows and plans
         # "fetch them all, then sort": 25-45 ms a claim at 30,000 queued instead of 0.1 ms.
@@ -128,7 +130,7 @@ def claim_due(
             .order_by(o.id)
             .limit(limit - len(rows))
         )
-        if _is_postgres(session):
+        if is_postgresql(session):
             undated = undated.with_for_update(skip_locked=True)
         rows += session.execute(undated).all()
     destinations = {row.destination for row in rows}
@@ -277,7 +279,7 @@ def apply_receipts(
             .where(one_of(session, m.Survey.id, sorted(set(survey_of.values()))))
             .order_by(m.Survey.id)
         )
-        if _is_postgres(session):
+        if is_postgresql(session):
             query = query.with_for_update(of=m.Survey)
         states = {row[0]: list(row[1:]) for row in session.execute(query)}
     changed: dict[int, dict[str, object]] = {}
@@ -393,7 +395,7 @@ def _load_candidates(
         )
         .order_by(m.Survey.id)
     )
-    if _is_postgres(session):
+    if is_postgresql(session):
         query = query.with_for_update(of=m.Survey)
     by_phone: dict[str, list[_SurveyState]] = {}
     for row in session.execute(query):
@@ -428,30 +430,6 @@ _TASK_COLUMNS = (
 )
 
 
-def _insert_returning_ids(
-    session: Session, model: type[m.Base], names: tuple[str, ...], rows: list[tuple[object, ...]]
-) -> list[int]:
-    """Insert rows and return their ids in order: on PostgreSQL ids reserved from the
-    sequence, then COPY; elsewhere INSERT … RETURNING."""
-    if not rows:
-        return []
-    if _is_postgres(session):
-        [ids] = reserve_ids(session, (model.__table__,), len(rows))
-        insert_many(
-            session,
-            model,
-            ("id", *names),
-            [(pk, *row) for pk, row in zip(ids, rows, strict=True)],
-        )
-        return ids
-    return list(
-        session.scalars(
-            sa.insert(model).returning(model.id, sort_by_parameter_order=True),
-            [dict(zip(names, row, strict=True)) for row in rows],
-        )
-    )
-
-
 class _ReplyBatch:
     """The decisions of one batch of replies, made in memory in arrival order, then written
     with a handful of bulk statements. Each reply sees what the earlier ones did, exactly as if
@@ -477,7 +455,7 @@ class _ReplyBatch:
             .where(one_of(session, m.InboundMessage.id, sorted(ids)))
             .order_by(m.InboundMessage.id)
         )
-        if _is_postgres(session):
+        if is_postgresql(session):
             # The same reply may be in two batches at once (the start-up sweep and a live
             # delivery): the second waits here and reads the first one's verdict. Inbound rows
             # first, then surveys, each in id order: every batch locks in the same order.
@@ -673,7 +651,7 @@ class _ReplyBatch:
                 [tuple(row[name] for name in _QUEUED_COLUMNS) for row in self.outbound],
             )
         if self.tasks:
-            ids = _insert_returning_ids(
+            ids = insert_returning_ids(
                 session,
                 m.CallbackTask,
                 _TASK_COLUMNS,
@@ -857,7 +835,7 @@ def record_outcomes(
             .where(one_of(session, m.Survey.id, survey_ids))
             .order_by(m.Survey.id)
         )
-        if _is_postgres(session):
+        if is_postgresql(session):
             query = query.with_for_update(of=m.Survey)
         surveys = {r.id: [r.status, r.sent_at, r.failure_reason] for r in session.execute(query)}
     # The SMS's status is read only now, with its survey locked: a receipt batch that found

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from storage.db import make_engine
 from storage.models import Base
-from storage.sms_store import _parts_and_siblings
+from storage.sms_store import _PARTS_AND_SIBLINGS_PG, _parts_and_siblings
 
 
 def test_engines_plan_each_execution_with_its_values(pg_url):
@@ -70,11 +70,8 @@ def test_receipt_part_lookup_never_loops_over_a_sequential_scan(pg_url):
                 assert sorted(r.outbound_id for r in rows) == list(range(start, start + 300))
             plan = _plan(
                 session.connection(),
-                "SELECT p.id FROM (SELECT DISTINCT n.outbound_id"
-                " FROM unnest(string_to_array(:k, chr(31))) AS k(key)"
-                " JOIN sms_parts AS n ON n.message_key = k.key) AS o"
-                " JOIN sms_parts AS p ON p.outbound_id = o.outbound_id",
-                {"k": "\x1f".join(f"m{g}" for g in range(1, 1001))},
+                str(_PARTS_AND_SIBLINGS_PG),  # the statement the store runs
+                {"keys": "\x1f".join(f"m{g}" for g in range(1, 1001))},
             )
         assert "Materialize" not in plan, plan
     finally:
