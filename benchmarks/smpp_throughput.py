@@ -200,7 +200,16 @@ def main() -> None:
         default="postgres",
         help="none: persist nothing, to measure the SMPP path alone",
     )
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep Python's collector thresholds (the daemon tunes them: gateway.runtime)",
+    )
     args = parser.parse_args()
+    if not args.default_gc:
+        from gateway.runtime import tune_gc
+
+        tune_gc()
     peer, port = start_peer()
     results: list[dict] = []
 

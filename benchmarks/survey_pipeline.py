@@ -368,7 +368,16 @@ def main() -> None:
     )
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep Python's collector thresholds (the daemon tunes them: gateway.runtime)",
+    )
     args = parser.parse_args()
+    if not args.default_gc:
+        from gateway.runtime import tune_gc
+
+        tune_gc()
     failures = []
 
     def done(result):

@@ -26,4 +26,8 @@ def makeService(options: Options) -> IService:
         # twistd would print a traceback; an operator needs the one line that says what is wrong.
         print(f"pingjing: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(78) from None
-    return make_service(settings)
+    from gateway.runtime import tune_gc
+
+    service = make_service(settings)
+    tune_gc()
+    return service

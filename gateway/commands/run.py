@@ -18,10 +18,12 @@ def run(args: argparse.Namespace) -> int:
 
     from gateway.app import make_service
     from gateway.logs import start_logging
+    from gateway.runtime import tune_gc
 
     settings = settings_from(args)
     start_logging(settings.service.log_level)
     service = make_service(settings)
+    tune_gc()
     reactor.callWhenRunning(service.startService)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()
