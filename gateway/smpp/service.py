@@ -143,6 +143,7 @@ class SmppService(MultiService):
         survey's own when business time is compressed (the demo). Default: ``clock``."""
         super().__init__()
         self.settings = settings.validate()
+        self._validity = relative_validity(self.settings.validity_period)
         self.store = store
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
@@ -445,7 +446,7 @@ class SmppService(MultiService):
             "esm_class": part.esm_class,
             "registered_delivery": 1 if s.registered_delivery else 0,
             "data_coding": part.data_coding,
-            "validity_period": relative_validity(s.validity_period),
+            "validity_period": self._validity,
             "short_message": part.short_message,
         }
         if part.sar:

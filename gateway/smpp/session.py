@@ -1,7 +1,8 @@
 """One SMPP bind as an explicit state machine: open → binding → bound → unbinding → closed.
 
 The session owns what belongs to one TCP connection: sequence numbers, the bounded window of
-unacknowledged requests with a deadline each, ``enquire_link`` keep-alive, and answering the
+unacknowledged requests with a deadline each (watched by one timer, not one per request: the
+window turns over thousands of times a second), ``enquire_link`` keep-alive, and answering the
 SMSC's own requests. It takes a clock and two callables (write bytes, drop the link), so it is
 driven in tests by feeding bytes and advancing a :class:`~twisted.internet.task.Clock`.
 
@@ -75,13 +76,18 @@ class NotBound(SessionError):  # noqa: N818
 
 
 class _Pending:
-    __slots__ = ("command", "deadline", "deferred", "sent_at")
+    __slots__ = ("command", "deferred", "expires_at", "sent_at")
 
-    def __init__(self, command: str, deferred: defer.Deferred, deadline: IDelayedCall, at: float):
+    def __init__(self, command: str, deferred: defer.Deferred, at: float, expires_at: float):
         self.command = command
         self.deferred = deferred
-        self.deadline = deadline
         self.sent_at = at
+        self.expires_at = expires_at
+
+
+# A deadline timer that fires this much early (float rounding of ``now + (t - now)``) still
+# expires the request due at ``t``.
+_DEADLINE_SLACK = 1e-6
 
 
 # A deliver_sm handler returns the command_status for deliver_sm_resp (or a Deferred of it):
@@ -117,6 +123,7 @@ class SmppSession:
         self._framer = codec.Framer()
         self._seq = 0
         self._pending: dict[int, _Pending] = {}
+        self._deadline_call: IDelayedCall | None = None
         self._bind_seq: int | None = None
         self._bind_result: SmppSession | Failure | None = None
         self._bind_waiters: list[defer.Deferred] = []
@@ -251,10 +258,9 @@ class SmppSession:
         self.close_reason = self.close_reason or reason
         self._stop_enquire()
         self._set_state(State.CLOSED)
+        self._stop_deadlines()
         pending, self._pending = self._pending, {}
         for seq, p in pending.items():
-            if p.deadline.active():
-                p.deadline.cancel()
             if seq == self._bind_seq:
                 continue
             p.deferred.errback(
@@ -282,9 +288,35 @@ class SmppSession:
 
     def _track(self, seq: int, command: str, timeout: float) -> defer.Deferred:
         d: defer.Deferred = defer.Deferred()
-        deadline = self.clock.callLater(timeout, self._expired, seq)
-        self._pending[seq] = _Pending(command, d, deadline, self.clock.seconds())
+        now = self.clock.seconds()
+        expires_at = now + timeout
+        self._pending[seq] = _Pending(command, d, now, expires_at)
+        call = self._deadline_call
+        if call is None:
+            self._deadline_call = self.clock.callLater(timeout, self._deadlines_due)
+        elif call.getTime() > expires_at + _DEADLINE_SLACK:  # a shorter timeout than the rest
+            call.reset(timeout)
         return d
+
+    def _deadlines_due(self) -> None:
+        """The one deadline timer: expire every request that is due, then wait for the next.
+        A response does not touch the timer; it only removes its request from the window."""
+        self._deadline_call = None
+        now = self.clock.seconds() + _DEADLINE_SLACK
+        for seq in [seq for seq, p in self._pending.items() if p.expires_at <= now]:
+            if self.state is State.CLOSED:
+                return
+            self._expired(seq)
+        if self._pending and self._deadline_call is None and self.state is not State.CLOSED:
+            next_at = min(p.expires_at for p in self._pending.values())
+            self._deadline_call = self.clock.callLater(
+                max(0.0, next_at - self.clock.seconds()), self._deadlines_due
+            )
+
+    def _stop_deadlines(self) -> None:
+        if self._deadline_call is not None and self._deadline_call.active():
+            self._deadline_call.cancel()
+        self._deadline_call = None
 
     def _expired(self, seq: int) -> None:
         p = self._pending.pop(seq, None)
@@ -321,7 +353,6 @@ class SmppSession:
                 # a broken response: fail the request it answers, never leave it hanging
                 p = self._pending.pop(exc.sequence or 0, None)
                 if p is not None:
-                    p.deadline.cancel()
                     p.deferred.errback(ResponseTimeout(f"{self.name}: unreadable response: {exc}"))
                     self._capacity_changed()
                 return
@@ -342,8 +373,6 @@ class SmppSession:
                 seq=pdu.sequence,
             )
             return
-        if p.deadline.active():
-            p.deadline.cancel()
         if pdu.sequence == self._bind_seq:
             self._bind_seq = None
             self._bind_answered(pdu)

@@ -135,6 +135,59 @@ def test_request_without_response_fails_at_its_deadline():
     assert s.capacity == 2
 
 
+def _deadline_timers(clock: Clock) -> int:
+    return sum(getattr(c.func, "__name__", "") == "_deadlines_due" for c in clock.getDelayedCalls())
+
+
+def _timed_out(d: defer.Deferred) -> bool:
+    failures: list = []
+    d.addErrback(failures.append)
+    return bool(failures) and failures[0].check(ResponseTimeout) is not None
+
+
+def test_each_request_expires_at_its_own_deadline_under_one_timer():
+    """Requests sent at different times expire at their own deadlines, never earlier, and the
+    window is watched by one timer whatever the number of requests (besides enquire_link)."""
+    s, wire, clock = bound_session(settings=SETTINGS.__class__(**{**vars(SETTINGS), "window": 10}))
+    first = s.send_request("submit_sm", destination_addr="1", short_message=b"a")
+    clock.advance(2)
+    second = s.send_request("submit_sm", destination_addr="1", short_message=b"b")
+    answered = s.send_request("submit_sm", destination_addr="1", short_message=b"c")
+    assert _deadline_timers(clock) == 1
+    s.data_received(codec.encode("submit_sm_resp", wire.sent[2].sequence, message_id="C"))
+    assert answered.called and not answered.result.status
+    clock.advance(3)  # t=5: the first is due, the second (sent at t=2) is not
+    assert _timed_out(first)
+    assert not second.called
+    clock.advance(1.9)
+    assert not second.called
+    clock.advance(0.1)  # t=7
+    assert _timed_out(second)
+    assert s.capacity == 10
+    assert _deadline_timers(clock) == 0  # nothing pending: no deadline timer left
+
+
+def test_a_shorter_deadline_brings_the_timer_forward():
+    """A request tracked with a shorter timeout than the one the timer waits for still
+    expires on time (the bind timeout and the response timeout may differ)."""
+    s, _wire, clock = bound_session()
+    slow = s._track(s.next_sequence(), "submit_sm", 60)
+    fast = s._track(s.next_sequence(), "submit_sm", 5)
+    clock.advance(5)
+    assert _timed_out(fast)
+    assert not slow.called
+    clock.advance(55)
+    assert _timed_out(slow)
+
+
+def test_closing_the_link_stops_the_deadline_timer():
+    s, _wire, clock = bound_session()
+    d = s.send_request("submit_sm", destination_addr="1", short_message=b"a")
+    d.addErrback(lambda f: f.trap(LinkLost))
+    s.connection_lost()
+    assert clock.getDelayedCalls() == []
+
+
 def test_enquire_link_is_sent_every_interval():
     """Every enquire_link_interval seconds, one enquire_link."""
     s, wire, clock = bound_session()
