@@ -38,6 +38,7 @@ TAG_NETWORK_ERROR_CODE = 0x0423
 
 GENERIC_NACK = 0x80000000
 SUBMIT_SM_RESP = 0x80000004
+DELIVER_SM = 0x00000005
 
 
 class FramingError(Exception):
@@ -203,7 +204,7 @@ def _walk(layout: _Layout, body: bytes, cmd_id: int, seq: int) -> tuple[dict, di
     n = len(body)
     values: dict[str, Any] = {}
     for name, kind, size, len_field in layout.mandatory:
-        if pos == n:
+        if pos == n and not (kind is ostr and not values.get(len_field)):  # ostr: may be empty
             # A response may come without a body (submit_sm_resp carrying an error, or an
             # SMSC that omits an empty message_id); a body cut between fields is malformed.
             if pos == 0 and cmd_id & 0x80000000:
@@ -234,6 +235,13 @@ def _walk(layout: _Layout, body: bytes, cmd_id: int, seq: int) -> tuple[dict, di
                 )
             values[name] = body[pos : pos + length]
             pos += length
+    return values, _read_tlvs(layout, body, pos, values, cmd_id, seq)
+
+
+def _read_tlvs(
+    layout: _Layout, body: bytes, pos: int, values: dict[str, Any], cmd_id: int, seq: int
+) -> dict[int, bytes]:
+    n = len(body)
     tlvs: dict[int, bytes] = {}
     while pos < n:
         if pos + 4 > n:
@@ -259,7 +267,61 @@ def _walk(layout: _Layout, body: bytes, cmd_id: int, seq: int) -> tuple[dict, di
             else:
                 values[name] = raw
         pos += 4 + length
-    return values, tlvs
+    return tlvs
+
+
+def _deliver_sm_fields(body: bytes) -> tuple[dict[str, Any], int] | None:
+    """deliver_sm's mandatory fields (every receipt and reply) read without the generic walk;
+    returns them and where the TLVs start, or None for anything irregular, which the generic
+    walk then reads or reports. A property test checks that both read every body alike."""
+    find = body.find
+    e = find(b"\0")
+    if e < 0 or e >= 6:
+        return None
+    service_type, p = body[:e], e + 3
+    e = find(b"\0", p)  # found at or after p: the two octets before p exist
+    if e < 0 or e - p >= 21:
+        return None
+    src_ton, src_npi, source_addr, p = body[p - 2], body[p - 1], body[p:e], e + 3
+    e = find(b"\0", p)
+    if e < 0 or e - p >= 21:
+        return None
+    dst_ton, dst_npi, destination_addr, flags, p = (
+        body[p - 2], body[p - 1], body[p:e], e + 1, e + 4
+    )  # fmt: skip
+    e = find(b"\0", p)  # esm_class, protocol_id, priority_flag are before p
+    if e < 0 or e - p >= 17:
+        return None
+    schedule, p = body[p:e], e + 1
+    e = find(b"\0", p)
+    if e < 0 or e - p >= 17:
+        return None
+    validity, p = body[p:e], e + 1
+    if p + 5 > len(body):
+        return None
+    end = p + 5 + body[p + 4]
+    if end > len(body):
+        return None
+    return {
+        "service_type": service_type,
+        "source_addr_ton": src_ton,
+        "source_addr_npi": src_npi,
+        "source_addr": source_addr,
+        "dest_addr_ton": dst_ton,
+        "dest_addr_npi": dst_npi,
+        "destination_addr": destination_addr,
+        "esm_class": body[flags],
+        "protocol_id": body[flags + 1],
+        "priority_flag": body[flags + 2],
+        "schedule_delivery_time": schedule,
+        "validity_period": validity,
+        "registered_delivery": body[p],
+        "replace_if_present_flag": body[p + 1],
+        "data_coding": body[p + 2],
+        "sm_default_msg_id": body[p + 3],
+        "sm_length": body[p + 4],
+        "short_message": body[p + 5 : end],
+    }, end
 
 
 def command_name(command_id: int) -> str | None:
@@ -287,7 +349,13 @@ def decode(frame: bytes) -> Pdu:
     layout = _layout(cmd_id)
     if layout is None:
         raise UnknownCommandError(f"unknown command_id 0x{cmd_id:08X}", cmd_id, seq)
-    values, tlvs = _walk(layout, frame[16:], cmd_id, seq)
+    body = frame[16:]
+    fast = _deliver_sm_fields(body) if cmd_id == DELIVER_SM else None
+    if fast is not None:
+        values, pos = fast
+        tlvs = _read_tlvs(layout, body, pos, values, cmd_id, seq)
+    else:
+        values, tlvs = _walk(layout, body, cmd_id, seq)
     return Pdu(layout.name, cmd_id, status, seq, Fields(values), tlvs, frame)
 
 

@@ -200,3 +200,88 @@ def test_fast_submit_sm_refuses_an_overlong_address():
     """A 21-digit destination is an error naming the field, not silently truncated."""
     with pytest.raises(ValueError, match="destination_addr"):
         codec.encode_submit_sm(1, destination_addr="1" * 21)
+
+
+def _deliver_body(cstrs, octets, sm, tail):
+    service_type, src, dst, schedule, validity = cstrs
+    return b"".join(
+        (
+            service_type + b"\0",
+            bytes(octets[0:2]),
+            src + b"\0",
+            bytes(octets[2:4]),
+            dst + b"\0",
+            bytes(octets[4:7]),
+            schedule + b"\0",
+            validity + b"\0",
+            bytes(octets[7:11]),
+            bytes((len(sm) if octets[11] is None else octets[11],)),
+            sm,
+            tail,
+        )
+    )
+
+
+def _generic(body: bytes):
+    try:
+        return codec._walk(codec._layout(codec.DELIVER_SM), body, codec.DELIVER_SM, 1)
+    except codec.DecodeError as exc:
+        return str(exc)
+
+
+def _fast(body: bytes):
+    fast = codec._deliver_sm_fields(body)
+    if fast is None:
+        return None
+    values, pos = fast
+    layout = codec._layout(codec.DELIVER_SM)
+    try:
+        return values, codec._read_tlvs(layout, body, pos, values, codec.DELIVER_SM, 1)
+    except codec.DecodeError as exc:
+        return str(exc)
+
+
+cstr = st.binary(max_size=24).map(lambda b: b.replace(b"\0", b"x"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    cstrs=st.tuples(cstr, cstr, cstr, cstr, cstr),
+    octets=st.tuples(*[st.integers(0, 255)] * 11, st.one_of(st.none(), st.integers(0, 255))),
+    sm=st.binary(max_size=160),
+    tail=st.binary(max_size=12),
+    cut=st.one_of(st.none(), st.integers(0, 400)),
+)
+def test_fast_deliver_sm_read_agrees_with_the_generic_walk(cstrs, octets, sm, tail, cut):
+    """For well-formed, over-long, truncated and trailing-garbage bodies alike, the fast read
+    gives the generic walk's fields, or gives up and leaves the generic walk to decide."""
+    body = _deliver_body(cstrs, octets, sm, tail)
+    if cut is not None:
+        body = body[:cut]
+    fast = _fast(body)
+    if fast is not None:
+        assert fast == _generic(body)
+
+
+def test_fast_deliver_sm_read_takes_a_real_receipt():
+    """The common shape (a receipt with TLVs) is read by the fast path."""
+    frame = codec.encode(
+        "deliver_sm", 7, source_addr="13812345678", destination_addr="10690", esm_class=4,
+        short_message=b"id:1 sub:001 dlvrd:001 stat:DELIVRD err:000",
+        receipted_message_id="1", message_state=2,
+    )  # fmt: skip
+    fast = codec._deliver_sm_fields(frame[16:])
+    assert fast is not None
+    pdu = codec.decode(frame)
+    assert pdu.get("esm_class") == 4
+    assert pdu.get("short_message").startswith(b"id:1 ")
+    assert pdu.tlvs[codec.TAG_RECEIPTED_MESSAGE_ID] == b"1\0"
+    assert (pdu.get("receipted_message_id"), pdu.get("message_state")) == (b"1", 2)
+
+
+def test_deliver_sm_with_an_empty_short_message_and_no_tlvs_is_valid():
+    """sm_length 0 with nothing after it is a legal body (SMPP 3.4 5.2.21: 0-254 octets); the
+    generic walk once refused it as ending before short_message."""
+    body = _deliver_body((b"",) * 5, (0,) * 11 + (None,), b"", b"")
+    assert _generic(body)[0]["short_message"] == b""
+    assert _fast(body) == _generic(body)
