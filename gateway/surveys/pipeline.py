@@ -36,6 +36,9 @@ MAX_TIMER_SECONDS = 60.0
 OUTCOME_BACKLOG_FACTOR = 4
 REPLY_RETRY_SECONDS = 30.0  # after a reply batch failed, look for unprocessed replies again
 SWEEP_BATCH = 500
+# Closing reply windows is a sweep over the open surveys, not the outbox's business: under load
+# the outbox drains many times a second, and a window closed a few seconds late is still closed.
+EXPIRE_EVERY_SECONDS = 10.0
 
 
 class SurveyPipeline(service.Service):
@@ -56,6 +59,7 @@ class SurveyPipeline(service.Service):
         self._in_flight: set[int] = set()  # handed to the SMPP client, not answered yet
         self._settling = 0  # answered, survey state not yet committed
         self._timer: Any = None
+        self._expired_at = float("-inf")  # clock time of the last expire_surveys
         self._sweep_timer: Any = None
         self._pending: set[defer.Deferred[Any]] = set()  # database work
         self._submits: set[defer.Deferred[Any]] = set()  # SMS handed to the SMPP client
@@ -205,9 +209,11 @@ class SurveyPipeline(service.Service):
                     self._submit(item)
                 if not items and not self._again:
                     break
-            expired = yield self._db.run(expire_surveys, self.now())
-            if expired:
-                log.info("surveys: {n} surveys expired without a reply", n=expired)
+            if self._clock.seconds() - self._expired_at >= EXPIRE_EVERY_SECONDS:
+                self._expired_at = self._clock.seconds()
+                expired = yield self._db.run(expire_surveys, self.now())
+                if expired:
+                    log.info("surveys: {n} surveys expired without a reply", n=expired)
             due = yield self._db.run(next_due_at, self.now())
         finally:
             self._draining = False

@@ -76,3 +76,34 @@ def test_receipt_part_lookup_never_loops_over_a_sequential_scan(pg_url):
         assert "Materialize" not in plan, plan
     finally:
         engine.dispose()
+
+
+def test_closing_reply_windows_reads_only_the_open_surveys_index(pg_url):
+    """expire_surveys' statement can be answered from the partial index on the open surveys'
+    expires_at, not the (status, scheduled_at) index that holds every delivered survey."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.dialects import postgresql
+
+    from storage import models as m
+
+    engine = make_engine(pg_url)
+    try:
+        Base.metadata.create_all(engine)
+        statement = (
+            sa.update(m.Survey)
+            .where(
+                m.Survey.status.in_(("sent", "delivered")),
+                m.Survey.expires_at <= datetime.now(UTC),
+            )
+            .values(status="expired")
+        )
+        sql = str(
+            statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+        )
+        with engine.connect() as conn:
+            conn.execute(sa.text("SET enable_seqscan = off"))
+            plan = "\n".join(conn.execute(sa.text("EXPLAIN " + sql)).scalars())
+        assert "ix_surveys_open_expires_at" in plan
+    finally:
+        engine.dispose()

@@ -297,3 +297,41 @@ def test_reply_whose_batch_failed_is_retried_later(sqlite_db, settings, monkeypa
     survey = sqlite_db.run_sync(lambda s: s.scalars(sa.select(m.Survey)).one())
     assert (survey.status, survey.rating) == ("replied", "satisfied")
     yield pipeline.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_reply_windows_are_closed_by_a_sweep_not_by_every_drain(sqlite_db, settings, monkeypatch):
+    """Drains come many times a second under load; the expiry sweep runs at most every
+    EXPIRE_EVERY_SECONDS, and a survey whose window closed still ends ``expired``."""
+    from gateway.surveys import pipeline as pipeline_module
+    from storage import survey_store
+
+    sweeps = []
+    real = survey_store.expire_surveys
+
+    def counting(session, now):
+        sweeps.append(now)
+        return real(session, now)
+
+    monkeypatch.setattr(survey_store, "expire_surveys", counting)
+    clock = clock_at(NOW)
+    smpp = FakeSmppService()
+    pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    yield intake.ingest_body(repr_json(event_data()), "amqp")
+    clock.advance(30 * 60)  # due: sent
+    yield pipeline.idle()
+    assert len(smpp.submitted) == 1
+    sweeps.clear()
+    for _ in range(5):
+        pipeline.kick()
+        yield pipeline.idle()
+    clock.advance(pipeline_module.EXPIRE_EVERY_SECONDS)
+    for _ in range(5):
+        pipeline.kick()
+        yield pipeline.idle()
+    assert len(sweeps) == 1  # ten kicks, one sweep: the second five came 10 s later
+    clock.advance(settings.reply_window.total_seconds() + pipeline_module.MAX_TIMER_SECONDS)
+    yield pipeline.idle()
+    status = sqlite_db.run_sync(lambda s: s.scalar(sa.select(m.Survey.status)))
+    assert status == "expired"
+    yield pipeline.stopService()
