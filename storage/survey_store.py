@@ -249,6 +249,9 @@ def apply_receipt(session: Session, update: ReceiptUpdate, now: datetime) -> str
     return apply_receipts(session, [update], now)[0]
 
 
+_TAKES_RECEIPT = ("pending", "sent")  # pending: its outcome may commit while this batch waits
+
+
 def apply_receipts(
     session: Session, updates: list[ReceiptUpdate], now: datetime
 ) -> list[str | None]:
@@ -273,15 +276,25 @@ def apply_receipts(
             )
         }
     states: dict[int, list[object]] = {}
-    if survey_of:
+    locked = sorted(set(survey_of.values()))
+    if locked and is_postgresql(session):
+        # Only a survey still pending or sent can take a receipt. The others (usually all:
+        # the outcome batch folded the receipt in) are left without taking their lock, which
+        # would wait for the outcome batch that holds it. No state goes back to pending or sent.
+        seen = session.execute(
+            sa.select(m.Survey.id, m.Survey.status).where(one_of(session, m.Survey.id, locked))
+        ).all()
+        states = {sid: [status, None, None] for sid, status in seen}  # read, not changed
+        locked = sorted(sid for sid, status in seen if status in _TAKES_RECEIPT)
+    if locked:
         query = (
             sa.select(m.Survey.id, m.Survey.status, m.Survey.delivered_at, m.Survey.failure_reason)
-            .where(one_of(session, m.Survey.id, sorted(set(survey_of.values()))))
+            .where(one_of(session, m.Survey.id, locked))
             .order_by(m.Survey.id)
         )
         if is_postgresql(session):
             query = query.with_for_update(of=m.Survey)
-        states = {row[0]: list(row[1:]) for row in session.execute(query)}
+        states.update({row[0]: list(row[1:]) for row in session.execute(query)})
     changed: dict[int, dict[str, object]] = {}
     results: list[str | None] = []
     for update in updates:

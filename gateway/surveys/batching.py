@@ -33,12 +33,16 @@ class GroupCommit(Generic[T, R]):
         max_batch: int = 200,
         max_concurrent: int = 2,
         name: str = "batch",
+        on_start: Callable[[list[T]], None] | None = None,
     ) -> None:
+        """``on_start`` is told the items of each transaction as it starts (items waiting
+        until then can still be affected by what commits before it)."""
         self._db = db
         self._work = work
         self._max_batch = max_batch
         self._max_concurrent = max_concurrent
         self._name = name
+        self._on_start = on_start
         self._waiting: list[tuple[T, defer.Deferred[R]]] = []
         self._running = 0
         self.transactions = 0  # how many were run (observability, tests)
@@ -59,6 +63,8 @@ class GroupCommit(Generic[T, R]):
             batch = self._waiting[: self._max_batch]
             del self._waiting[: self._max_batch]
             self._running += 1
+            if self._on_start is not None:
+                self._on_start([item for item, _ in batch])
             self._run(batch).addBoth(self._done)
 
     def _done(self, _: object) -> None:

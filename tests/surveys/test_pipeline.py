@@ -335,3 +335,40 @@ def test_reply_windows_are_closed_by_a_sweep_not_by_every_drain(sqlite_db, setti
     status = sqlite_db.run_sync(lambda s: s.scalar(sa.select(m.Survey.status)))
     assert status == "expired"
     yield pipeline.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_receipt_for_a_queued_outcome_is_folded_in_by_the_outcome(sqlite_db, settings):
+    """A receipt committed while its SMS's outcome waits for a transaction is not applied by a
+    receipt batch of its own (it would wait for the survey's lock): the outcome's transaction,
+    which starts later, reads the SMS's final status and moves the survey to delivered."""
+    clock = clock_at(NOW)
+    smpp = FakeSmppService(auto=None)
+    pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    yield intake.ingest_body(repr_json(event_data()), "amqp")
+    clock.advance(30 * 60)
+    yield pipeline.idle()
+    [sms] = smpp.submitted
+    outcomes = pipeline._outcomes
+    outcomes._max_concurrent = 0  # every outcome transaction is busy: the next one waits
+
+    def delivered_by_smpp_store(s):  # what the SMPP store commits before telling observers
+        s.execute(
+            sa.update(m.OutboundMessage)
+            .where(m.OutboundMessage.id == sms.outbound_id)
+            .values(status="delivered")
+        )
+
+    sqlite_db.run_sync(delivered_by_smpp_store)
+    smpp.answer(sms.outbound_id)
+    receipts_before = pipeline._receipts.transactions
+    [handled] = smpp.deliver_receipt(ReceiptUpdate(sms.outbound_id, "m1", "DELIVRD", "delivered"))
+    assert handled.called  # nothing to wait for: no receipt transaction was queued
+    assert not pipeline._receipts.busy
+    assert pipeline._receipts.transactions == receipts_before
+    outcomes._max_concurrent = 2
+    outcomes._pump()
+    yield pipeline.idle()
+    status = sqlite_db.run_sync(lambda s: s.scalar(sa.select(m.Survey.status)))
+    assert status == "delivered"
+    yield pipeline.stopService()
