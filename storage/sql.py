@@ -78,6 +78,10 @@ def _copy_type(column_type: Any) -> str | None:
         return "timestamptz" if column_type.timezone else "timestamp"
     if isinstance(column_type, sa.String | sa.Text) and not isinstance(column_type, sa.Enum):
         return "text"  # varchar's binary form is text's
+    if type(column_type) is sa.JSON:
+        # json's binary form is its text too; COPY callers pass JSON documents as text already
+        # (text COPY needed that as well). jsonb's binary form has a version byte: not this.
+        return "text"
     return None
 
 
