@@ -6,13 +6,19 @@ one piece and split at every byte; the consumer tests run the same code on a rea
 
 from __future__ import annotations
 
+import functools
+import struct
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
+from txamqp import protocol as tx_protocol
 from txamqp.client import TwistedDelegate
 from txamqp.connection import Body, Frame, Header, Heartbeat, Method
-from txamqp.protocol import AMQClient
+from txamqp.protocol import AMQClient, GarbageException
 
 from gateway.amqp import compat, fastpath
 
@@ -231,3 +237,408 @@ def test_a_body_frame_with_a_wrong_frame_end_is_garbage():
     data = client._pack_frame(Frame(CHANNEL, Body(b"x")))
     with pytest.raises(GarbageException):
         client._unpack_frame(data[:-1] + b"\x00")
+
+
+# --- frame decoders: the same objects as txamqp's own decoder ---------------------------------
+
+SPEC = compat.load_spec()
+BASIC = SPEC.classes.byname["basic"]
+DELIVER = BASIC.methods.byname["deliver"]
+FRAME_END = bytes([SPEC.constants.bypyname["frame_end"].id])
+WIRE = fastpath._wire(SPEC)
+
+shortstrs = st.one_of(
+    st.binary(max_size=255),  # any bytes, non-UTF-8 included
+    st.text(max_size=40).map(lambda s: s.encode()[:255]),
+    st.sampled_from([b"", b"\xff", "城关派出所".encode(), b"x" * 255]),
+)
+longlongs = st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([0, 1, 2**63, 2**64 - 1]))
+
+
+def shortstr(raw: bytes) -> bytes:
+    return bytes([len(raw)]) + raw
+
+
+def raw_frame(kind: int, channel: int, payload: bytes, end: bytes = FRAME_END) -> bytes:
+    return struct.pack("!BHI", kind, channel, len(payload)) + payload + end
+
+
+def deliver_frame(tag: bytes, delivery_tag: int, bits: int, exchange: bytes, key: bytes) -> bytes:
+    payload = struct.pack("!HH", BASIC.id, DELIVER.id) + shortstr(tag)
+    payload += struct.pack("!QB", delivery_tag, bits) + shortstr(exchange) + shortstr(key)
+    return raw_frame(WIRE.method, CHANNEL, payload)
+
+
+def header_frame(weight: int, size: int, properties: dict[str, bytes | int], extra=b"") -> bytes:
+    """A content header of class basic, its properties encoded by hand (bytes as shortstr)."""
+    flags = 0
+    encoded = b""
+    for index, field in enumerate(BASIC.fields.items):
+        if field.name not in properties:
+            continue
+        flags |= 1 << (15 - index)
+        value = properties[field.name]
+        if field.type == "shortstr":
+            encoded += shortstr(value)
+        elif field.type == "octet":
+            encoded += bytes([value])
+        else:
+            encoded += struct.pack("!Q", value)
+    payload = struct.pack("!HHQH", BASIC.id, weight, size, flags) + encoded + extra
+    return raw_frame(WIRE.header, CHANNEL, payload)
+
+
+def typed(value):
+    """A value with its type, so ``"a" == b"a"``-like near misses and bool/int differ."""
+    if isinstance(value, dict):
+        return {k: typed(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [typed(v) for v in value]
+    return (type(value), value)
+
+
+def described(frame: Frame) -> tuple:
+    payload = frame.payload
+    if payload.type == Frame.METHOD:
+        return (frame.channel, payload.type, payload.method, typed(payload.args))
+    if payload.type == Frame.HEADER:
+        return (
+            frame.channel,
+            payload.type,
+            payload.klass,
+            typed((payload.weight, payload.size)),
+            typed(payload.properties),
+        )
+    if payload.type == Frame.BODY:
+        return (frame.channel, payload.type, typed(payload.content))
+    return (frame.channel, payload.type)
+
+
+def both_ways(data: bytes) -> tuple[Frame, Frame]:
+    client = connected()
+    return client._unpack_frame(data), fastpath._unpack_frame(client, data)
+
+
+@given(shortstrs, longlongs, st.integers(0, 255), shortstrs, shortstrs)
+def test_a_deliver_frame_decodes_as_txamqp_decodes_it(tag, delivery_tag, bits, exchange, key):
+    """Short strings come out as text when UTF-8, else bytes; the redelivered bit as a bool
+    from the octet's lowest bit, whatever the other bits say."""
+    data = deliver_frame(tag, delivery_tag, bits, exchange, key)
+    assert fastpath._decode_deliver(WIRE, data) is not None  # the fast path, not the fallback
+    fast, slow = both_ways(data)
+    assert described(fast) == described(slow)
+    assert fast.payload.method is DELIVER
+
+
+simple_properties = st.fixed_dictionaries(
+    {},
+    optional={
+        field.name: {"shortstr": shortstrs, "octet": st.integers(0, 255)}.get(field.type, longlongs)
+        for field in BASIC.fields.items
+        if field.type != "table"
+    },
+)
+
+
+@given(st.integers(0, 2**16 - 1), longlongs, simple_properties, st.binary(max_size=3))
+def test_a_simple_header_frame_decodes_as_txamqp_decodes_it(weight, size, properties, extra):
+    """Any set of short-string, octet and timestamp properties, and bytes past them (which
+    txamqp ignores)."""
+    data = header_frame(weight, size, properties, extra)
+    assert fastpath._decode_header(WIRE, data) is not None
+    fast, slow = both_ways(data)
+    assert described(fast) == described(slow)
+    assert fast.payload.klass is BASIC
+
+
+def test_a_header_as_the_client_writes_it_decodes_as_txamqp_decodes_it():
+    client = connected()
+    properties = {"content-type": "application/json", "delivery-mode": 2, "timestamp": 2**40}
+    data = packed(client, Header(BASIC, 0, 17, **properties))
+    assert fastpath._decode_header(WIRE, data) is not None
+    fast, slow = both_ways(data)
+    assert described(fast) == described(slow)
+    assert fast.payload.properties == properties
+
+
+def test_a_header_with_a_headers_table_takes_txamqps_decoder():
+    client = connected()
+    data = packed(client, Header(BASIC, 0, 3, headers={"单位": "城关派出所"}, priority=1))
+    assert fastpath._decode_header(WIRE, data) is None
+    fast, slow = both_ways(data)
+    assert described(fast) == described(slow)
+    assert fast.payload.properties == {"headers": {"单位": "城关派出所"}, "priority": 1}
+
+
+def test_a_header_with_a_second_flag_word_takes_txamqps_decoder():
+    payload = struct.pack("!HHQHH", BASIC.id, 0, 0, 0x0001, 0) + b"\x00"
+    data = raw_frame(WIRE.header, CHANNEL, payload)
+    assert fastpath._decode_header(WIRE, data) is None
+    fast, slow = both_ways(data)
+    assert described(fast) == described(slow)
+
+
+def test_a_header_of_an_unknown_class_fails_as_in_txamqp():
+    data = raw_frame(WIRE.header, CHANNEL, struct.pack("!HHQH", 999, 0, 0, 0))
+    assert fastpath._decode_header(WIRE, data) is None
+    with pytest.raises(KeyError):
+        connected()._unpack_frame(data)
+
+
+@pytest.mark.parametrize(
+    "method, args",
+    [
+        ("ack", (7, True)),
+        ("cancel-ok", ("pingjing-1",)),
+        ("get-ok", (3, False, "", "pingjing.events", 0)),
+    ],
+)
+def test_other_methods_take_txamqps_decoder(method, args):
+    client = connected()
+    data = packed(client, Method(BASIC.methods.byname[method], *args))
+    assert fastpath._decode_deliver(WIRE, data) is None
+    fast, slow = both_ways(data)
+    assert described(fast) == described(slow)
+
+
+def failure_of(unpack, data):
+    try:
+        unpack(data)
+    except Exception as e:
+        return type(e), str(e)
+    raise AssertionError("no error")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        deliver_frame(b"pingjing-1", 5, 0, b"", b"pingjing.events")[:-1] + b"\x00",
+        header_frame(0, 3, {"delivery-mode": 2})[:-1] + b"\xcd",
+        raw_frame(3, CHANNEL, b"abc", end=b"\x00"),
+    ],
+    ids=["deliver", "header", "body"],
+)
+def test_a_wrong_frame_end_is_the_same_garbage_error(data):
+    client = connected()
+    fast = failure_of(client._unpack_frame, data)
+    assert fast == failure_of(lambda d: fastpath._unpack_frame(client, d), data)
+    assert fast[0] is GarbageException
+
+
+def outcome(unpack, data):
+    try:
+        return described(unpack(data))
+    except Exception as e:
+        return type(e), str(e)
+
+
+@pytest.mark.parametrize("cut", range(1, 30))
+@pytest.mark.parametrize(
+    "frame",
+    [
+        deliver_frame(b"pingjing-1", 5, 1, b"ex", b"pingjing.events"),
+        header_frame(0, 3, {"content-type": b"text/plain", "timestamp": 9}),
+    ],
+    ids=["deliver", "header"],
+)
+def test_a_payload_cut_short_gives_what_txamqps_decoder_gives(frame, cut):
+    """The frame's size says fewer bytes than the method or header needs: txamqp's error, or
+    (a short read at the end of a string) its truncated value."""
+    payload = frame[7:-1]
+    if cut >= len(payload):
+        return
+    data = raw_frame(frame[0], CHANNEL, payload[:-cut])
+    client = connected()
+    assert outcome(client._unpack_frame, data) == outcome(
+        functools.partial(fastpath._unpack_frame, client), data
+    )
+
+
+# --- dataReceived: the same frames out however the stream is cut -------------------------------
+
+ORIGINAL_DATA_RECEIVED = tx_protocol.FrameReceiver.dataReceived
+IMPLEMENTATIONS = pytest.mark.parametrize(
+    "data_received",
+    [fastpath._data_received, ORIGINAL_DATA_RECEIVED],
+    ids=["fastpath", "txamqp"],
+)
+
+
+class Recorder(AMQClient):
+    """Records the frames it receives; ``on_frame(n)`` may act after the n-th (1-based)."""
+
+    def __init__(self, data_received) -> None:
+        super().__init__(TwistedDelegate(), "/", SPEC, heartbeat=0, clock=Clock())
+        self._data_received = data_received
+        self.frames: list[tuple] = []
+        self.raw: list[bytes] = []
+        self.exceeded: list[bytes] = []
+        self.on_frame = lambda n: None
+
+    def dataReceived(self, data):
+        return self._data_received(self, data)
+
+    def frame_received(self, frame):
+        self.frames.append(described(frame))
+        return self.on_frame(len(self.frames))
+
+    def rawDataReceived(self, data):
+        self.raw.append(data)
+
+    def frameLengthExceeded(self, data):
+        self.exceeded.append(data)
+        return "exceeded"
+
+
+def recorder(data_received) -> Recorder:
+    client = Recorder(data_received)
+    client.makeConnection(StringTransport())
+    return client
+
+
+def stream() -> tuple[bytes, list[tuple]]:
+    """Three deliveries (one with a headers table, one of two body frames, one empty), a
+    heartbeat and a method without content, and the frames they are, one by one."""
+    client = connected()
+    data = delivery(client, 1, [b'{"event_id": "E-1"}'], **{"delivery-mode": 2})
+    data += delivery(client, 2, ["户籍".encode(), b"x" * 300], headers={"来源": "接处警系统"})
+    data += client._pack_frame(Frame(0, Heartbeat()))
+    data += delivery(client, 3, [])
+    data += packed(client, Method(BASIC.methods.byname["cancel-ok"], "pingjing-1"))
+    frames = []
+    pos = 0
+    while pos < len(data):
+        (length,) = struct.unpack_from("!I", data, pos + 3)
+        frames.append(described(fastpath._unpack_frame(client, data[pos : pos + 8 + length])))
+        pos += 8 + length
+    return data, frames
+
+
+STREAM, STREAM_FRAMES = stream()
+
+
+@IMPLEMENTATIONS
+def test_one_chunk_gives_every_frame_in_order(data_received):
+    client = recorder(data_received)
+    assert client.dataReceived(STREAM) is None
+    assert client.frames == STREAM_FRAMES
+    assert client._FrameReceiver__buffer == b""
+
+
+@IMPLEMENTATIONS
+def test_two_chunks_split_anywhere_give_the_same_frames(data_received):
+    for split in range(len(STREAM) + 1):
+        client = recorder(data_received)
+        client.dataReceived(STREAM[:split])
+        client.dataReceived(STREAM[split:])
+        assert client.frames == STREAM_FRAMES, split
+
+
+@IMPLEMENTATIONS
+def test_one_byte_at_a_time_gives_the_same_frames_and_keeps_only_the_unread_part(data_received):
+    client = recorder(data_received)
+    frame_ends = []
+    for i in range(len(STREAM)):
+        client.dataReceived(STREAM[i : i + 1])
+        if client._FrameReceiver__buffer == b"":
+            frame_ends.append(i + 1)
+    assert client.frames == STREAM_FRAMES
+    assert len(frame_ends) == len(STREAM_FRAMES)
+
+
+@IMPLEMENTATIONS
+def test_a_true_return_from_frame_received_stops_and_keeps_the_rest(data_received):
+    client = recorder(data_received)
+    client.on_frame = lambda n: "stop" if n == 2 else None
+    assert client.dataReceived(STREAM) == "stop"
+    assert client.frames == STREAM_FRAMES[:2]
+    client.on_frame = lambda n: None
+    assert client.dataReceived(b"") is None
+    assert client.frames == STREAM_FRAMES
+
+
+@IMPLEMENTATIONS
+def test_a_disconnecting_transport_stops_the_loop(data_received):
+    client = recorder(data_received)
+
+    def lose(n):
+        if n == 3:
+            client.transport.loseConnection()
+
+    client.on_frame = lose
+    assert client.dataReceived(STREAM) is None
+    assert client.frames == STREAM_FRAMES[:3]
+
+
+@IMPLEMENTATIONS
+def test_paused_stops_and_resume_delivers_the_rest(data_received):
+    client = recorder(data_received)
+    client.on_frame = lambda n: client.pauseProducing() if n == 4 else None
+    client.dataReceived(STREAM[:-5])
+    assert client.frames == STREAM_FRAMES[:4]
+    client.dataReceived(STREAM[-5:])  # kept while paused
+    assert client.frames == STREAM_FRAMES[:4]
+    client.resumeProducing()
+    assert client.frames == STREAM_FRAMES
+
+
+@IMPLEMENTATIONS
+def test_resuming_from_inside_frame_received_delivers_each_frame_once(data_received):
+    """``resumeProducing`` calls ``dataReceived(b"")`` from within the loop: the inner call
+    reads the frames after the current one, and the outer call goes on after them."""
+    client = recorder(data_received)
+
+    def pause_and_resume(n):
+        if n == 2:
+            client.pauseProducing()
+            client.resumeProducing()
+
+    client.on_frame = pause_and_resume
+    client.dataReceived(STREAM)
+    assert client.frames == STREAM_FRAMES
+
+
+@IMPLEMENTATIONS
+def test_raw_mode_hands_the_rest_over_as_bytes(data_received):
+    client = recorder(data_received)
+    client.on_frame = lambda n: client.set_raw_mode() if n == 3 else None
+    client.dataReceived(STREAM)
+    assert client.frames == STREAM_FRAMES[:3]
+    consumed = sum(
+        8 + struct.unpack_from("!I", STREAM, pos + 3)[0] for pos in frame_starts(STREAM)[:3]
+    )
+    assert client.raw == [STREAM[consumed:]]
+
+
+def frame_starts(data: bytes) -> list[int]:
+    starts, pos = [], 0
+    while pos < len(data):
+        starts.append(pos)
+        pos += 8 + struct.unpack_from("!I", data, pos + 3)[0]
+    return starts
+
+
+@IMPLEMENTATIONS
+def test_an_incomplete_frame_beyond_max_length_is_frame_length_exceeded(data_received):
+    client = recorder(data_received)
+    client.MAX_LENGTH = 100
+    big = packed(connected(), Body(b"x" * 200))
+    data = STREAM[: frame_starts(STREAM)[2]] + big[:150]
+    assert client.dataReceived(data) == "exceeded"
+    assert client.frames == STREAM_FRAMES[:2]
+    assert client.exceeded == [big[:150]]
+
+
+def test_a_frame_that_does_not_decode_is_consumed_before_the_error():
+    """As in txamqp: the bad frame is gone from the buffer, the frames after it are kept."""
+    client = recorder(fastpath._data_received)
+    bad = deliver_frame(b"pingjing-1", 5, 0, b"", b"k")[:-1] + b"\x00"
+    with pytest.raises(GarbageException):
+        client.dataReceived(bad + STREAM)
+    assert client._FrameReceiver__buffer == STREAM
+    client.dataReceived(b"")
+    assert client.frames == STREAM_FRAMES
+
+
+def test_the_installed_client_reads_with_the_offset_loop():
+    assert AMQClient.dataReceived is fastpath._data_received
