@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 from collections import deque
@@ -32,7 +33,6 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from txamqp.client import Closed, TwistedDelegate
 from txamqp.protocol import AMQClient
-from txamqp.queue import Closed as QueueClosed
 
 from gateway.amqp import compat, fastpath
 from gateway.amqp.settings import AmqpSettings
@@ -285,30 +285,41 @@ class EventConsumer(service.Service):
         client, channel = self._client, self._channel
         tag = f"pingjing-{next(self._tags)}"
         self._consumer_tag = tag
-        queue = yield client.queue(tag)
+        fastpath.consume_directly(client, tag, self._receiver(channel))
         yield self._sync_lock.run(
             channel.basic_consume, queue=self._settings.queue, consumer_tag=tag
         )
         waiters, self._consuming_waiters = self._consuming_waiters, []
         for d in waiters:
             d.callback(None)
-        self._read(queue, channel)
 
-    @defer.inlineCallbacks
-    def _read(self, queue: Any, channel: Any) -> Any:
+    def _receiver(self, channel: Any) -> Callable[[Any], None]:
+        """What takes this channel's deliveries, each on the call that completed it.
+
+        The fast path calls it directly instead of putting the delivery on a txamqp queue for a
+        reading generator; once the connection is closed (where that reader ended on txamqp's
+        ``Closed``) it is not called any more. A cancelled consumer tag keeps its receiver, as
+        the reader of its queue kept reading: what the broker sent before the cancel-ok is
+        handled.
+        """
         run = self._runs.get(channel)
         if run is None:
             run = self._runs[channel] = _AckRun()
-        while True:
-            try:
-                message = yield queue.get()
-            except (QueueClosed, Closed):
-                return
-            run.delivered(message.delivery_tag)
+        return functools.partial(self._received, channel, run)
+
+    def _received(self, channel: Any, run: _AckRun, message: Any) -> None:
+        tag = message.delivery_tag
+        run.delivered(tag)
+        try:
             d = self._handle(message, channel)
-            self._in_flight.add(d)
-            d.addErrback(self._handle_failed, message.delivery_tag, channel)
-            d.addBoth(lambda _, d=d: self._in_flight.discard(d))
+        except Exception:  # a bug before the handler ran: logged, the tag stuck, as below
+            d = defer.fail()
+        self._in_flight.add(d)
+        d.addErrback(self._handle_failed, tag, channel)
+        d.addBoth(self._landed, d)
+
+    def _landed(self, _: object, d: defer.Deferred[None]) -> None:
+        self._in_flight.discard(d)
 
     def _handle_failed(self, failure: Any, tag: int, channel: Any = None) -> None:
         """A delivery's handling failed outside the cases it settles itself: a bug, so say so.

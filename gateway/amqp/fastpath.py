@@ -30,7 +30,9 @@ buffer instead of cutting each one off the front (one read carries hundreds of f
 txamqp copied the rest of the buffer for every one); basic.deliver methods and content headers
 whose properties are short strings, octets and timestamps are read with ``struct`` at offsets
 into the frame instead of through a ``Codec`` over a ``BytesIO`` (any other frame still goes to
-txamqp's decoder). The tests compare these decoders with txamqp's over generated frames, and this
+txamqp's decoder); and ``consume_directly`` lets a consumer take its deliveries as calls, made
+by the call that completed each one, instead of from a queue through a generator resumed per
+delivery. The tests compare these decoders with txamqp's over generated frames, and this
 ``dataReceived`` with txamqp's over a stream cut at every offset.
 """
 
@@ -453,9 +455,40 @@ def _invoke_fast(self: Any, method: Any, args: Any, content: Any = None) -> Any:
     return defer.succeed(None)
 
 
+_CONSUMERS = "_pingjing_consumers"
+_NO_CONSUMERS: dict[str, Any] = {}
+
+
+def consume_directly(client: Any, consumer_tag: str, receive: Any) -> None:
+    """Hand ``client``'s deliveries for ``consumer_tag`` to ``receive(message)``, synchronously.
+
+    Instead of the queue of ``client.queue(consumer_tag)`` and a reader waiting on it (a
+    Deferred and a generator resumed per delivery), ``receive`` is called by the call that
+    brings a delivery's last frame, in delivery order. Once the client is closed (when txamqp
+    closes its queues, which ends a reader) no further delivery is handed over. Other consumer
+    tags keep txamqp's queues.
+
+    The registry is kept on the client's delegate, which handles basic.deliver: ``client`` may
+    be the proxy ``ClientService`` hands to ``prepareConnection``, whose attributes are not the
+    protocol's.
+    """
+    delegate = client.delegate
+    consumers = delegate.__dict__.get(_CONSUMERS)
+    if consumers is None:
+        consumers = {}
+        setattr(delegate, _CONSUMERS, consumers)
+    consumers[consumer_tag] = receive
+
+
 def _basic_deliver(self: Any, ch: Any, msg: Any) -> defer.Deferred[None]:
     try:
-        _queue_now(self.client, msg.consumer_tag).put(msg)
+        client = self.client
+        tag = msg.consumer_tag
+        receive = self.__dict__.get(_CONSUMERS, _NO_CONSUMERS).get(tag)
+        if receive is None:
+            _queue_now(client, tag).put(msg)
+        elif not client.closed:
+            receive(msg)
     except Exception:
         return defer.fail()
     return defer.succeed(None)

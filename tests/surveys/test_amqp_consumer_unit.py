@@ -1,4 +1,4 @@
-"""The event consumer's delivery loop without a broker: a fake channel and delivery queue."""
+"""The event consumer's delivery handling without a broker: a fake channel and its receiver."""
 
 from types import SimpleNamespace
 
@@ -55,11 +55,10 @@ def delivery(tag: int, body: bytes) -> SimpleNamespace:
 def test_a_failure_while_handling_a_delivery_is_logged_not_swallowed():
     """An unexpected error after the handler (here: the ack) is logged with its traceback."""
     consumer = offline_consumer()
-    deliveries: defer.DeferredQueue[SimpleNamespace] = defer.DeferredQueue()
     channel = BrokenChannel()
     with capturedLogs() as events:
-        consumer._read(deliveries, channel)
-        deliveries.put(delivery(7, b'{"event_id": "E-1"}'))
+        receive = consumer._receiver(channel)
+        receive(delivery(7, b'{"event_id": "E-1"}'))
         consumer._reactor.advance(0)  # acks go out once per reactor turn
     assert channel.acks == [7]
     assert not consumer._in_flight
@@ -101,12 +100,11 @@ def commit(pending: dict[bytes, defer.Deferred[IngestResult]], body: bytes) -> N
 
 def test_committed_tags_are_acked_as_one_run_once_per_turn():
     consumer, pending = gated_consumer()
-    deliveries: defer.DeferredQueue[SimpleNamespace] = defer.DeferredQueue()
     channel = RecordingChannel()
-    consumer._read(deliveries, channel)
+    receive = consumer._receiver(channel)
     bodies = [f"E-{tag}".encode() for tag in range(1, 6)]
     for tag, body in enumerate(bodies, 1):
-        deliveries.put(delivery(tag, body))
+        receive(delivery(tag, body))
     for body in bodies[:3]:
         commit(pending, body)
     assert channel.sent == []  # nothing before the end of the turn
@@ -122,11 +120,10 @@ def test_committed_tags_are_acked_as_one_run_once_per_turn():
 def test_a_tag_still_in_the_database_ends_the_run():
     """Tags after an uncommitted one wait for it: a multiple ack would cover it."""
     consumer, pending = gated_consumer()
-    deliveries: defer.DeferredQueue[SimpleNamespace] = defer.DeferredQueue()
     channel = RecordingChannel()
-    consumer._read(deliveries, channel)
+    receive = consumer._receiver(channel)
     for tag in (1, 2, 3, 4):
-        deliveries.put(delivery(tag, f"E-{tag}".encode()))
+        receive(delivery(tag, f"E-{tag}".encode()))
     for body in (b"E-1", b"E-3", b"E-4"):
         commit(pending, body)
     consumer._reactor.advance(0)
@@ -138,11 +135,10 @@ def test_a_tag_still_in_the_database_ends_the_run():
 
 def test_a_tag_waiting_for_its_requeue_ends_the_run_until_it_is_rejected():
     consumer, pending = gated_consumer()
-    deliveries: defer.DeferredQueue[SimpleNamespace] = defer.DeferredQueue()
     channel = RecordingChannel()
-    consumer._read(deliveries, channel)
+    receive = consumer._receiver(channel)
     for tag in (1, 2, 3):
-        deliveries.put(delivery(tag, f"E-{tag}".encode()))
+        receive(delivery(tag, f"E-{tag}".encode()))
     pending.pop(b"E-1").errback(RuntimeError("database unavailable"))
     commit(pending, b"E-2")
     commit(pending, b"E-3")
@@ -157,11 +153,10 @@ def test_a_tag_waiting_for_its_requeue_ends_the_run_until_it_is_rejected():
 def test_past_a_tag_whose_handling_failed_acks_go_one_by_one():
     """A stuck tag stays unacked (as before): later tags cannot be acked with multiple."""
     consumer, pending = gated_consumer()
-    deliveries: defer.DeferredQueue[SimpleNamespace] = defer.DeferredQueue()
     channel = RecordingChannel()
-    consumer._read(deliveries, channel)
+    receive = consumer._receiver(channel)
     for tag in (1, 2, 3, 4):
-        deliveries.put(delivery(tag, f"E-{tag}".encode()))
+        receive(delivery(tag, f"E-{tag}".encode()))
     commit(pending, b"E-1")
     with capturedLogs():
         # what the delivery loop's errback does when handling tag 2 failed outright
@@ -175,13 +170,29 @@ def test_past_a_tag_whose_handling_failed_acks_go_one_by_one():
 
 def test_acks_still_due_are_sent_before_stopping():
     consumer, pending = gated_consumer()
-    deliveries: defer.DeferredQueue[SimpleNamespace] = defer.DeferredQueue()
     channel = RecordingChannel()
-    consumer._read(deliveries, channel)
-    deliveries.put(delivery(1, b"E-1"))
+    receive = consumer._receiver(channel)
+    receive(delivery(1, b"E-1"))
     commit(pending, b"E-1")
     consumer.startService = lambda: None
     consumer._client_service.stopService = lambda: defer.succeed(None)
     consumer.running = True
     consumer.stopService()
     assert channel.sent == [("ack", 1, True)]
+
+
+def test_a_delivery_that_breaks_before_the_handler_is_logged_and_stuck():
+    """An error on the way to the handler is the delivery's failure, not the caller's: it is
+    logged, its tag stays unacked, and later deliveries are still handled and acked."""
+    consumer, pending = gated_consumer()
+    channel = RecordingChannel()
+    receive = consumer._receiver(channel)
+    with capturedLogs() as events:
+        receive(SimpleNamespace(delivery_tag=1, content=None))  # no body to read
+    [failed] = [e for e in events if "log_failure" in e]
+    assert failed["tag"] == 1
+    receive(delivery(2, b"E-2"))
+    commit(pending, b"E-2")
+    consumer._reactor.advance(0)
+    assert channel.sent == [("ack", 2, False)]
+    assert not consumer._in_flight

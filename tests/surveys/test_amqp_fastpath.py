@@ -642,3 +642,70 @@ def test_a_frame_that_does_not_decode_is_consumed_before_the_error():
 
 def test_the_installed_client_reads_with_the_offset_loop():
     assert AMQClient.dataReceived is fastpath._data_received
+
+
+# --- deliveries handed to a consumer directly -------------------------------------------------
+
+
+def test_a_direct_consumer_gets_its_deliveries_on_the_call_that_completes_them():
+    client = connected()
+    got: list = []
+    fastpath.consume_directly(client, TAG, got.append)
+    data = delivery(client, 1, [b"a"]) + delivery(client, 2, [b"b"], headers={"k": "v"})
+    client.dataReceived(data[:-3])
+    assert [m.delivery_tag for m in got] == [1]
+    client.dataReceived(data[-3:])
+    assert [(m.delivery_tag, m.content.body) for m in got] == [(1, b"a"), (2, b"b")]
+    assert got[1].content.properties == {"headers": {"k": "v"}}
+    assert client.queues == {}  # no queue in between
+
+
+def test_other_consumer_tags_keep_txamqps_queue():
+    client = connected()
+    got: list = []
+    fastpath.consume_directly(client, "someone-else", got.append)
+    client.dataReceived(delivery(client, 1, [b"a"]))
+    assert got == []
+    [message] = received(client, 1)
+    assert message.content.body == b"a"
+
+
+def test_a_closed_client_hands_nothing_over_as_its_closed_queues_did():
+    client = connected()
+    got: list = []
+    fastpath.consume_directly(client, TAG, got.append)
+    data = delivery(client, 1, [b"a"])
+    client.dataReceived(data[:-3])
+    client.close()
+    client.dataReceived(data[-3:])
+    assert got == []
+
+
+def test_registering_through_a_proxy_reaches_the_protocol():
+    """``ClientService`` hands ``prepareConnection`` a proxy whose attributes are its own."""
+
+    class Proxy:
+        def __init__(self, protocol):
+            self._protocol = protocol
+
+        def __getattr__(self, name):
+            return getattr(self._protocol, name)
+
+    client = connected()
+    got: list = []
+    fastpath.consume_directly(Proxy(client), TAG, got.append)
+    client.dataReceived(delivery(client, 1, [b"a"]))
+    assert [m.delivery_tag for m in got] == [1]
+
+
+def test_an_error_in_a_direct_consumer_does_not_close_the_connection():
+    """As with the queue's reader: its error is its own (the delegate's Deferred), the client
+    goes on."""
+    client = connected()
+
+    def broken(message):
+        raise RuntimeError("consumer bug")
+
+    fastpath.consume_directly(client, TAG, broken)
+    client.dataReceived(delivery(client, 1, [b"a"]))
+    assert not client.closed
