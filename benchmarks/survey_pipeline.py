@@ -176,6 +176,8 @@ def run(args: argparse.Namespace):
         else:
             smpp = AcceptingSmpp()
         pipeline = SurveyPipeline(db, smpp, settings, clock=clock)
+        if args.smsc == "peer":
+            pipeline.settle_in_sms_store(smpp.store)  # as the daemon wires it (gateway.app)
         t0 = time.perf_counter()
         pipeline.startService()
         yield wait(lambda: submitted(smpp) >= args.events, what=lambda: f"{submitted(smpp)} sent")

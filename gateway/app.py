@@ -132,6 +132,7 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
     app.ami.setServiceParent(app)
 
     app.surveys = SurveyPipeline(app.db, app.smpp, settings.survey, clock=clock)
+    app.surveys.settle_in_sms_store(app.smpp.store)
     app.surveys.setServiceParent(app)
     app.intake = EventIntake(app.db, settings.survey, clock=clock, on_queued=app.surveys.kick)
     if settings.amqp.enabled:

@@ -13,7 +13,7 @@ sends it again: nothing is lost).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -71,6 +71,12 @@ class _PartRow:
     dirty: bool = False
 
 
+# Called inside each batch's transaction with the batch's submit outcomes and the receipt
+# updates it produced, after the messages' own rows are written: what depends on an SMS's fate
+# (a survey's state) then commits with it, in the same transaction.
+BatchHook = Callable[[Session, list[SubmitOutcome], list[ReceiptUpdate]], None]
+
+
 class SqlSmsStore:
     """Batching SQL implementation of the store contract."""
 
@@ -80,6 +86,12 @@ class SqlSmsStore:
         self._queue: list[_Op] = []
         self._busy = False
         self.batches = 0
+        self._hooks: list[BatchHook] = []
+
+    def add_batch_hook(self, hook: BatchHook) -> None:
+        """Run ``hook`` in every batch's transaction (see :data:`BatchHook`); a hook that
+        raises fails the batch, whose writes are then retried one by one."""
+        self._hooks.append(hook)
 
     # --- the contract -------------------------------------------------------------------
 
@@ -115,7 +127,7 @@ class SqlSmsStore:
             return
         self._busy = True
         self.batches += 1
-        d = self.db.run(_run_batch, ops)
+        d = self.db.run(_run_batch, ops, self._hooks)
 
         def done(results: list[Any]) -> None:
             for op, result in zip(ops, results, strict=True):
@@ -133,7 +145,7 @@ class SqlSmsStore:
     def _one_by_one(self, ops: list[_Op]):
         for op in ops:
             try:
-                (result,) = yield self.db.run(_run_batch, [op])
+                (result,) = yield self.db.run(_run_batch, [op], self._hooks)
             except Exception:
                 op.deferred.errback(Failure())
             else:
@@ -148,7 +160,7 @@ class SqlSmsStore:
 # --- the batch, on a pool thread ------------------------------------------------------------
 
 
-def _run_batch(session: Session, ops: list[_Op]) -> list[Any]:
+def _run_batch(session: Session, ops: list[_Op], hooks: Sequence[BatchHook] = ()) -> list[Any]:
     results: list[Any] = [None] * len(ops)
     submissions = [(i, op) for i, op in enumerate(ops) if op.kind == "submission"]
     receipts = [(i, op) for i, op in enumerate(ops) if op.kind == "receipt"]
@@ -168,6 +180,16 @@ def _run_batch(session: Session, ops: list[_Op]) -> list[Any]:
     if work:
         finals.update(_apply_receipts(session, work, results))
     _write_outbound_status(session, submitted, finals)
+    if hooks and (submissions or work):
+        outcomes = [op.args[0] for _, op in submissions]
+        updates: list[ReceiptUpdate] = []
+        for result in results:
+            if isinstance(result, ReceiptUpdate):
+                updates.append(result)
+            elif isinstance(result, list):
+                updates.extend(result)
+        for hook in hooks:
+            hook(session, outcomes, updates)
     for i, op in enumerate(ops):
         if op.kind == "hold":
             results[i] = _hold(session, op.args[0])

@@ -244,6 +244,35 @@ def recover_interrupted(session: Session, now: datetime, settings: SurveySetting
     return len(rows)
 
 
+def settle_with_sms(
+    session: Session,
+    outcomes: list[SubmitOutcome],
+    updates: list[ReceiptUpdate],
+    now: datetime,
+    settings: SurveySettings,
+) -> None:
+    """Move surveys on in the SMPP store's own batch transaction (``SqlSmsStore`` batch hook):
+    the outcomes of the batch's SMS, then the receipts it matched to SMS of earlier batches.
+
+    The same rules as ``record_outcomes`` and ``apply_receipts``, which the pipeline runs in
+    transactions of their own when the SMPP store has no hook: here an SMS's state and its
+    survey's commit together, so neither the crash between the two commits nor a receipt
+    overtaking its outcome's commit can happen, and no second and third transaction lock the
+    same surveys. The batches of the SMPP store run one at a time, so a receipt of a later
+    batch always finds its outcome's survey committed.
+    """
+    if outcomes:
+        record_outcomes(session, outcomes, now, settings)
+    settled = {outcome.outbound_id for outcome in outcomes}
+    later = [
+        u
+        for u in updates
+        if u.outbound_id is not None and u.final_status is not None and u.outbound_id not in settled
+    ]
+    if later:
+        apply_receipts(session, later, now)
+
+
 def apply_receipt(session: Session, update: ReceiptUpdate, now: datetime) -> str | None:
     """A final delivery receipt moves a sent survey to delivered or undeliverable."""
     return apply_receipts(session, [update], now)[0]

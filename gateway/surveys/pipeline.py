@@ -74,6 +74,7 @@ class SurveyPipeline(service.Service):
         # SMS whose outcome waits for a transaction that has not started yet: that transaction
         # reads the SMS's status after every receipt committed so far and folds it in
         self._outcome_queued: set[int] = set()
+        self._settled_by_sms_store = False
         self._replies: GroupCommit[tuple[InboundSms, Reading], Any] = GroupCommit(
             db,
             lambda session, items: store.apply_replies(session, items, settings, self.now()),
@@ -88,6 +89,20 @@ class SurveyPipeline(service.Service):
         smpp.add_reply_observer(self.on_reply)
         smpp.add_receipt_observer(self.on_receipt)
         smpp.add_availability_observer(self.on_availability)
+
+    def settle_in_sms_store(self, store: Any) -> None:
+        """Let the SMPP store move surveys on in its own batch transactions (``SqlSmsStore``):
+        an SMS's outcome and receipts then commit with their survey's state, instead of in the
+        outcome and receipt transactions this pipeline runs otherwise."""
+        from storage import survey_store
+
+        settings = self._settings
+        store.add_batch_hook(
+            lambda session, outcomes, updates: survey_store.settle_with_sms(
+                session, outcomes, updates, self.now(), settings
+            )
+        )
+        self._settled_by_sms_store = True
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), UTC)
@@ -240,16 +255,31 @@ class SurveyPipeline(service.Service):
         self._in_flight.add(item.outbound_id)
         sms = OutboundSms(item.outbound_id, item.destination, item.text, item.source_addr)
         d = self._smpp.submit(sms)
-        d.addErrback(
-            lambda f: SubmitOutcome(item.outbound_id, "unknown", (), 0, f"submit raised: {f.value}")
+        d.addCallbacks(
+            self._outcome, self._submit_raised, callbackArgs=(item,), errbackArgs=(item,)
         )
-        d.addCallback(self._outcome, item)
         self._submits.add(d)
         d.addBoth(lambda result: (self._submits.discard(d), result)[1])
         d.addErrback(lambda f: log.failure("surveys: recording a submit outcome failed", f))
 
-    @defer.inlineCallbacks
     def _outcome(self, outcome: SubmitOutcome, item: Any) -> Any:
+        if not self._settled_by_sms_store:
+            return self._outcome_in_own_transaction(outcome, item)
+        self._in_flight.discard(item.outbound_id)  # its survey committed with the outcome
+        if outcome.status != "submitted":
+            self._log_unsent(outcome, item)
+        self.kick()
+        return None
+
+    def _submit_raised(self, failure: Any, item: Any) -> Any:
+        # No store saw this SMS's outcome: the pipeline records it, whoever settles the rest.
+        error = f"submit raised: {failure.value}"
+        return self._outcome_in_own_transaction(
+            SubmitOutcome(item.outbound_id, "unknown", (), 0, error), item
+        )
+
+    @defer.inlineCallbacks
+    def _outcome_in_own_transaction(self, outcome: SubmitOutcome, item: Any) -> Any:
         self._in_flight.discard(item.outbound_id)
         self._settling += 1
         self._outcome_queued.add(outcome.outbound_id)
@@ -260,15 +290,18 @@ class SurveyPipeline(service.Service):
         finally:
             self._settling -= 1
         if outcome.status != "submitted":
-            log.warn(
-                "surveys: {kind} SMS {id} to {phone}: {status} ({error})",
-                kind=item.kind,
-                id=item.outbound_id,
-                phone=mask_phone(item.destination),
-                status=outcome.status,
-                error=outcome.error,
-            )
+            self._log_unsent(outcome, item)
         self.kick()
+
+    def _log_unsent(self, outcome: SubmitOutcome, item: Any) -> None:
+        log.warn(
+            "surveys: {kind} SMS {id} to {phone}: {status} ({error})",
+            kind=item.kind,
+            id=item.outbound_id,
+            phone=mask_phone(item.destination),
+            status=outcome.status,
+            error=outcome.error,
+        )
 
     # --- replies and receipts ------------------------------------------------------------
 
@@ -304,6 +337,6 @@ class SurveyPipeline(service.Service):
         and reads the SMS's status with the survey locked. Going through the receipt batch as
         well would only wait for that lock (most receipts follow their submit_sm_resp within
         milliseconds, so this is the usual case under load)."""
-        if update.outbound_id in self._outcome_queued:
+        if self._settled_by_sms_store or update.outbound_id in self._outcome_queued:
             return defer.succeed(None)
         return self._track(self._receipts.submit(update))
