@@ -34,6 +34,10 @@ log = Logger()
 
 MAX_TIMER_SECONDS = 60.0
 OUTCOME_BACKLOG_FACTOR = 4
+# With SMS in flight, claim again once this share of the budget is free, not for every answered
+# SMS: a claim is a transaction (and a drain two more), and the SMPP client still has the rest
+# of the budget queued, far more than its window.
+CLAIM_SHARE = 4
 REPLY_RETRY_SECONDS = 30.0  # after a reply batch failed, look for unprocessed replies again
 SWEEP_BATCH = 500
 # Closing reply windows is a sweep over the open surveys, not the outbox's business: under load
@@ -206,7 +210,20 @@ class SurveyPipeline(service.Service):
         if self._draining:
             self._again = True
             return
+        if self._in_flight and self._room() <= 0:
+            return  # an outcome still to come kicks again
         self._track(self._drain())
+
+    def _room(self) -> int:
+        """How many SMS to claim now: none while the budget is nearly all in flight."""
+        budget = self._settings.outbox_in_flight
+        room = min(
+            budget - len(self._in_flight),
+            budget * OUTCOME_BACKLOG_FACTOR - self._settling - len(self._in_flight),
+        )
+        if self._in_flight and room < budget // CLAIM_SHARE:
+            return 0
+        return room
 
     @defer.inlineCallbacks
     def _drain(self) -> Any:
@@ -216,11 +233,7 @@ class SurveyPipeline(service.Service):
         try:
             while self.running and self._available:
                 self._again = False
-                budget = self._settings.outbox_in_flight
-                room = min(
-                    budget - len(self._in_flight),
-                    budget * OUTCOME_BACKLOG_FACTOR - self._settling - len(self._in_flight),
-                )
+                room = self._room()
                 if room <= 0:
                     break
                 items = yield self._db.run(claim_due, self.now(), room, self._settings)

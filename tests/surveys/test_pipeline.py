@@ -372,3 +372,36 @@ def test_a_receipt_for_a_queued_outcome_is_folded_in_by_the_outcome(sqlite_db, s
     status = sqlite_db.run_sync(lambda s: s.scalar(sa.select(m.Survey.status)))
     assert status == "delivered"
     yield pipeline.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_claims_wait_for_a_share_of_the_budget_while_sms_are_in_flight(sqlite_db, settings):
+    """Every answered SMS frees a slot, but a claim (a transaction) is made only once a
+    quarter of the budget is free, or nothing is in flight."""
+    from dataclasses import replace
+
+    from gateway.surveys.pipeline import CLAIM_SHARE
+
+    settings = replace(settings, outbox_in_flight=8)
+    clock = clock_at(NOW)
+    smpp = FakeSmppService(auto=None, available=False)
+    pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    for i in range(20):
+        data = event_data(event_id=f"E-{i}", citizen_phone=f"138000000{i:02d}")
+        yield intake.ingest_body(repr_json(data), "amqp")
+    smpp.set_available(True)
+    yield pipeline.idle()
+    assert len(smpp.submitted) == 8
+    share = 8 // CLAIM_SHARE
+    for _ in range(share - 1):
+        smpp.answer(next(iter(smpp.waiting)))
+        yield pipeline.idle()
+    assert len(smpp.submitted) == 8  # one slot free: no claim yet
+    smpp.answer(next(iter(smpp.waiting)))
+    yield pipeline.idle()
+    assert len(smpp.submitted) == 8 + share
+    while smpp.waiting:
+        smpp.answer(next(iter(smpp.waiting)))
+        yield pipeline.idle()
+    assert len(smpp.submitted) == 20  # the last ones go when nothing is left in flight
+    yield pipeline.stopService()
