@@ -8,6 +8,7 @@ order, or before the ``submit_sm_resp`` still ends in the right final state.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +61,7 @@ def is_receipt(esm_class: int) -> bool:
     return (esm_class & ESM_RECEIPT_MASK) == ESM_SMSC_RECEIPT
 
 
+@functools.lru_cache(maxsize=1024)  # receipts of one minute share their dates
 def _parse_date(value: str | None) -> datetime | None:
     """``YYMMDDhhmm`` or ``YYMMDDhhmmss`` as aware UTC; anything else is None (kept in text)."""
     if not value:
