@@ -78,9 +78,9 @@ def test_receipt_part_lookup_never_loops_over_a_sequential_scan(pg_url):
         engine.dispose()
 
 
-def test_closing_reply_windows_reads_only_the_open_surveys_index(pg_url):
-    """expire_surveys' statement can be answered from the partial index on the open surveys'
-    expires_at, not the (status, scheduled_at) index that holds every delivered survey."""
+def test_closing_reply_windows_reads_a_range_of_status_and_expiry(pg_url):
+    """expire_surveys' statement reads a range of the (status, expires_at) index: the surveys
+    due, not every sent and delivered survey."""
     from datetime import UTC, datetime
 
     from sqlalchemy.dialects import postgresql
@@ -104,6 +104,7 @@ def test_closing_reply_windows_reads_only_the_open_surveys_index(pg_url):
         with engine.connect() as conn:
             conn.execute(sa.text("SET enable_seqscan = off"))
             plan = "\n".join(conn.execute(sa.text("EXPLAIN " + sql)).scalars())
-        assert "ix_surveys_open_expires_at" in plan
+        assert "ix_surveys_status_expires_at" in plan
+        assert "Index Cond" in plan and "expires_at <=" in plan
     finally:
         engine.dispose()
