@@ -234,6 +234,7 @@ def run(args: argparse.Namespace):
             return list(ids)
 
         ids = db.run_sync(insert_replies)
+        print(f"  replies: offering {len(ids):,}", file=sys.stderr, flush=True)
         latencies: list[float] = []
 
         def one(i: int, inbound_id: int):

@@ -14,6 +14,7 @@ Pure: text in, ``Reading`` out. Rules, in order:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -158,6 +159,7 @@ def _after_rating_words(text: _Text, start: int) -> str | None:
     return text.comment_from(start)
 
 
+@functools.lru_cache(maxsize=4096)  # most replies are a few texts ("1", "2", "满意"); pure
 def classify(text: str) -> Reading:
     """Read one reply; never raises, anything unreadable is ``unknown`` with the text as comment."""
     t = _Text(text)
