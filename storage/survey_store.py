@@ -9,9 +9,10 @@ Survey states: pending → sent → delivered | undeliverable → replied | expi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -273,12 +274,26 @@ def settle_with_sms(
         apply_receipts(session, later, now)
 
 
+def _locked_surveys(session: Session, ids: Iterable[int], *columns: Any) -> dict[int, list[object]]:
+    """``columns`` of the surveys ``ids`` by id, locked on PostgreSQL in id order: the order
+    every batch that changes surveys (outcomes, receipts, replies) locks them in, so that
+    concurrent batches wait for each other instead of deadlocking."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    query = (
+        sa.select(m.Survey.id, *columns)
+        .where(one_of(session, m.Survey.id, wanted))
+        .order_by(m.Survey.id)
+    )
+    if is_postgresql(session):
+        query = query.with_for_update(of=m.Survey)
+    return {row[0]: list(row[1:]) for row in session.execute(query)}
+
+
 def apply_receipt(session: Session, update: ReceiptUpdate, now: datetime) -> str | None:
     """A final delivery receipt moves a sent survey to delivered or undeliverable."""
     return apply_receipts(session, [update], now)[0]
-
-
-_TAKES_RECEIPT = ("pending", "sent")  # pending: its outcome may commit while this batch waits
 
 
 def apply_receipts(
@@ -304,26 +319,9 @@ def apply_receipts(
                 )
             )
         }
-    states: dict[int, list[object]] = {}
-    locked = sorted(set(survey_of.values()))
-    if locked and is_postgresql(session):
-        # Only a survey still pending or sent can take a receipt. The others (usually all:
-        # the outcome batch folded the receipt in) are left without taking their lock, which
-        # would wait for the outcome batch that holds it. No state goes back to pending or sent.
-        seen = session.execute(
-            sa.select(m.Survey.id, m.Survey.status).where(one_of(session, m.Survey.id, locked))
-        ).all()
-        states = {sid: [status, None, None] for sid, status in seen}  # read, not changed
-        locked = sorted(sid for sid, status in seen if status in _TAKES_RECEIPT)
-    if locked:
-        query = (
-            sa.select(m.Survey.id, m.Survey.status, m.Survey.delivered_at, m.Survey.failure_reason)
-            .where(one_of(session, m.Survey.id, locked))
-            .order_by(m.Survey.id)
-        )
-        if is_postgresql(session):
-            query = query.with_for_update(of=m.Survey)
-        states.update({row[0]: list(row[1:]) for row in session.execute(query)})
+    states = _locked_surveys(
+        session, survey_of.values(), m.Survey.status, m.Survey.delivered_at, m.Survey.failure_reason
+    )
     changed: dict[int, dict[str, object]] = {}
     results: list[str | None] = []
     for update in updates:
@@ -863,23 +861,12 @@ def record_outcomes(
         return []
     o = m.OutboundMessage
     ids = sorted({outcome.outbound_id for outcome in outcomes})
-    survey_ids = sorted(
-        set(
-            session.scalars(
-                sa.select(o.survey_id).where(one_of(session, o.id, ids), o.survey_id.is_not(None))
-            )
-        )
+    survey_ids = session.scalars(
+        sa.select(o.survey_id).where(one_of(session, o.id, ids), o.survey_id.is_not(None))
     )
-    surveys: dict[int, list[object]] = {}
-    if survey_ids:
-        query = (
-            sa.select(m.Survey.id, m.Survey.status, m.Survey.sent_at, m.Survey.failure_reason)
-            .where(one_of(session, m.Survey.id, survey_ids))
-            .order_by(m.Survey.id)
-        )
-        if is_postgresql(session):
-            query = query.with_for_update(of=m.Survey)
-        surveys = {r.id: [r.status, r.sent_at, r.failure_reason] for r in session.execute(query)}
+    surveys = _locked_surveys(
+        session, survey_ids, m.Survey.status, m.Survey.sent_at, m.Survey.failure_reason
+    )
     # The SMS's status is read only now, with its survey locked: a receipt batch that found
     # the survey still pending committed before this lock was granted, and the SMPP store
     # committed the receipt before that, so a "delivered" is seen here and folded in below.
