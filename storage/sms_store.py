@@ -8,7 +8,9 @@ receipt and the part it names are never checked in two concurrent transactions.
 
 If a batch fails, its operations are retried one by one, so one bad operation fails alone and
 its caller sees the error (a ``deliver_sm`` is then answered with a temporary error and the SMSC
-sends it again: nothing is lost).
+sends it again: nothing is lost). A batch hook (what depends on an SMS's fate, such as its
+survey) runs in a savepoint: when it fails, the SMS rows still commit and the hook's owner is
+told which outcomes and receipts it did not settle.
 """
 
 from __future__ import annotations
@@ -75,6 +77,24 @@ class _PartRow:
 # updates it produced, after the messages' own rows are written: what depends on an SMS's fate
 # (a survey's state) then commits with it, in the same transaction.
 BatchHook = Callable[[Session, list[SubmitOutcome], list[ReceiptUpdate]], None]
+# Called on the reactor thread, after the batch committed without what its hook wrote.
+HookFailed = Callable[[list[SubmitOutcome], list[ReceiptUpdate], Failure], None]
+
+
+@dataclass(frozen=True)
+class _Hook:
+    settle: BatchHook
+    failed: HookFailed | None
+
+
+@dataclass
+class _Unsettled:
+    """A hook that raised in a batch, and what it was given."""
+
+    hook: _Hook
+    outcomes: list[SubmitOutcome]
+    updates: list[ReceiptUpdate]
+    failure: Failure
 
 
 class SqlSmsStore:
@@ -86,12 +106,15 @@ class SqlSmsStore:
         self._queue: list[_Op] = []
         self._busy = False
         self.batches = 0
-        self._hooks: list[BatchHook] = []
+        self._hooks: list[_Hook] = []
 
-    def add_batch_hook(self, hook: BatchHook) -> None:
-        """Run ``hook`` in every batch's transaction (see :data:`BatchHook`); a hook that
-        raises fails the batch, whose writes are then retried one by one."""
-        self._hooks.append(hook)
+    def add_batch_hook(self, hook: BatchHook, *, failed: HookFailed | None = None) -> None:
+        """Run ``hook`` in every batch's transaction (see :data:`BatchHook`), in a savepoint.
+
+        A hook that raises loses only its own writes: the batch's SMS rows commit, the failure
+        is logged, and ``failed(outcomes, updates, failure)`` is called once the batch has
+        committed, so that its owner can settle them another way."""
+        self._hooks.append(_Hook(hook, failed))
 
     # --- the contract -------------------------------------------------------------------
 
@@ -129,7 +152,9 @@ class SqlSmsStore:
         self.batches += 1
         d = self.db.run(_run_batch, ops, self._hooks)
 
-        def done(results: list[Any]) -> None:
+        def done(batch: tuple[list[Any], list[_Unsettled]]) -> None:
+            results, unsettled = batch
+            self._report_unsettled(unsettled)
             for op, result in zip(ops, results, strict=True):
                 op.deferred.callback(result)
 
@@ -145,11 +170,27 @@ class SqlSmsStore:
     def _one_by_one(self, ops: list[_Op]):
         for op in ops:
             try:
-                (result,) = yield self.db.run(_run_batch, [op], self._hooks)
+                (result,), unsettled = yield self.db.run(_run_batch, [op], self._hooks)
             except Exception:
                 op.deferred.errback(Failure())
             else:
+                self._report_unsettled(unsettled)
                 op.deferred.callback(result)
+
+    def _report_unsettled(self, unsettled: list[_Unsettled]) -> None:
+        for u in unsettled:
+            log.failure(
+                "a batch hook failed for {n} submit outcomes and {m} receipt updates; "
+                "the SMS writes are committed without it",
+                u.failure,
+                n=len(u.outcomes),
+                m=len(u.updates),
+            )
+            if u.hook.failed is not None:
+                try:
+                    u.hook.failed(u.outcomes, u.updates, u.failure)
+                except Exception:
+                    log.failure("the failure handler of a batch hook raised")
 
     def _batch_finished(self, _: object) -> None:
         self._busy = False
@@ -160,8 +201,12 @@ class SqlSmsStore:
 # --- the batch, on a pool thread ------------------------------------------------------------
 
 
-def _run_batch(session: Session, ops: list[_Op], hooks: Sequence[BatchHook] = ()) -> list[Any]:
+def _run_batch(
+    session: Session, ops: list[_Op], hooks: Sequence[_Hook] = ()
+) -> tuple[list[Any], list[_Unsettled]]:
+    """Write ``ops``; the results in their order, and the hooks that raised."""
     results: list[Any] = [None] * len(ops)
+    unsettled: list[_Unsettled] = []
     submissions = [(i, op) for i, op in enumerate(ops) if op.kind == "submission"]
     receipts = [(i, op) for i, op in enumerate(ops) if op.kind == "receipt"]
     orphan_updates: dict[int, list[tuple[int, ReceiptRecord]]] = {}
@@ -189,13 +234,17 @@ def _run_batch(session: Session, ops: list[_Op], hooks: Sequence[BatchHook] = ()
             elif isinstance(result, list):
                 updates.extend(result)
         for hook in hooks:
-            hook(session, outcomes, updates)
+            try:
+                with session.begin_nested():
+                    hook.settle(session, outcomes, updates)
+            except Exception:
+                unsettled.append(_Unsettled(hook, outcomes, updates, Failure()))
     for i, op in enumerate(ops):
         if op.kind == "hold":
             results[i] = _hold(session, op.args[0])
         elif op.kind == "inbound":
             results[i] = _inbound(session, op.args[0])
-    return results
+    return results, unsettled
 
 
 _PART_COLUMNS = (

@@ -104,9 +104,25 @@ class SurveyPipeline(service.Service):
         store.add_batch_hook(
             lambda session, outcomes, updates: survey_store.settle_with_sms(
                 session, outcomes, updates, self.now(), settings
-            )
+            ),
+            failed=self._settle_unsettled,
         )
         self._settled_by_sms_store = True
+
+    def _settle_unsettled(
+        self, outcomes: list[SubmitOutcome], updates: list[ReceiptUpdate], _: Any
+    ) -> None:
+        """The SMPP store committed a batch without its survey states (the store logged why):
+        move those surveys on in this pipeline's own outcome and receipt transactions. What
+        fails there too stays as it is until start-up recovery settles it."""
+        for outcome in outcomes:
+            self._track(self._outcomes.submit(outcome))
+        settled = {outcome.outbound_id for outcome in outcomes}
+        for update in updates:
+            if update.final_status is None or update.outbound_id is None:
+                continue
+            if update.outbound_id not in settled:
+                self._track(self._receipts.submit(update))
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), UTC)

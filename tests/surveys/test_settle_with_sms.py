@@ -123,3 +123,90 @@ def test_sms_that_are_not_surveys_leave_surveys_alone(db, settings):
         lambda s: s.scalars(sa.select(m.OutboundMessage.status).order_by(m.OutboundMessage.id))
     ).all()
     assert statuses == ["submitting", "delivered"]
+
+
+# --- a hook that fails -------------------------------------------------------------------
+
+
+def failing_hook(session, outcomes, updates):
+    # an SQL error: on PostgreSQL it aborts the transaction, which the savepoint must undo
+    session.execute(sa.text("SELECT no_such_column FROM surveys"))
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_failing_hook_loses_only_its_own_writes_and_says_what_it_did_not_settle(db, settings):
+    [item] = claimed(db, settings)
+    store = SqlSmsStore(db)
+    told = []
+
+    def wrote_then_failed(session, outcomes, updates):
+        session.execute(
+            sa.update(m.Survey).where(m.Survey.id == item.survey_id).values(status="sent")
+        )
+        failing_hook(session, outcomes, updates)
+
+    store.add_batch_hook(
+        wrote_then_failed, failed=lambda outcomes, updates, f: told.append((outcomes, updates, f))
+    )
+    outcome = SubmitOutcome(item.outbound_id, "submitted", ("A1",), 1, None)
+    updates = yield store.record_submission(outcome, [part(item.outbound_id, "A1")])
+    assert updates == []
+    assert store.batches == 1  # committed as one batch, not retried one by one
+    sms = db.run_sync(lambda s: s.get(m.OutboundMessage, item.outbound_id))
+    assert sms.status == "submitted"
+    assert db.run_sync(lambda s: s.scalar(sa.select(sa.func.count()).select_from(m.SmsPart))) == 1
+    assert survey(db).status == "pending"  # the hook's own write was rolled back
+    [(outcomes, updates, failure)] = told
+    assert outcomes == [outcome] and updates == []
+    assert "no_such_column" in str(failure.value)
+
+
+@pytest_twisted.inlineCallbacks
+def test_receipts_of_a_failed_hook_are_reported_with_their_updates(db, settings):
+    [item] = claimed(db, settings)
+    store = SqlSmsStore(db)
+    told = []
+    store.add_batch_hook(failing_hook, failed=lambda o, u, f: told.append((o, u)))
+    outcome = SubmitOutcome(item.outbound_id, "submitted", ("A1",), 1, None)
+    yield store.record_submission(outcome, [part(item.outbound_id, "A1")])
+    update = yield store.record_receipt(receipt("A1"))
+    assert update.final_status == "delivered"
+    assert told[1] == ([], [update])
+    sms = db.run_sync(lambda s: s.get(m.OutboundMessage, item.outbound_id))
+    assert sms.status == "delivered"
+
+
+@pytest_twisted.inlineCallbacks
+def test_the_pipeline_settles_what_a_failed_hook_left_in_its_own_transactions(
+    db, settings, monkeypatch
+):
+    from twisted.internet.task import Clock
+
+    from gateway.surveys.pipeline import SurveyPipeline
+    from tests.surveys.fake_smpp import FakeSmppService
+
+    a, b = claimed(db, settings, 2)
+    clock = Clock()
+    clock.advance(NOW.timestamp())
+    pipeline = SurveyPipeline(db, FakeSmppService(available=False), settings, clock=clock)
+    store = SqlSmsStore(db)
+    pipeline.settle_in_sms_store(store)
+    real = ss.settle_with_sms
+    calls = []
+
+    def broken_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in survey code")
+        return real(*args)
+
+    monkeypatch.setattr(ss, "settle_with_sms", broken_once)
+    for item, mid in ((a, "A1"), (b, "B1")):
+        outcome = SubmitOutcome(item.outbound_id, "submitted", (mid,), 1, None)
+        yield store.record_submission(outcome, [part(item.outbound_id, mid)])
+    yield pipeline.idle()
+    assert len(calls) == 2
+    assert [survey(db, i.survey_id).status for i in (a, b)] == ["sent", "sent"]
+    yield store.record_receipt(receipt("A1"))
+    yield pipeline.idle()
+    assert survey(db, a.survey_id).status == "delivered"
