@@ -19,6 +19,11 @@ What is wrong in txamqp 0.8.2 (with Twisted 26 and RabbitMQ 3.10), measured here
   ``delivery-mode``) are silently dropped. ``make_content`` refuses them instead.
 * It uses the deprecated ``defer.returnValue``: exactly that warning, from txamqp only, is
   filtered; every other warning still shows.
+* ``FrameReceiver`` calls ``frameLengthExceeded`` when the peer sends more than the negotiated
+  ``frame_max`` without ending a frame, but never defines it: a broken or hostile peer made the
+  read raise ``AttributeError``. Defined here: the frame is logged (its type, channel, declared
+  and buffered sizes, not its bytes) and the connection is dropped, which the consumer answers
+  like any lost connection (reconnect; unacked deliveries are redelivered).
 """
 
 from __future__ import annotations
@@ -31,12 +36,16 @@ from io import BytesIO
 from typing import Any
 
 import txamqp.spec
+from twisted.logger import Logger
 from txamqp import codec as tx_codec
 from txamqp import connection as tx_connection
+from txamqp import protocol as tx_protocol
 from txamqp.content import Content
 
 SPEC_FILE = "amqp0-9-1.xml"
 _PATCHED = "_pingjing_compat"
+
+log = Logger()
 
 RETURNVALUE_WARNING = r"twisted\.internet\.defer\.returnValue was deprecated"
 
@@ -189,11 +198,39 @@ def _encode_table(self: tx_codec.Codec, table: dict[str, Any]) -> None:
     self.write(data)
 
 
+def describe_oversize_frame(data: bytes, limit: int) -> str:
+    """What an unfinished frame beyond ``limit`` bytes is, for the log: never its payload."""
+    if len(data) < 7:
+        return f"{len(data)} bytes buffered without a complete frame header (limit {limit})"
+    kind, channel, length = (
+        data[0],
+        int.from_bytes(data[1:3], "big"),
+        int.from_bytes(data[3:7], "big"),
+    )
+    return (
+        f"frame type {kind} on channel {channel} declares a payload of {length} bytes; "
+        f"{len(data)} bytes buffered without its end, beyond the negotiated limit of {limit}"
+    )
+
+
+def _frame_length_exceeded(self: Any, data: bytes) -> None:
+    peer = self.transport.getPeer() if self.transport is not None else None
+    where = f"{peer.host}:{peer.port}" if peer is not None and hasattr(peer, "port") else "peer"
+    log.error(
+        "AMQP: {where} sent an oversize frame: {what}; dropping the connection",
+        where=where,
+        what=describe_oversize_frame(data, self.MAX_LENGTH),
+    )
+    if self.transport is not None:
+        self.transport.loseConnection()
+
+
 def install() -> None:
     """Apply the fixes to txamqp's classes (idempotent); call before the first connection."""
     filter_returnvalue_warning()
     if getattr(tx_codec.Codec, _PATCHED, False):
         return
+    tx_protocol.FrameReceiver.frameLengthExceeded = _frame_length_exceeded
     tx_codec.Codec.enc_str = _enc_str
     tx_codec.Codec.decode_table = _decode_table
     tx_codec.Codec.encode_table = _encode_table
@@ -253,6 +290,7 @@ def body_bytes(content: Content) -> bytes:
 __all__ = [
     "basic_property_names",
     "body_bytes",
+    "describe_oversize_frame",
     "filter_returnvalue_warning",
     "install",
     "installed",

@@ -148,3 +148,52 @@ def test_chinese_body_and_headers_cross_the_real_broker(amqp_params):
         assert compat.body_bytes(reply.content) == big
     finally:
         yield broker.cleanup(settings)
+
+
+# --- a frame beyond frame_max ------------------------------------------------------------
+
+
+def oversize_client():
+    from twisted.internet.task import Clock
+    from twisted.internet.testing import StringTransport
+    from txamqp.client import TwistedDelegate
+    from txamqp.protocol import AMQClient
+
+    compat.install()
+    client = AMQClient(TwistedDelegate(), "/", compat.load_spec(), heartbeat=0, clock=Clock())
+    transport = StringTransport()
+    client.makeConnection(transport)
+    client.MAX_LENGTH = 1000
+    return client, transport
+
+
+def test_an_unfinished_frame_beyond_frame_max_drops_the_connection_with_a_clear_error():
+    from twisted.logger import LogLevel, globalLogPublisher
+
+    client, transport = oversize_client()
+    seen = []
+    globalLogPublisher.addObserver(seen.append)
+    try:
+        # a body frame on channel 1 declaring 5,000 bytes, of which 1,500 have arrived
+        client.dataReceived(bytes([3, 0, 1]) + (5000).to_bytes(4, "big") + b"\xe4" * 1500)
+    finally:
+        globalLogPublisher.removeObserver(seen.append)
+    assert transport.disconnecting
+    errors = [e for e in seen if e.get("log_level") == LogLevel.error]
+    assert len(errors) == 1
+    what = errors[0]["what"]
+    assert "frame type 3 on channel 1 declares a payload of 5000 bytes" in what
+    assert "1507 bytes buffered" in what and "limit of 1000" in what
+    assert "\xe4" not in what  # the payload itself is never logged
+
+
+def test_a_frame_within_frame_max_still_waits_for_its_end():
+    client, transport = oversize_client()
+    client.dataReceived(bytes([3, 0, 1]) + (900).to_bytes(4, "big") + b"x" * 500)
+    assert not transport.disconnecting
+
+
+def test_a_short_unframed_buffer_is_described_without_a_header():
+    assert compat.describe_oversize_frame(b"\x01\x00", 10) == (
+        "2 bytes buffered without a complete frame header (limit 10)"
+    )
