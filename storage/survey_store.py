@@ -764,6 +764,7 @@ EXPORT_FIELDS = (
     "replied_at",
     "rating",
     "comment",
+    "voice_rating",
 )
 
 
@@ -778,6 +779,8 @@ def survey_records(
     """One record per event (``pingjing export surveys``), by when the event occurred.
 
     ``end`` is exclusive; the phone is masked here so no export can leak a whole number.
+    ``rating`` is the citizen's SMS rating; ``voice_rating`` the one a citizen who did not
+    answer the SMS gave on a non-response callback (``callback_tasks.rating``), else None.
     """
     from gateway.masking import mask_phone
 
@@ -795,9 +798,14 @@ def survey_records(
             m.Survey.replied_at,
             m.Survey.rating,
             m.Survey.comment,
+            m.CallbackTask.rating,
         )
         .join(m.Survey, m.Survey.event_id == m.ServiceEvent.id)
         .join(m.Unit, m.Unit.id == m.ServiceEvent.unit_id)
+        .outerjoin(
+            m.CallbackTask,
+            (m.CallbackTask.survey_id == m.Survey.id) & (m.CallbackTask.trigger == "non_response"),
+        )
         .order_by(m.ServiceEvent.occurred_at, m.ServiceEvent.id)
     )
     if start is not None:
@@ -819,6 +827,7 @@ def survey_records(
             "replied_at": row[9],
             "rating": row[10],
             "comment": row[11],
+            "voice_rating": row[12],
         }
 
 

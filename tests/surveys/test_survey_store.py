@@ -518,3 +518,40 @@ def test_receipt_applied_while_the_outcome_batch_waits_for_its_lock_still_delive
         assert survey(db).status == "delivered"
     finally:
         db.stop()
+
+
+def test_export_gives_the_sms_rating_and_a_non_responders_voice_rating(db, settings):
+    add_event(db, settings, event_id="E-SMS", citizen_phone="13800000001")
+    add_event(db, settings, event_id="E-VOICE", citizen_phone="13800000002")
+    add_event(db, settings, event_id="E-NONE", citizen_phone="13800000003")
+    send_all(db, settings)
+    reply(db, settings, "3 接警太慢", phone="13800000001")
+
+    def non_response_callbacks(s):
+        for phone, rating in (("13800000002", "basically_satisfied"), ("13800000003", None)):
+            sv = s.scalars(
+                sa.select(m.Survey)
+                .join(m.ServiceEvent, m.ServiceEvent.id == m.Survey.event_id)
+                .where(m.ServiceEvent.citizen_phone == phone)
+            ).one()
+            s.add(
+                m.CallbackTask(
+                    survey_id=sv.id,
+                    unit_id=sv.event.unit_id,
+                    phone=phone,
+                    trigger="non_response",
+                    status="completed" if rating else "no_answer",
+                    rating=rating,
+                )
+            )
+
+    db.run_sync(non_response_callbacks)
+    records = {r["event_id"]: r for r in db.run_sync(lambda s: list(ss.survey_records(s)))}
+    assert list(records["E-SMS"]) == list(ss.EXPORT_FIELDS)
+    assert (records["E-SMS"]["rating"], records["E-SMS"]["voice_rating"]) == ("unsatisfied", None)
+    assert (records["E-VOICE"]["rating"], records["E-VOICE"]["voice_rating"]) == (
+        None,
+        "basically_satisfied",
+    )
+    assert records["E-NONE"]["voice_rating"] is None
+    assert len(records) == 3  # the outer join adds no rows
