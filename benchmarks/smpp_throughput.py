@@ -42,13 +42,16 @@ PG_SERVER = os.environ.get(
 )
 
 
-def start_peer() -> tuple[subprocess.Popen, int]:
+def start_peer(*, control: bool = False) -> tuple[subprocess.Popen, int]:
+    """The node-smpp peer; with ``control`` its stdin takes commands (see peer.js)."""
     node = shutil.which("node")
     if node is None:
         sys.exit("node is needed for the node-smpp peer (make peer)")
     proc = subprocess.Popen(
-        [node, str(ROOT / "tests/smpp_peer/peer.js"), "--port", "0", "--quiet"],
+        [node, str(ROOT / "tests/smpp_peer/peer.js"), "--port", "0", "--quiet"]
+        + (["--control"] if control else []),
         stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE if control else None,
         text=True,
     )
     line = proc.stdout.readline()

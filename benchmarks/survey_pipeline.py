@@ -175,7 +175,7 @@ def run(args: argparse.Namespace):
             smpp = yield start_smpp(db, clock)
         else:
             smpp = AcceptingSmpp()
-        pipeline = SurveyPipeline(db, smpp, settings, clock=clock)
+        pipeline = TimedPipeline(db, smpp, settings, clock=clock)
         if args.smsc == "peer":
             pipeline.settle_in_sms_store(smpp.store)  # as the daemon wires it (gateway.app)
         t0 = time.perf_counter()
@@ -212,60 +212,12 @@ def run(args: argparse.Namespace):
                 ("SMS (outbox → in-process fake SMSC → survey sent, committed)", f"{sms_s:,.0f} /s")
             )
         # 3. replies
-        texts = ["1", "2", "3 接警太慢", "满意", "不满意，态度生硬"]
-
-        def insert_replies(session):
-            ids = session.scalars(
-                sa.insert(m.InboundMessage).returning(
-                    m.InboundMessage.id, sort_by_parameter_order=True
-                ),
-                [
-                    {
-                        "source_addr": f"86 13{i:09d}".replace(" ", ""),
-                        "destination_addr": "1069",
-                        "data_coding": 8,
-                        "raw_hex": "",
-                        "text": texts[i % len(texts)],
-                        "received_at": AT,
-                    }
-                    for i in range(args.replies)
-                ],
-            ).all()
-            return list(ids)
-
-        ids = db.run_sync(insert_replies)
-        print(f"  replies: offering {len(ids):,}", file=sys.stderr, flush=True)
-        latencies: list[float] = []
-
-        def one(i: int, inbound_id: int):
-            sms = InboundSms(inbound_id, f"13{i:09d}", "1069", texts[i % len(texts)], False, AT)
-            start = time.perf_counter()
-            d = pipeline.on_reply(sms)
-            d.addCallback(lambda _: latencies.append(time.perf_counter() - start))
-            return d
-
-        t0 = time.perf_counter()
-        if args.reply_rate <= 0:  # capacity: offered in bursts, as fast as the reactor turns
-            sent = 0
-            while sent < len(ids):
-                for i in range(sent, min(sent + args.reply_burst, len(ids))):
-                    one(i, ids[i])
-                sent = min(sent + args.reply_burst, len(ids))
-                yield task.deferLater(reactor, 0, lambda: None)
-        else:  # paced: each reply offered at its arrival time, so latency is not backlog
-            sent = 0
-            while sent < len(ids):
-                due = min(len(ids), int((time.perf_counter() - t0) * args.reply_rate) + 1)
-                for i in range(sent, due):
-                    one(i, ids[i])
-                sent = due
-                yield task.deferLater(reactor, 0.005, lambda: None)
-        yield wait(lambda: len(latencies) >= len(ids))
-        replies_s = len(ids) / (time.perf_counter() - t0)
+        if args.replies_from == "peer":
+            latencies, replies_s, path = yield replies_through_peer(args, pipeline)
+        else:
+            latencies, replies_s, path = yield replies_offered(args, db, pipeline)
         feed = "burst" if args.reply_rate <= 0 else f"paced {args.reply_rate:,}/s"
-        rows.append(
-            (f"replies (classify → match → rating committed; {feed})", f"{replies_s:,.0f} /s")
-        )
+        rows.append((f"replies ({path}; {feed})", f"{replies_s:,.0f} /s"))
         rows.append(("reply-to-stored latency p50", f"{percentile(latencies, 0.5) * 1000:.0f} ms"))
         rows.append(("reply-to-stored latency p99", f"{percentile(latencies, 0.99) * 1000:.0f} ms"))
         yield pipeline.stopService()
@@ -295,6 +247,97 @@ def run(args: argparse.Namespace):
     print("| path | result |\n| --- | --- |")
     for what, value in rows:
         print(f"| {what} | {value} |")
+
+
+TEXTS = ["1", "2", "3 接警太慢", "满意", "不满意，态度生硬"]
+
+
+class TimedPipeline(SurveyPipeline):
+    """The pipeline, telling ``committed(inbound)`` when a reply's rating has committed."""
+
+    committed = None
+
+    def on_reply(self, inbound):
+        d = super().on_reply(inbound)
+        if self.committed is not None:
+            d.addCallback(lambda outcome: (self.committed(inbound), outcome)[1])
+        return d
+
+
+@defer.inlineCallbacks
+def replies_through_peer(args, pipeline):
+    """The peer sends the replies as deliver_sm (UCS2) from the citizens of the first surveys:
+    our SMPP client reads and stores them and the pipeline rates them, as in production. A
+    reply's latency runs from when the peer was due to send it (paced) or from the start."""
+    done: dict[int, float] = {}
+    pipeline.committed = lambda inbound: done.setdefault(int(inbound.source_addr[-9:]), time.time())
+    peer = _PEERS[-1]
+    command = {"cmd": "mo", "count": args.replies, "rate": args.reply_rate, "texts": TEXTS}
+    print(f"  replies: offering {args.replies:,}", file=sys.stderr, flush=True)
+    t0 = time.time()
+    peer.stdin.write(json.dumps(command, ensure_ascii=False) + "\n")
+    peer.stdin.flush()
+    yield wait(lambda: len(done) >= args.replies, what=lambda: f"replies rated: {len(done)}")
+    replies_s = args.replies / (max(done.values()) - t0)
+    rate = args.reply_rate
+    latencies = [at - (t0 + (i / rate if rate > 0 else 0)) for i, at in done.items()]
+    return latencies, replies_s, "node-smpp peer → SMPP client → stored → rated, committed"
+
+
+@defer.inlineCallbacks
+def replies_offered(args, db, pipeline):
+    """Replies stored beforehand, handed to the pipeline at their arrival times (the SMPP
+    client's part left out)."""
+
+    def insert_replies(session):
+        ids = session.scalars(
+            sa.insert(m.InboundMessage).returning(
+                m.InboundMessage.id, sort_by_parameter_order=True
+            ),
+            [
+                {
+                    "source_addr": f"86 13{i:09d}".replace(" ", ""),
+                    "destination_addr": "1069",
+                    "data_coding": 8,
+                    "raw_hex": "",
+                    "text": TEXTS[i % len(TEXTS)],
+                    "received_at": AT,
+                }
+                for i in range(args.replies)
+            ],
+        ).all()
+        return list(ids)
+
+    ids = db.run_sync(insert_replies)
+    print(f"  replies: offering {len(ids):,}", file=sys.stderr, flush=True)
+    latencies: list[float] = []
+
+    def one(i: int, inbound_id: int):
+        sms = InboundSms(inbound_id, f"13{i:09d}", "1069", TEXTS[i % len(TEXTS)], False, AT)
+        start = time.perf_counter()
+        d = pipeline.on_reply(sms)
+        d.addCallback(lambda _: latencies.append(time.perf_counter() - start))
+        return d
+
+    t0 = time.perf_counter()
+    if args.reply_rate <= 0:  # capacity: offered in bursts, as fast as the reactor turns
+        sent = 0
+        while sent < len(ids):
+            for i in range(sent, min(sent + args.reply_burst, len(ids))):
+                one(i, ids[i])
+            sent = min(sent + args.reply_burst, len(ids))
+            yield task.deferLater(reactor, 0, lambda: None)
+    else:  # paced: each reply offered at its arrival time, so latency is not backlog
+        sent = 0
+        while sent < len(ids):
+            due = min(len(ids), int((time.perf_counter() - t0) * args.reply_rate) + 1)
+            for i in range(sent, due):
+                one(i, ids[i])
+            sent = due
+            yield task.deferLater(reactor, 0.005, lambda: None)
+    yield wait(lambda: len(latencies) >= len(ids))
+    replies_s = len(ids) / (time.perf_counter() - t0)
+    return latencies, replies_s, "classify → match → rating committed"
 
 
 def submitted(smpp) -> int:
@@ -327,7 +370,7 @@ def start_smpp(db, clock):
     from gateway.smpp.settings import SmppSettings
     from storage.sms_store import SqlSmsStore
 
-    peer, port = start_peer()
+    peer, port = start_peer(control=True)
     _PEERS.append(peer)
     settings = SmppSettings(
         port=port, system_id="plain", password="secret", source_addr="10690", window=50,
@@ -369,6 +412,13 @@ def main() -> None:
         default="peer",
         help="SMS through the real SMPP client and the node-smpp peer, or an in-process fake",
     )
+    parser.add_argument(
+        "--replies-from",
+        choices=("peer", "offered"),
+        default=None,
+        help="replies sent by the node-smpp peer through the SMPP client (default with "
+        "--smsc peer), or stored beforehand and offered to the pipeline (default with fake)",
+    )
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument(
@@ -377,6 +427,10 @@ def main() -> None:
         help="keep Python's collector thresholds (the daemon tunes them: gateway.runtime)",
     )
     args = parser.parse_args()
+    if args.replies_from is None:
+        args.replies_from = "peer" if args.smsc == "peer" else "offered"
+    if args.replies_from == "peer" and args.smsc != "peer":
+        parser.error("--replies-from peer needs --smsc peer")
     if not args.default_gc:
         from gateway.runtime import tune_gc
 

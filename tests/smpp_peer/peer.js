@@ -18,6 +18,11 @@
 //              the --reply text (default "3 接警太慢"), UCS2, to the address the survey came from
 // Any bind with a password other than --password is refused with ESME_RINVPASWD.
 // A destination starting with "000" is refused with ESME_RINVDSTADR.
+// With --control, commands are read from stdin, one JSON object per line:
+//   {"cmd": "mo", "count": N, "rate": R, "texts": [...], "to": "1069", "first": 0}
+//      citizens 13000000000+first ... send N replies (UCS2 deliver_sm, texts in turn) on the
+//      latest session bound to receive, R per second (0: as fast as the event loop turns);
+//      prints {"event": "mo_started"} and {"event": "mo_done"} with the time in ms.
 'use strict';
 const smpp = require('smpp');
 
@@ -30,13 +35,15 @@ const PORT = parseInt(opt('port', '0'), 10);
 const PASSWORD = opt('password', 'secret');
 const QUIET = args.includes('--quiet');
 const REPLY = opt('reply', '3 接警太慢');
+const CONTROL = args.includes('--control');
+let receiver = null; // the latest session bound to receive: where --control's MO go
 
 let nextId = 0x1000;
 let dropped = false;
 const counters = {};
 
 function emit(obj) {
-  if (!QUIET || obj.event === 'bind' || obj.event === 'stats') {
+  if (!QUIET || ['bind', 'stats', 'mo_started', 'mo_done', 'control_error'].includes(obj.event)) {
     process.stdout.write(JSON.stringify(obj) + '\n');
   }
 }
@@ -133,6 +140,7 @@ const server = smpp.createServer(function (session) {
     mode = systemId;
     emit({ event: 'bind', system_id: systemId, ok: true, command: pdu.command });
     session.send(pdu.response({ system_id: 'nodepeer' }));
+    if (pdu.command !== 'bind_transmitter') receiver = session;
     if (mode === 'replies' && pdu.command !== 'bind_transmitter') {
       setTimeout(function () { sendReplies(session); }, 20);
     }
@@ -206,6 +214,63 @@ const server = smpp.createServer(function (session) {
     }
   });
 });
+
+function sendMo(cmd) {
+  const session = receiver;
+  if (!session) {
+    emit({ event: 'control_error', error: 'mo: no session is bound to receive' });
+    return;
+  }
+  const texts = cmd.texts.map((t) => Buffer.from(t, 'utf16le').swap16());
+  const count = cmd.count;
+  const rate = cmd.rate || 0;
+  const first = cmd.first || 0;
+  const t0 = Date.now();
+  let sent = 0;
+  emit({ event: 'mo_started', at: t0, count: count });
+  function one(i) {
+    session.deliver_sm({
+      source_addr: '13' + String(first + i).padStart(9, '0'),
+      destination_addr: cmd.to || '1069',
+      esm_class: 0,
+      data_coding: 8,
+      short_message: texts[i % texts.length],
+    });
+  }
+  function tick() {
+    const due = rate > 0
+      ? Math.min(count, Math.floor(((Date.now() - t0) * rate) / 1000) + 1)
+      : Math.min(count, sent + 500);
+    while (sent < due) one(sent++);
+    if (sent < count) {
+      if (rate > 0) setTimeout(tick, 5); else setImmediate(tick);
+    } else {
+      emit({ event: 'mo_done', at: Date.now(), count: count });
+    }
+  }
+  tick();
+}
+
+if (CONTROL) {
+  let pending = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', function (chunk) {
+    pending += chunk;
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      if (!line) continue;
+      let cmd;
+      try { cmd = JSON.parse(line); } catch (e) {
+        emit({ event: 'control_error', error: 'not JSON: ' + line });
+        continue;
+      }
+      if (cmd.cmd === 'mo') sendMo(cmd);
+      else emit({ event: 'control_error', error: 'unknown command: ' + line });
+    }
+  });
+}
 
 server.on('error', function (e) { process.stderr.write(String(e) + '\n'); process.exit(2); });
 server.listen(PORT, '127.0.0.1', function () {
