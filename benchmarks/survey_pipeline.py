@@ -10,10 +10,14 @@ queue and removes them afterwards. Three paths, measured one after the other in 
    default: real binds, window 50, no rate cap, every part and DELIVRD receipt persisted by the
    SMPP store, survey states by the pipeline, all in the same database and process), or through
    an in-process fake that accepts every submit at once (``--smsc fake``: our side alone);
-3. replies: M stored replies → classifier → matching → rating (+ callback task) committed;
-   offered at ``--reply-rate`` per second (each at its own arrival time), latency is from a
-   reply's arrival to its commit; ``--reply-rate 0`` offers them all at once to measure
-   capacity (latency then includes the backlog).
+3. replies: M citizens of the first surveys answer, ``--reply-rate`` per second (each at its own
+   arrival time; ``--reply-rate 0`` all at once, to measure capacity, the latency then including
+   the backlog). With ``--smsc peer`` the peer sends them as UCS2 deliver_sm and they take the
+   production path: SMPP client → SMPP store (reply row committed, deliver_sm_resp) →
+   classifier → matching → rating (+ callback task, thank-you SMS queued) committed; latency
+   runs from when the peer was due to send a reply to its rating's commit. With
+   ``--replies-from offered`` (the default with ``--smsc fake``) the replies are stored
+   beforehand and handed to the pipeline directly, leaving the SMPP client's part out.
 
 Results are printed as a Markdown table for docs/benchmarks.md.
 """
