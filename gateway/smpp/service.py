@@ -79,6 +79,13 @@ class TokenBucket:
         return max(1e-4, (1.0 - self._tokens) / self.rate)
 
 
+def _tell_answered(on_answered: Callable[[SubmitOutcome], object], outcome: SubmitOutcome) -> None:
+    try:
+        on_answered(outcome)
+    except Exception:
+        log.failure("on_answered for outbound {oid} raised", oid=outcome.outbound_id)
+
+
 def _address_problem(sms: OutboundSms) -> str | None:
     """Why the addresses cannot go into a submit_sm (C-strings of at most 20 octets), if so."""
     if not sms.destination or not sms.destination.lstrip("+").isdigit():
@@ -116,6 +123,7 @@ class _Message:
     in_flight: int = 0
     failed_error: str | None = None
     finished: bool = False
+    on_answered: Callable[[SubmitOutcome], object] | None = None
 
 
 @dataclass
@@ -204,24 +212,30 @@ class SmppService(MultiService):
 
     # --- public API ---------------------------------------------------------------------
 
-    def submit(self, sms: OutboundSms) -> defer.Deferred[SubmitOutcome]:
-        """Queue one SMS; the Deferred fires exactly once, after the outcome is stored."""
+    def submit(
+        self, sms: OutboundSms, on_answered: Callable[[SubmitOutcome], object] | None = None
+    ) -> defer.Deferred[SubmitOutcome]:
+        """Queue one SMS; the Deferred fires exactly once, after the outcome is stored.
+
+        ``on_answered(outcome)``, if given, is called once as soon as the outcome is known (the
+        SMSC answered every part, or it will not be sent), before the store has committed it:
+        from then on the SMS no longer waits for the link, only for the database."""
         d: defer.Deferred[SubmitOutcome] = defer.Deferred()
         if self._stopping:
-            self._finish_early(sms, d, "not sent: the SMPP service is stopping")
+            self._finish_early(sms, d, "not sent: the SMPP service is stopping", on_answered)
             return d
         problem = _address_problem(sms)
         if problem is not None:
-            self._finish_early(sms, d, f"not sent: {problem}")
+            self._finish_early(sms, d, f"not sent: {problem}", on_answered)
             return d
         try:
             parts = encoding.make_parts(
                 sms.text, self.settings.concatenation, reference=sms.outbound_id
             )
         except encoding.EncodingError as exc:
-            self._finish_early(sms, d, f"not sent: {exc}")
+            self._finish_early(sms, d, f"not sent: {exc}", on_answered)
             return d
-        msg = _Message(sms, parts, d)
+        msg = _Message(sms, parts, d, on_answered=on_answered)
         self._open[id(msg)] = msg
         for part in parts:
             self._queue.append(_PartJob(msg, part))
@@ -646,10 +660,20 @@ class SmppService(MultiService):
         # parts resolved without a response (stopped, unanswered) are only in ``done``
         recorded = {id(r) for r in msg.results}
         records = msg.results + [r for r in msg.done.values() if id(r) not in recorded]
+        if msg.on_answered is not None:
+            _tell_answered(msg.on_answered, outcome)
         self._store_outcome(msg.deferred, outcome, records)
 
-    def _finish_early(self, sms: OutboundSms, d: defer.Deferred, error: str) -> None:
+    def _finish_early(
+        self,
+        sms: OutboundSms,
+        d: defer.Deferred,
+        error: str,
+        on_answered: Callable[[SubmitOutcome], object] | None = None,
+    ) -> None:
         outcome = SubmitOutcome(sms.outbound_id, "failed", (), 0, error)
+        if on_answered is not None:
+            _tell_answered(on_answered, outcome)
         self._store_outcome(d, outcome, [])
 
     def _store_outcome(

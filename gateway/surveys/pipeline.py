@@ -6,11 +6,14 @@ becomes due (one timer, re-armed after every drain, at most a minute ahead so th
 windows are closed on time). At most ``outbox_in_flight`` SMS are handed to the SMPP client at
 once; its own window and rate cap do the rest.
 
-An SMS leaves that budget when the SMSC has answered for it, not when its survey's new state
-is committed: the SMPP store has already committed the message's own outcome by then, so the
-survey update is group-committed behind it without holding an SMPP slot (otherwise every
-claim waits for a database round trip and the outbox crawls at ``outbox_in_flight`` per commit
-latency). Outcomes waiting for that commit are bounded too (``OUTCOME_BACKLOG_FACTOR`` times
+The budget bounds the SMS that may still be waiting for the link: what a crash would leave
+``submitting`` without having written it. An SMS leaves it when the SMSC has answered for it,
+not when that answer or its survey's new state is committed (otherwise every claim waits for
+database round trips and the outbox crawls at ``outbox_in_flight`` per commit latency). When
+the SMPP store settles surveys in its own batches (``settle_in_sms_store``, the daemon's
+wiring) that is the SMPP client's ``on_answered``, before the store's commit; otherwise it is
+once the store has committed the SMS's outcome, the survey update being group-committed behind
+it. Answered SMS waiting for those commits are bounded too (``OUTCOME_BACKLOG_FACTOR`` times
 the budget), and a survey whose outcome a crash kept from being recorded is settled at start-up
 (``recover_interrupted``).
 """
@@ -61,7 +64,8 @@ class SurveyPipeline(service.Service):
         self._draining = False
         self._again = False
         self._in_flight: set[int] = set()  # handed to the SMPP client, not answered yet
-        self._settling = 0  # answered, survey state not yet committed
+        self._settling = 0  # answered, survey state not yet committed (own transactions)
+        self._stored_later: set[int] = set()  # answered, the SMPP store's batch not yet committed
         self._timer: Any = None
         self._expired_at = float("-inf")  # clock time of the last expire_surveys
         self._sweep_timer: Any = None
@@ -226,16 +230,17 @@ class SurveyPipeline(service.Service):
         if self._draining:
             self._again = True
             return
-        if self._in_flight and self._room() <= 0:
-            return  # an outcome still to come kicks again
+        if (self._in_flight or self._stored_later or self._settling) and self._room() <= 0:
+            return  # an answer or a commit still to come kicks again
         self._track(self._drain())
 
     def _room(self) -> int:
         """How many SMS to claim now: none while the budget is nearly all in flight."""
         budget = self._settings.outbox_in_flight
+        waiting = len(self._in_flight)
         room = min(
-            budget - len(self._in_flight),
-            budget * OUTCOME_BACKLOG_FACTOR - self._settling - len(self._in_flight),
+            budget - waiting,
+            budget * OUTCOME_BACKLOG_FACTOR - self._settling - len(self._stored_later) - waiting,
         )
         if self._in_flight and room < budget // CLAIM_SHARE:
             return 0
@@ -283,7 +288,10 @@ class SurveyPipeline(service.Service):
     def _submit(self, item: Any) -> None:
         self._in_flight.add(item.outbound_id)
         sms = OutboundSms(item.outbound_id, item.destination, item.text, item.source_addr)
-        d = self._smpp.submit(sms)
+        if self._settled_by_sms_store:
+            d = self._smpp.submit(sms, on_answered=self._answered)
+        else:
+            d = self._smpp.submit(sms)
         d.addCallbacks(
             self._outcome, self._submit_raised, callbackArgs=(item,), errbackArgs=(item,)
         )
@@ -291,10 +299,19 @@ class SurveyPipeline(service.Service):
         d.addBoth(lambda result: (self._submits.discard(d), result)[1])
         d.addErrback(lambda f: log.failure("surveys: recording a submit outcome failed", f))
 
+    def _answered(self, outcome: SubmitOutcome) -> None:
+        """The SMSC answered (settle_in_sms_store): the SMS waits only for the store now."""
+        if outcome.outbound_id in self._in_flight:
+            self._in_flight.discard(outcome.outbound_id)
+            self._stored_later.add(outcome.outbound_id)
+            self.kick()
+
     def _outcome(self, outcome: SubmitOutcome, item: Any) -> Any:
         if not self._settled_by_sms_store:
             return self._outcome_in_own_transaction(outcome, item)
-        self._in_flight.discard(item.outbound_id)  # its survey committed with the outcome
+        # its survey committed with the outcome
+        self._in_flight.discard(outcome.outbound_id)
+        self._stored_later.discard(outcome.outbound_id)
         if outcome.status != "submitted":
             self._log_unsent(outcome, item)
         self.kick()
@@ -302,6 +319,7 @@ class SurveyPipeline(service.Service):
 
     def _submit_raised(self, failure: Any, item: Any) -> Any:
         # No store saw this SMS's outcome: the pipeline records it, whoever settles the rest.
+        self._stored_later.discard(item.outbound_id)
         error = f"submit raised: {failure.value}"
         return self._outcome_in_own_transaction(
             SubmitOutcome(item.outbound_id, "unknown", (), 0, error), item

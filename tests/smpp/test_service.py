@@ -398,3 +398,67 @@ def test_unsendable_addresses_fail_with_a_reason_and_send_nothing(destination, s
     assert reason in results[0].error
     assert smsc.submits == []
     assert store.outbound_status[1] == "failed"
+
+
+class SlowStore(MemorySmsStore):
+    """Submissions commit only when the test says so."""
+
+    def __init__(self):
+        super().__init__()
+        self.pending = []
+
+    def record_submission(self, outcome, parts):
+        from twisted.internet import defer
+
+        d = defer.Deferred()
+        self.pending.append((d, outcome, parts))
+        return d
+
+    def commit_all(self):
+        while self.pending:
+            d, outcome, parts = self.pending.pop(0)
+            super().record_submission(outcome, parts).chainDeferred(d)
+
+
+def test_on_answered_is_told_the_outcome_before_the_store_commits_it():
+    clock = Clock()
+    smsc = ScriptedSmsc(clock)
+    store = SlowStore()
+    service = SmppService(BASE, store, clock=clock, endpoint_factory=smsc.endpoint)
+    service.startService()
+    clock.advance(0.02)
+    answered = []
+    results = outcomes(
+        [
+            service.submit(sms(1), on_answered=answered.append),
+            service.submit(OutboundSms(2, "138abc", "hi"), on_answered=answered.append),
+        ]
+    )
+    run(clock, 0.1)
+    assert [(o.outbound_id, o.status) for o in answered] == [(2, "failed"), (1, "submitted")]
+    assert results == []  # neither outcome is committed yet
+    store.commit_all()
+    assert sorted((o.outbound_id, o.status) for o in results) == [(1, "submitted"), (2, "failed")]
+    assert store.outbound_status == {1: "submitted", 2: "failed"}
+
+
+def test_an_on_answered_that_raises_is_logged_and_the_outcome_still_stored():
+    from twisted.logger import globalLogPublisher
+
+    service, _smsc, store, clock = make()
+
+    def broken(outcome):
+        raise RuntimeError("observer bug")
+
+    seen = []
+    globalLogPublisher.addObserver(seen.append)
+    try:
+        results = outcomes([service.submit(sms(1), on_answered=broken)])
+        run(clock, 0.1)
+    finally:
+        globalLogPublisher.removeObserver(seen.append)
+    assert results[0].status == "submitted"
+    assert store.outbound_status[1] == "submitted"
+    [logged] = [e for e in seen if "log_failure" in e]
+    assert "observer bug" in str(logged["log_failure"].value)
+    assert logged["oid"] == 1

@@ -405,3 +405,63 @@ def test_claims_wait_for_a_share_of_the_budget_while_sms_are_in_flight(sqlite_db
         yield pipeline.idle()
     assert len(smpp.submitted) == 20  # the last ones go when nothing is left in flight
     yield pipeline.stopService()
+
+
+class HookRecorder:
+    """Stands for ``SqlSmsStore`` in ``settle_in_sms_store``: only records the hook."""
+
+    def __init__(self):
+        self.hooks = []
+
+    def add_batch_hook(self, hook, *, failed=None):
+        self.hooks.append((hook, failed))
+
+
+@pytest_twisted.inlineCallbacks
+def test_settled_by_the_sms_store_an_answered_sms_frees_its_slot_before_the_commit(
+    sqlite_db, settings
+):
+    """With the SMPP store settling surveys, the budget bounds SMS waiting for the link: a slot
+    is free once the SMSC answered, and SMS answered but not yet committed are bounded by
+    ``OUTCOME_BACKLOG_FACTOR`` times the budget."""
+    from dataclasses import replace
+
+    from gateway.surveys.pipeline import OUTCOME_BACKLOG_FACTOR
+
+    settings = replace(settings, outbox_in_flight=4)
+    clock = clock_at(NOW)
+    smpp = FakeSmppService(auto=None, available=False)
+    pipeline = SurveyPipeline(sqlite_db, smpp, settings, clock=clock)
+    pipeline.settle_in_sms_store(HookRecorder())
+    intake = EventIntake(sqlite_db, settings, clock=clock, on_queued=pipeline.kick)
+    pipeline.startService()
+    for i in range(30):
+        data = event_data(event_id=f"E-{i}", citizen_phone=f"138000000{i:02d}")
+        yield intake.ingest_body(repr_json(data), "amqp")
+    smpp.set_available(True)
+    yield pipeline.idle()
+    assert len(smpp.submitted) == 4
+    for outbound_id in list(smpp.waiting):
+        smpp.answer(outbound_id, stored=False)
+    yield pipeline.idle()
+    assert len(smpp.submitted) == 8  # answered, not committed: the slots are free
+    limit = 4 * OUTCOME_BACKLOG_FACTOR
+    while smpp.waiting:
+        for outbound_id in list(smpp.waiting):
+            smpp.answer(outbound_id, stored=False)
+        yield pipeline.idle()
+    assert len(smpp.submitted) == limit  # the backlog waiting for the store is full
+    assert len(smpp.unstored) == limit
+    for outbound_id in list(smpp.unstored)[:4]:
+        smpp.commit(outbound_id)
+    yield pipeline.idle()
+    assert len(smpp.submitted) == limit + 4
+    while smpp.waiting or smpp.unstored:
+        for outbound_id in list(smpp.waiting):
+            smpp.answer(outbound_id, stored=False)
+        for outbound_id in list(smpp.unstored):
+            smpp.commit(outbound_id)
+        yield pipeline.idle()
+    assert len(smpp.submitted) == 30
+    assert not pipeline._in_flight and not pipeline._stored_later
+    yield pipeline.stopService()
