@@ -168,6 +168,7 @@ def run(args: argparse.Namespace):
                 lambda result: (stored.append(result), result)[1]
             ),
         )
+        print(f"  events: consuming {args.events:,}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         consumer.startService()
         yield wait(lambda: len(stored) >= args.events, what=lambda: f"events stored: {len(stored)}")
@@ -182,6 +183,7 @@ def run(args: argparse.Namespace):
         pipeline = TimedPipeline(db, smpp, settings, clock=clock)
         if args.smsc == "peer":
             pipeline.settle_in_sms_store(smpp.store)  # as the daemon wires it (gateway.app)
+        print(f"  sms: sending {args.events:,}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         pipeline.startService()
         yield wait(lambda: submitted(smpp) >= args.events, what=lambda: f"{submitted(smpp)} sent")
