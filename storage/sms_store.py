@@ -1,10 +1,13 @@
 """The SMPP service's :class:`~gateway.smpp.store.SmsStore` on SQLAlchemy (SQLite or PostgreSQL).
 
 Writes arrive from the reactor thread as operations; they are queued and written in batches, one
-transaction per batch, on the database thread pool (never on the reactor thread). One batch is
-in flight at a time, which is both the group commit that lets a single process keep up with
-thousands of submits and receipts per second, and what makes receipt matching race-free: a
-receipt and the part it names are never checked in two concurrent transactions.
+transaction per batch, on the database thread pool (never on the reactor thread). One batch of
+submissions and receipts is in flight at a time, which is both the group commit that lets a
+single process keep up with thousands of submits and receipts per second, and what makes
+receipt matching race-free: a receipt and the part it names are never checked in two
+concurrent transactions. Replies (and held parts of multi-part replies) touch none of those
+rows and have a lane of their own, one batch at a time too: a citizen's answer does not wait
+behind a batch of submit outcomes.
 
 If a batch fails, its operations are retried one by one, so one bad operation fails alone and
 its caller sees the error (a ``deliver_sm`` is then answered with a temporary error and the SMSC
@@ -97,14 +100,27 @@ class _Unsettled:
     failure: Failure
 
 
+class _Lane:
+    """Operations written one batch at a time."""
+
+    __slots__ = ("busy", "queue")
+
+    def __init__(self) -> None:
+        self.queue: list[_Op] = []
+        self.busy = False
+
+
+_INBOUND_KINDS = frozenset({"hold", "inbound"})
+
+
 class SqlSmsStore:
     """Batching SQL implementation of the store contract."""
 
     def __init__(self, db: Database, max_batch: int = 2000) -> None:
         self.db = db
         self.max_batch = max_batch
-        self._queue: list[_Op] = []
-        self._busy = False
+        self._sms = _Lane()  # submissions and receipts
+        self._replies = _Lane()  # replies and held reply parts
         self.batches = 0
         self._hooks: list[_Hook] = []
 
@@ -139,16 +155,17 @@ class SqlSmsStore:
 
     def _enqueue(self, kind: str, *args: Any) -> defer.Deferred:
         op = _Op(kind, args)
-        self._queue.append(op)
-        if not self._busy:
-            self._flush()
+        lane = self._replies if kind in _INBOUND_KINDS else self._sms
+        lane.queue.append(op)
+        if not lane.busy:
+            self._flush(lane)
         return op.deferred
 
-    def _flush(self) -> None:
-        ops, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+    def _flush(self, lane: _Lane) -> None:
+        ops, lane.queue = lane.queue[: self.max_batch], lane.queue[self.max_batch :]
         if not ops:
             return
-        self._busy = True
+        lane.busy = True
         self.batches += 1
         d = self.db.run(_run_batch, ops, self._hooks)
 
@@ -164,7 +181,7 @@ class SqlSmsStore:
 
         d.addCallbacks(done, failed)
         d.addErrback(lambda f: log.failure("SMS store batch bookkeeping failed", f))
-        d.addBoth(self._batch_finished)
+        d.addBoth(self._batch_finished, lane)
 
     @defer.inlineCallbacks
     def _one_by_one(self, ops: list[_Op]):
@@ -192,10 +209,10 @@ class SqlSmsStore:
                 except Exception:
                     log.failure("the failure handler of a batch hook raised")
 
-    def _batch_finished(self, _: object) -> None:
-        self._busy = False
-        if self._queue:
-            self._flush()
+    def _batch_finished(self, _: object, lane: _Lane) -> None:
+        lane.busy = False
+        if lane.queue:
+            self._flush(lane)
 
 
 # --- the batch, on a pool thread ------------------------------------------------------------

@@ -316,3 +316,34 @@ def test_two_part_message_with_both_receipts_in_its_batch_is_delivered(db):
     assert (first.final_status, second.final_status) == (None, "delivered")
     assert sorted(r.receipt_state for r in part_row(db, 4)) == ["DELIVRD", "DELIVRD"]
     assert status_of(db, 4) == "delivered"
+
+
+class PendingDb:
+    """``run`` records each transaction and returns a Deferred the test fires."""
+
+    def __init__(self):
+        self.runs = []
+
+    def run(self, fn, *args):
+        d = defer.Deferred()
+        self.runs.append((args[0], d))
+        return d
+
+
+def test_replies_do_not_wait_behind_a_batch_of_submissions():
+    """Submissions and receipts go one batch at a time (receipt matching needs it); replies
+    have their own lane, so a reply is written while a submissions batch is in flight."""
+    store = SqlSmsStore(PendingDb())
+    runs = store.db.runs
+    store.record_submission(SubmitOutcome(1, "submitted", ("A1",), 1, None), [part(1)])
+    record = InboundRecord("13812345678", "1069", 8, 0, (b"",), "1", 1, False, NOW)
+    stored = store.record_inbound(record)
+    assert [[op.kind for op in ops] for ops, _ in runs] == [["submission"], ["inbound"]]
+    store.record_receipt(ReceiptRecord("A1", "a1", "DELIVRD", "000", None, None, "138", "", NOW))
+    store.record_inbound(record)
+    assert len(runs) == 2  # both lanes busy: the next ones queue behind their own lane
+    runs[1][1].callback(([42], []))
+    assert stored.result == 42
+    assert [op.kind for op in runs[2][0]] == ["inbound"]
+    runs[0][1].callback(([[]], []))
+    assert [op.kind for op in runs[3][0]] == ["receipt"]
