@@ -465,3 +465,38 @@ def test_settled_by_the_sms_store_an_answered_sms_frees_its_slot_before_the_comm
     assert len(smpp.submitted) == 30
     assert not pipeline._in_flight and not pipeline._stored_later
     yield pipeline.stopService()
+
+
+def test_routine_replies_are_counted_and_the_others_logged_one_by_one(
+    sqlite_db, settings, monkeypatch
+):
+    from twisted.logger import formatEvent, globalLogPublisher
+
+    from gateway.surveys import pipeline as module
+    from storage.survey_store import ReplyOutcome
+
+    monkeypatch.setattr(module, "ROUTINE_REPLIES_PER_LOG", 2)
+    pipeline = SurveyPipeline(sqlite_db, FakeSmppService(), settings, clock=clock_at(NOW))
+    replies = [
+        ("satisfied", "matched"),
+        ("basically_satisfied", "matched"),
+        ("unsatisfied", "matched"),
+        ("satisfied", "comment"),  # a later reply to a rated survey
+        (None, "unmatched"),
+        ("satisfied", "matched"),
+    ]
+    seen = []
+    globalLogPublisher.addObserver(seen.append)
+    try:
+        for i, (rating, status) in enumerate(replies):
+            inbound = InboundSms(i, "13812345678", "1069", "x", False, NOW)
+            pipeline._replied(ReplyOutcome(i, status, rating=rating), inbound)
+    finally:
+        globalLogPublisher.removeObserver(seen.append)
+    lines = [formatEvent(e) for e in seen if e.get("log_namespace") == module.log.namespace]
+    assert lines == [
+        "surveys: 2 replies rated satisfied or basically satisfied so far",
+        "surveys: reply 2 from 138****5678: unsatisfied, matched",
+        "surveys: reply 3 from 138****5678: satisfied, comment",
+        "surveys: reply 4 from 138****5678: None, unmatched",
+    ]
