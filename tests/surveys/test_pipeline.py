@@ -150,6 +150,14 @@ def test_in_flight_submits_are_capped(sqlite_db, settings):
     yield pipeline.stopService()
 
 
+@defer.inlineCallbacks
+def ingest_events(intake, n):
+    """``n`` events of ``n`` citizens, through the AMQP door."""
+    for i in range(n):
+        data = event_data(event_id=f"E-{i}", citizen_phone=f"138000000{i:02d}")
+        yield intake.ingest_body(repr_json(data), "amqp")
+
+
 def repr_json(data):
     import json
 
@@ -386,9 +394,7 @@ def test_claims_wait_for_a_share_of_the_budget_while_sms_are_in_flight(sqlite_db
     clock = clock_at(NOW)
     smpp = FakeSmppService(auto=None, available=False)
     pipeline, intake = started(sqlite_db, settings, clock, smpp)
-    for i in range(20):
-        data = event_data(event_id=f"E-{i}", citizen_phone=f"138000000{i:02d}")
-        yield intake.ingest_body(repr_json(data), "amqp")
+    yield ingest_events(intake, 20)
     smpp.set_available(True)
     yield pipeline.idle()
     assert len(smpp.submitted) == 8
@@ -435,9 +441,7 @@ def test_settled_by_the_sms_store_an_answered_sms_frees_its_slot_before_the_comm
     pipeline.settle_in_sms_store(HookRecorder())
     intake = EventIntake(sqlite_db, settings, clock=clock, on_queued=pipeline.kick)
     pipeline.startService()
-    for i in range(30):
-        data = event_data(event_id=f"E-{i}", citizen_phone=f"138000000{i:02d}")
-        yield intake.ingest_body(repr_json(data), "amqp")
+    yield ingest_events(intake, 30)
     smpp.set_available(True)
     yield pipeline.idle()
     assert len(smpp.submitted) == 4
