@@ -41,6 +41,12 @@ class Peer:
     def of(self, event: str) -> list[dict]:
         return [e for e in list(self.events) if e.get("event") == event]
 
+    def command(self, **command: object) -> None:
+        """Send a command (a peer started with ``--control``)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command, ensure_ascii=False) + "\n")
+        self.process.stdin.flush()
+
 
 def start_peer(*extra: str) -> Peer:
     node = shutil.which("node")
@@ -50,6 +56,7 @@ def start_peer(*extra: str) -> Peer:
         unavailable("node-smpp in tests/smpp_peer/node_modules", "make peer")
     process = subprocess.Popen(
         [node, str(PEER_DIR / "peer.js"), "--port", "0", *extra],
+        stdin=subprocess.PIPE if "--control" in extra else None,  # commands (see peer.js)
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -251,3 +251,34 @@ def test_enquire_link_timeout_drops_and_rebinds(peer):
     yield rebound.d
     yield service.stopService()
     assert len(peer.of("enquire_link")) >= 1
+
+
+@pytest_twisted.inlineCallbacks
+def test_the_benchmark_peer_sends_citizens_replies_on_command():
+    """``peer.js --control`` (the survey benchmark's reply source): an ``mo`` command sends
+    UCS2 replies from consecutive citizens, texts in turn, and bad commands are reported."""
+    from tests.smpp.conftest import start_peer
+
+    control = start_peer("--control")
+    try:
+        service, store = start(settings_for(control, "plain"))
+        yield bounded(service.whenBound(), "bind")
+        replies = []
+        done = Until(lambda: len(replies) >= 6, "six replies")
+        service.add_reply_observer(lambda r: (replies.append(r), done.poke()))
+        control.command(cmd="nonsense")
+        control.command(cmd="mo", count=6, rate=0, texts=["1", "3 接警太慢"], to="1069", first=7)
+        yield done.d
+        yield service.stopService()
+    finally:
+        control.process.terminate()
+        control.process.wait(timeout=5)
+        control._reader.join(timeout=5)  # every line the peer printed has been read
+    got = sorted((r.source_addr, r.destination_addr, r.text) for r in replies)
+    assert got == [
+        (f"13{7 + i:09d}", "1069", "1" if i % 2 == 0 else "3 接警太慢") for i in range(6)
+    ]
+    assert len(store.inbound) == 6
+    [error] = control.of("control_error")
+    assert "unknown command" in error["error"]
+    assert [e["count"] for e in control.of("mo_done")] == [6]
