@@ -69,8 +69,9 @@ class SurveyPipeline(service.Service):
         self._draining = False
         self._again = False
         self._in_flight: set[int] = set()  # handed to the SMPP client, not answered yet
-        self._settling = 0  # answered, survey state not yet committed (own transactions)
-        self._stored_later: set[int] = set()  # answered, the SMPP store's batch not yet committed
+        # answered, a commit still to come: the SMPP store's batch (settle_in_sms_store) or
+        # the pipeline's own outcome transaction
+        self._committing: set[int] = set()
         self._timer: Any = None
         self._expired_at = float("-inf")  # clock time of the last expire_surveys
         self._sweep_timer: Any = None
@@ -236,7 +237,7 @@ class SurveyPipeline(service.Service):
         if self._draining:
             self._again = True
             return
-        if (self._in_flight or self._stored_later or self._settling) and self._room() <= 0:
+        if (self._in_flight or self._committing) and self._room() <= 0:
             return  # an answer or a commit still to come kicks again
         self._track(self._drain())
 
@@ -246,7 +247,7 @@ class SurveyPipeline(service.Service):
         waiting = len(self._in_flight)
         room = min(
             budget - waiting,
-            budget * OUTCOME_BACKLOG_FACTOR - self._settling - len(self._stored_later) - waiting,
+            budget * OUTCOME_BACKLOG_FACTOR - len(self._committing) - waiting,
         )
         if self._in_flight and room < budget // CLAIM_SHARE:
             return 0
@@ -309,7 +310,7 @@ class SurveyPipeline(service.Service):
         """The SMSC answered (settle_in_sms_store): the SMS waits only for the store now."""
         if outcome.outbound_id in self._in_flight:
             self._in_flight.discard(outcome.outbound_id)
-            self._stored_later.add(outcome.outbound_id)
+            self._committing.add(outcome.outbound_id)
             self.kick()
 
     def _outcome(self, outcome: SubmitOutcome, item: Any) -> Any:
@@ -317,7 +318,7 @@ class SurveyPipeline(service.Service):
             return self._outcome_in_own_transaction(outcome, item)
         # its survey committed with the outcome
         self._in_flight.discard(outcome.outbound_id)
-        self._stored_later.discard(outcome.outbound_id)
+        self._committing.discard(outcome.outbound_id)
         if outcome.status != "submitted":
             self._log_unsent(outcome, item)
         self.kick()
@@ -325,7 +326,6 @@ class SurveyPipeline(service.Service):
 
     def _submit_raised(self, failure: Any, item: Any) -> Any:
         # No store saw this SMS's outcome: the pipeline records it, whoever settles the rest.
-        self._stored_later.discard(item.outbound_id)
         error = f"submit raised: {failure.value}"
         return self._outcome_in_own_transaction(
             SubmitOutcome(item.outbound_id, "unknown", (), 0, error), item
@@ -334,14 +334,14 @@ class SurveyPipeline(service.Service):
     @defer.inlineCallbacks
     def _outcome_in_own_transaction(self, outcome: SubmitOutcome, item: Any) -> Any:
         self._in_flight.discard(item.outbound_id)
-        self._settling += 1
+        self._committing.add(item.outbound_id)
         self._outcome_queued.add(outcome.outbound_id)
         stored = self._track(self._outcomes.submit(outcome))
         self.kick()  # the SMPP slot is free now
         try:
             yield stored
         finally:
-            self._settling -= 1
+            self._committing.discard(item.outbound_id)
         if outcome.status != "submitted":
             self._log_unsent(outcome, item)
         self.kick()

@@ -467,7 +467,7 @@ def test_settled_by_the_sms_store_an_answered_sms_frees_its_slot_before_the_comm
             smpp.commit(outbound_id)
         yield pipeline.idle()
     assert len(smpp.submitted) == 30
-    assert not pipeline._in_flight and not pipeline._stored_later
+    assert not pipeline._in_flight and not pipeline._committing
     yield pipeline.stopService()
 
 
