@@ -4,7 +4,11 @@ Pure: text in, ``Reading`` out. Rules, in order:
 
 1. Normalise: NFKC (full-width ``１`` → ``1``, ``①`` → ``1``), the Traditional forms of the few
    characters that matter (``滿`` → ``满``, ``訂`` → ``订``), upper-case Latin letters.
-2. Opt-out (``TD``, ``退订`` ...) wins over anything else: the law requires honouring it.
+2. Opt-out wins over anything else: the law requires honouring it. Besides ``TD`` and
+   ``退订`` anywhere in the reply, a reply that is nothing but one of the instructions Chinese
+   carriers accept on 106 service numbers (``T``, ``R``, ``QX``, ``0000``, ``00000``, ``取消``,
+   ``STOP`` ..., optionally after ``回``/``回复``) opts out: these are what the footers of
+   commercial SMS teach people to send (``回T退订``, ``拒收请回R``, ``发送0000取消``).
 3. A leading rating digit 1-3 followed by a non-digit is the rating; the rest is the comment.
    Another rating-like digit right after it (``12``, ``1 3``) makes the reply ambiguous → unknown.
 4. Otherwise the rating words: every ``满意`` is read with what precedes it, negation first
@@ -51,14 +55,54 @@ _TRADITIONAL = str.maketrans(
     }
 )
 _PUNCT = " \t\r\n.,;:!?~-_、。，；：！？…·'\"“”‘’()（）[]【】<>《》/\\"
-_OPT_OUT_WORDS = ("退订", "退定", "取消订阅", "不要再发", "拒收", "退出")
-_OPT_OUT_TOKEN = re.compile(r"(?<![A-Z])(TD|QXDY)(?![A-Z])")
+_OPT_OUT_WORDS = (
+    "退订",
+    "退定",
+    "取消订阅",
+    "不要再发",
+    "不要发了",
+    "别再发",
+    "别发了",
+    "停止发送",
+    "拒收",
+    "退出",
+)
+_OPT_OUT_TOKEN = re.compile(r"(?<![A-Z])(TD|QXDY|UNSUBSCRIBE)(?![A-Z])")
+# Instructions that opt out only when they are the whole reply: "T" or "0000" inside a longer
+# text is something else ("3 T恤被抢", "等了0000").
+_OPT_OUT_WHOLE = re.compile(
+    r"^(?:请|请帮我)?(?:回复?|发送?)?(T|R|QX|BK|0000|00000|取消|停|停止|STOP)(?:了|吧)?$"
+)
 _LEADING = re.compile(r"^(?:我?(?:选择|选|评价|评|回复|打)\s*)?([0-9])(.*)$", re.S)
 _NEGATIONS = ("不", "没", "无", "未")
 _BASIC_MARKS = ("基本", "还算", "比较", "还比较", "较为", "一般", "还行", "凑合", "马马虎虎")
-_BASIC_WORDS = ("还可以", "还行", "一般般", "凑合", "马马虎虎")
-_UNSATISFIED_WORDS = ("差评", "不满", "很差", "太差", "非常差", "投诉")
+# "一般" is the everyday middle answer ("一般", "一般吧", "感觉一般"); "中评" the shopping one.
+_BASIC_WORDS = (
+    "还可以",
+    "还行",
+    "一般",
+    "还好",
+    "中评",
+    "尚可",
+    "过得去",
+    "凑合",
+    "将就",
+    "马马虎虎",
+)
+_UNSATISFIED_WORDS = (
+    "差评",
+    "不满",
+    "很差",
+    "太差",
+    "非常差",
+    "差劲",
+    "投诉",
+    "不怎么样",
+)
+# Complaints that carry the rating but are themselves the comment ("3 接警太慢").
+_COMPLAINT_WORDS = ("不好", "不太好", "不行", "太慢", "恶劣", "不作为")
 _SATISFIED_WORDS = ("好评", "非常好", "很好", "点赞")
+_WEAK_SATISFIED_WORDS = ("挺好", "不错", "很棒")
 
 
 @dataclass(frozen=True)
@@ -120,8 +164,13 @@ def _comment(rest: str) -> str | None:
     return rest or None
 
 
-def _word_rating(text: str) -> str | None:
-    """The rating the words of ``text`` carry, ``UNKNOWN`` if they disagree, None if none."""
+def _word_rating(text: str, *, weak: bool = True) -> str | None:
+    """The rating the words of ``text`` carry, ``UNKNOWN`` if they disagree, None if none.
+
+    ``满意`` phrases and the strong words (``差评``, ``好评``, ``投诉`` ...) decide; the weak,
+    everyday words (``一般``, ``还好``, ``不错`` ...) count only when nothing strong is said,
+    so ``不满意，态度一般`` is unsatisfied and ``3 服务一般`` keeps its digit.
+    """
     found: set[str] = set()
     for match in re.finditer("满意(?!度)", text):
         before = text[max(0, match.start() - 4) : match.start()]
@@ -133,19 +182,24 @@ def _word_rating(text: str) -> str | None:
             found.add(BASIC)
         else:
             found.add(SATISFIED)
-    stripped = re.sub("满意(?!度)", "", text)
-    if any(w in stripped for w in _UNSATISFIED_WORDS):
+    stripped = re.sub("满意(?!度)", "", text).replace("不好意思", "")
+    if any(w in stripped for w in _UNSATISFIED_WORDS + _COMPLAINT_WORDS):
         found.add(UNSATISFIED)
-    if any(w in stripped for w in _BASIC_WORDS):
-        found.add(BASIC)
     if any(w in stripped for w in _SATISFIED_WORDS):
         found.add(SATISFIED)
+    if not found and weak:
+        if any(w in stripped for w in _BASIC_WORDS):
+            found.add(BASIC)
+        if any(w in stripped for w in _WEAK_SATISFIED_WORDS):
+            found.add(SATISFIED)
     if not found:
         return None
     return found.pop() if len(found) == 1 else UNKNOWN
 
 
-_RATING_WORDS = "|".join(_UNSATISFIED_WORDS + _BASIC_WORDS + _SATISFIED_WORDS)
+_RATING_WORDS = "|".join(
+    _UNSATISFIED_WORDS + _BASIC_WORDS + _SATISFIED_WORDS + _WEAK_SATISFIED_WORDS
+)
 _LEADING_WORDS = re.compile(
     "^[" + re.escape(_PUNCT) + "]*[^，,。.;；!！?？\\s]*(?:满意(?!度)|" + _RATING_WORDS + ")"
 )
@@ -167,6 +221,8 @@ def classify(text: str) -> Reading:
     if not bare:
         return Reading(text, UNKNOWN, None)
     whole = _comment(text)
+    if _OPT_OUT_WHOLE.match(bare.replace(" ", "")):
+        return Reading(text, OPT_OUT, None)
     if _OPT_OUT_TOKEN.search(bare) or any(w in bare for w in _OPT_OUT_WORDS):
         rest = _OPT_OUT_TOKEN.sub("", t.norm)
         for w in _OPT_OUT_WORDS:
@@ -182,7 +238,7 @@ def classify(text: str) -> Reading:
         if digit not in DIGIT_RATINGS or re.match(r"[0-9]", rest_bare):
             return Reading(text, UNKNOWN, whole)
         rating = DIGIT_RATINGS[digit]
-        words = _word_rating(rest_bare)
+        words = _word_rating(rest_bare, weak=False)
         if words is not None and words != rating:
             return Reading(text, UNKNOWN, whole)
         rest_at = offset + lead.start(2)

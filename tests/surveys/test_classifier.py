@@ -157,3 +157,94 @@ def test_two_digits_are_never_a_rating(first, second, sep):
 def test_negated_satisfaction_is_never_read_as_satisfied(comment):
     """``不满意`` followed by any comment is unsatisfied, never satisfied."""
     assert classify("不满意，" + comment).rating in ("unsatisfied", "unknown")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "T",
+        "t",
+        "Ｔ",
+        "回T",
+        "回复T",
+        "R",
+        "回R",
+        "QX",
+        "0000",
+        "00000",
+        "取消",
+        "停",
+        "STOP",
+        "stop",
+        "Unsubscribe",
+        "BK",
+        "回复TD",
+        "别再发了",
+        "不要发了",
+        "停止发送",
+        "请取消",
+    ],
+)
+def test_carrier_unsubscribe_instructions_opt_out(text):
+    """What 106-number SMS footers teach (回T退订, 拒收请回R, 发送0000取消) opts out."""
+    assert classify(text).rating == "opt_out"
+
+
+@pytest.mark.parametrize(
+    ("text", "rating"),
+    [
+        ("3 T恤被偷了没人管", "unsatisfied"),
+        ("3 等了0000", "unsatisfied"),
+        ("取消了我的预约，不满意", "unsatisfied"),
+        ("TT", "unknown"),
+    ],
+)
+def test_instruction_letters_inside_a_longer_reply_do_not_opt_out(text, rating):
+    """``T`` or ``0000`` opt out only as the whole reply, never inside a comment."""
+    assert classify(text).rating == rating
+
+
+@pytest.mark.parametrize(
+    ("text", "rating"),
+    [
+        ("一般", "basically_satisfied"),
+        ("一般吧", "basically_satisfied"),
+        ("感觉一般", "basically_satisfied"),
+        ("还好", "basically_satisfied"),
+        ("还好吧", "basically_satisfied"),
+        ("中评", "basically_satisfied"),
+        ("尚可", "basically_satisfied"),
+        ("过得去", "basically_satisfied"),
+        ("2 一般", "basically_satisfied"),
+        ("不错", "satisfied"),
+        ("挺好的", "satisfied"),
+        ("很棒，谢谢民警", "satisfied"),
+        ("差劲", "unsatisfied"),
+        ("不满意，态度一般", "unsatisfied"),
+        ("3 服务一般，等了很久", "unsatisfied"),
+        ("1 不错", "satisfied"),
+    ],
+)
+def test_everyday_words_for_each_rating(text, rating):
+    """Everyday answers read as people mean them; a strong word or the digit outranks a weak one."""
+    assert classify(text).rating == rating
+
+
+def test_weak_word_reply_keeps_the_rest_as_comment():
+    """``一般，等太久了``: the rating word is not part of the comment."""
+    assert classify("一般，等太久了").comment == "等太久了"
+
+
+@pytest.mark.parametrize(
+    ("text", "rating"),
+    [
+        ("不好", "unsatisfied"),
+        ("态度不太好", "unsatisfied"),
+        ("出警太慢", "unsatisfied"),
+        ("不好意思，很满意", "satisfied"),
+        ("不好意思回复晚了，1", "unknown"),
+    ],
+)
+def test_plain_complaints_read_unsatisfied_but_politeness_does_not(text, rating):
+    """``不好`` is a complaint; ``不好意思`` (excuse me) is not."""
+    assert classify(text).rating == rating
