@@ -77,7 +77,12 @@ class Pingjing(MultiService):
 
 def ensure_schema(url: str, source: str) -> None:
     from storage import migrate
+    from storage.db import DatabaseUnreachableError, probe
 
+    try:
+        probe(url)
+    except DatabaseUnreachableError as exc:
+        raise SystemExit(f"pingjing: {exc}") from None
     if not migrate.is_up_to_date(url):
         raise SystemExit(
             f"pingjing: the database schema is not current; run "
