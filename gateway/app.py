@@ -95,6 +95,7 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
     from gateway.http.api import build_api, make_site
     from gateway.http.auth import bearer_authenticator
     from gateway.http.callbacks import callback_api
+    from storage.api_store import SqlApiStore
 
     authenticate = bearer_authenticator(settings.http.tokens)
     root, v1 = build_api(
@@ -102,7 +103,7 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
     )
     recordings = str(settings.ivr.recordings_path(settings.data_dir))
     for name, resource in callback_api(
-        app.db, authenticate, settings.service.zone, recordings
+        SqlApiStore(app.db), authenticate, settings.service.zone, recordings
     ).items():
         v1.putChild(name, resource)
     if not settings.http.tokens:

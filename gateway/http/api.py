@@ -6,7 +6,6 @@ recordings are added with ``v1.putChild(b"callbacks", ...)`` by whoever wires th
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from twisted.web.resource import Resource
@@ -14,23 +13,14 @@ from twisted.web.server import Request, Site
 
 from gateway.http.auth import Authenticate
 from gateway.http.events import EventsResource
-
-JSON = b"application/json; charset=utf-8"
-
-
-def write_json(request: Request, code: int, payload: Any) -> bytes:
-    """Set the status and JSON headers and return the body (UTF-8, Chinese unescaped)."""
-    request.setResponseCode(code)
-    request.setHeader(b"content-type", JSON)
-    request.setHeader(b"cache-control", b"no-store")
-    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+from gateway.http.responses import error_body
 
 
 class JsonNotFound(Resource):
     isLeaf = True
 
     def render(self, request: Request) -> bytes:
-        return write_json(request, 404, {"error": "no such resource"})
+        return error_body(request, 404, "no such resource")
 
 
 class ApiNode(Resource):
@@ -40,7 +30,7 @@ class ApiNode(Resource):
         return JsonNotFound()
 
     def render(self, request: Request) -> bytes:
-        return write_json(request, 404, {"error": "no such resource"})
+        return error_body(request, 404, "no such resource")
 
 
 def build_api(

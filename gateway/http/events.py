@@ -20,16 +20,11 @@ from twisted.web.server import NOT_DONE_YET, Request
 from gateway.events.intake import BatchRejectedError
 from gateway.events.schema import EventInvalidError
 from gateway.http.auth import Authenticate
+from gateway.http.responses import json_body as _json
 
 log = Logger()
 
 MAX_BATCH = 1000
-
-
-def _json(request: Request, code: int, payload: Any) -> bytes:
-    from gateway.http.api import write_json
-
-    return write_json(request, code, payload)
 
 
 class EventsResource(Resource):
