@@ -390,7 +390,8 @@ class EventConsumer(service.Service):
         if self._failures:
             self._failures.pop(hashlib.sha256(body).hexdigest(), None)
         self._retry_delay = self._settings.retry_initial_seconds
-        if result.status == REJECTED:
+        if result.status == REJECTED or result.differs:
+            # a different event under a used id was not stored: keep it for an operator
             return self._dead_letter(message, channel, result)
         self._ack(channel, message.delivery_tag)
         return None

@@ -20,6 +20,8 @@ class IngestResult:
     decision: str | None = None
     reason: str | None = None
     survey_id: int | None = None
+    #: For a ``duplicate`` whose content differs from the stored event: the fields that differ.
+    differs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.reason is not None:  # reasons may quote input; they go to senders and logs
@@ -31,4 +33,6 @@ class IngestResult:
             out["decision"] = self.decision
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.differs:
+            out["differs"] = list(self.differs)
         return out
