@@ -96,10 +96,14 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
     from gateway.http.auth import bearer_authenticator
     from gateway.http.callbacks import callback_api
     from storage.api_store import SqlApiStore
+    from storage.registry_store import SqlEventRegistry
 
     authenticate = bearer_authenticator(settings.http.tokens)
     root, v1 = build_api(
-        intake=app.intake, authenticate=authenticate, max_body_bytes=settings.http.max_body_bytes
+        intake=app.intake,
+        authenticate=authenticate,
+        registry=SqlEventRegistry(app.db),
+        max_body_bytes=settings.http.max_body_bytes,
     )
     recordings = str(settings.ivr.recordings_path(settings.data_dir))
     for name, resource in callback_api(

@@ -11,6 +11,7 @@ from typing import Any
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from gateway.events.registry import EventRegistry
 from gateway.http.auth import Authenticate
 from gateway.http.events import EventsResource
 from gateway.http.responses import error_body
@@ -34,7 +35,11 @@ class ApiNode(Resource):
 
 
 def build_api(
-    *, intake: Any, authenticate: Authenticate, max_body_bytes: int = 4 * 1024 * 1024
+    *,
+    intake: Any,
+    authenticate: Authenticate,
+    registry: EventRegistry,
+    max_body_bytes: int = 4 * 1024 * 1024,
 ) -> tuple[Resource, Resource]:
     """The root resource and its ``/api/v1`` node, with ``POST /api/v1/events`` mounted."""
     root = ApiNode()
@@ -42,7 +47,10 @@ def build_api(
     v1 = ApiNode()
     root.putChild(b"api", api)
     api.putChild(b"v1", v1)
-    v1.putChild(b"events", EventsResource(intake, authenticate, max_body_bytes=max_body_bytes))
+    v1.putChild(
+        b"events",
+        EventsResource(intake, authenticate, registry, max_body_bytes=max_body_bytes),
+    )
     return root, v1
 
 
