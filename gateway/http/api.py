@@ -14,6 +14,7 @@ from twisted.web.server import Request, Site
 from gateway.events.registry import EventRegistry
 from gateway.http.auth import Authenticate
 from gateway.http.events import EventsResource
+from gateway.http.openapi import OpenApiResource
 from gateway.http.responses import error_body
 
 
@@ -51,6 +52,7 @@ def build_api(
         b"events",
         EventsResource(intake, authenticate, registry, max_body_bytes=max_body_bytes),
     )
+    v1.putChild(b"openapi.json", OpenApiResource(authenticate))
     return root, v1
 
 

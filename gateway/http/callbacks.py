@@ -26,6 +26,7 @@ from gateway.callbacks.export import FIELDS, ExportQueryError, parse_bound
 from gateway.http.auth import Authenticate, Principal
 from gateway.http.recordings import RecordingsResource
 from gateway.http.responses import send_error, send_json
+from gateway.http.routes import Outside, Route
 from gateway.http.store import ApiStore, CallbackQuery, UnitIds, UnknownFilterError
 
 log = Logger()
@@ -95,6 +96,15 @@ class CallbacksResource(Resource):
     """
 
     isLeaf = True
+    routes = (
+        Route(
+            "GET",
+            "/api/v1/callbacks",
+            "unit",
+            "List callback results",
+            outside=Outside(query="unit={foreign_unit}"),
+        ),
+    )
 
     def __init__(
         self,

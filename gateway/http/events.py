@@ -25,6 +25,7 @@ from gateway.events.registry import EventRegistry, RegistryFacts, registry_error
 from gateway.events.schema import EventInvalidError, FieldError, ServiceEvent
 from gateway.http.auth import Authenticate, Principal
 from gateway.http.responses import error_body, send_error, send_json
+from gateway.http.routes import Outside, Route
 
 log = Logger()
 
@@ -34,6 +35,15 @@ UNAUTHORIZED = "missing or unknown token: send 'Authorization: Bearer <token>'"
 
 class EventsResource(Resource):
     isLeaf = True
+    routes = (
+        Route(
+            "POST",
+            "/api/v1/events",
+            "unit",
+            "Submit one service event or a batch",
+            outside=Outside(body={"unit_code": "{foreign_unit}"}),
+        ),
+    )
 
     def __init__(
         self,

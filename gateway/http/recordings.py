@@ -28,6 +28,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from gateway.http.auth import Authenticate, Principal
 from gateway.http.responses import alive, error_body, send_error
+from gateway.http.routes import Outside, Route
 from gateway.http.store import ApiStore, AuditRecord, RecordingTarget, UnitIds
 
 log = Logger()
@@ -109,6 +110,17 @@ def decide(
 class RecordingsResource(Resource):
     """``/api/v1/recordings``: only its children (``/{id}``) exist; asking for the folder
     itself is a malformed request, audited as such."""
+
+    routes = (
+        Route(
+            "GET",
+            "/api/v1/recordings/{id}",
+            "unit",
+            "Fetch a callback's recorded voice message",
+            example_path="/api/v1/recordings/1",
+            outside=Outside(path="/api/v1/recordings/{foreign_recording}"),
+        ),
+    )
 
     def __init__(
         self, store: ApiStore, authenticate: Authenticate, recordings_dir: str | None = None
