@@ -38,6 +38,7 @@ from gateway.amqp import compat, fastpath
 from gateway.amqp.settings import AmqpSettings
 from gateway.events.results import REJECTED, IngestResult
 from gateway.linkstate import LinkState, ObservedEndpoint, endpoint_address
+from gateway.masking import mask_phones_in_text
 
 log = Logger()
 
@@ -466,7 +467,7 @@ class EventConsumer(service.Service):
         headers = dict(props.get("headers") or {})
         headers[REASON_HEADER] = result.reason or "rejected"
         if result.event_id:
-            headers[EVENT_ID_HEADER] = result.event_id
+            headers[EVENT_ID_HEADER] = mask_phones_in_text(result.event_id)
         headers[QUEUE_HEADER] = self._settings.queue
         props["headers"] = headers
         props.setdefault("delivery-mode", 2)
@@ -474,7 +475,7 @@ class EventConsumer(service.Service):
         content.properties = props
         log.warn(
             "amqp: event {event_id} dead-lettered: {reason}",
-            event_id=result.event_id or "-",
+            event_id=mask_phones_in_text(result.event_id or "-"),
             reason=result.reason,
         )
 
