@@ -30,6 +30,7 @@ from gateway.http.auth import Authenticate, Principal
 from gateway.http.responses import alive, error_body, send_error
 from gateway.http.routes import Outside, Route
 from gateway.http.store import ApiStore, AuditRecord, RecordingTarget, UnitIds
+from gateway.masking import shown
 
 log = Logger()
 
@@ -184,7 +185,7 @@ class RecordingResource(Resource):
 
     def _malformed(self, request: Request) -> Verdict | None:
         ident = self.ident
-        text = repr(ident) if ident is not None else "(none)"
+        text = shown(ident) if ident is not None else "(none)"
         if request.method not in (b"GET", b"HEAD"):
             request.setHeader(b"allow", b"GET, HEAD")
             return Verdict(MALFORMED, 405, "use GET to fetch a recording", "method not allowed")

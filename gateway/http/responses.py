@@ -12,6 +12,8 @@ from typing import Any
 
 from twisted.web.server import Request
 
+from gateway.masking import mask_phones_in_text
+
 JSON = b"application/json; charset=utf-8"
 AUTHENTICATE = b'Bearer realm="pingjing"'
 
@@ -27,7 +29,8 @@ def json_body(request: Request, status: int, payload: Any) -> bytes:
 
 
 def error_body(request: Request, status: int, message: str, **extra: Any) -> bytes:
-    return json_body(request, status, {"error": message, **extra})
+    """An error answer; its message may quote the request, so mobile numbers are masked."""
+    return json_body(request, status, {"error": mask_phones_in_text(message), **extra})
 
 
 def alive(request: Request) -> bool:
@@ -44,4 +47,4 @@ def send_json(request: Request, status: int, payload: Any) -> None:
 
 
 def send_error(request: Request, status: int, message: str, **extra: Any) -> None:
-    send_json(request, status, {"error": message, **extra})
+    send_json(request, status, {"error": mask_phones_in_text(message), **extra})

@@ -451,3 +451,17 @@ def test_completed_at_is_in_the_service_time_zone(world: Any) -> None:
     by_id = {c["callback_id"]: c for c in body["callbacks"]}
     assert by_id[ids["task_S1"]]["completed_at"] == "2026-11-27T10:40:00+08:00"
     assert by_id[ids["task_S2"]]["completed_at"] is None
+
+
+def test_a_phone_quoted_back_in_an_error_is_masked(world: Any) -> None:
+    """Filters and ids are echoed in errors; a mobile number among them is not shown whole."""
+    root, _, _ = world
+    for url in (
+        "/api/v1/callbacks?from=13812349876",
+        "/api/v1/callbacks?limit=13812349876",
+        "/api/v1/recordings/13812349876x",
+    ):
+        reply = get(root, url, "tok-all")
+        assert reply.code in (400, 404)
+        assert "13812349876" not in reply.json()["error"]
+        assert "138****9876" in reply.json()["error"]
