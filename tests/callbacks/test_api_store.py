@@ -85,3 +85,16 @@ def test_callbacks_are_narrowed_to_the_units_asked_and_an_unknown_status_is_name
     assert [r["callback_id"] for r in inside] == [ids["task"]] and outside == []
     failure = result(sql.callbacks(CallbackQuery(unit_ids=None, status="bogus")))
     assert failure.check(UnknownFilterError) and "bogus" in str(failure.value)
+
+
+def test_the_memory_store_pages_and_narrows_callbacks_as_the_sql_one() -> None:
+    rows = [
+        {"callback_id": 1, "unit_id": 10, "status": "pending"},
+        {"callback_id": 2, "unit_id": 11, "status": "completed"},
+        {"callback_id": 3, "unit_id": 10, "status": "completed"},
+    ]
+    memory = MemoryApiStore(callbacks=rows)
+    query = CallbackQuery(unit_ids=frozenset({10}), status="completed")
+    assert [r["callback_id"] for r in result(memory.callbacks(query))] == [3]
+    page = CallbackQuery(unit_ids=None, after=1, limit=1)
+    assert [r["callback_id"] for r in result(memory.callbacks(page))] == [2]
