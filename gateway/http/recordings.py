@@ -1,15 +1,10 @@
 """``GET /api/v1/recordings/{id}``: a callback's recorded voice message, audited request by request.
 
 Every request under ``/api/v1/recordings`` writes exactly one ``audit_log`` row before it is
-answered, whose action says what happened (see ``docs/audit.md``):
-
-=========================== =====================================================================
-``recording.served``        the audio is being sent (written before the first byte)
-``recording.denied``        a valid token outside the recording's unit subtree (403)
-``recording.not_found``     no such recording, or its file is missing or outside the folder (404)
-``recording.unauthenticated`` no token or an unknown one (401); the actor is ``anonymous``
-``recording.malformed``     not ``GET /api/v1/recordings/{number}`` (404, 405)
-=========================== =====================================================================
+answered, whose action says what happened (:data:`ACTIONS`; ``docs/audit.md`` lists the same):
+``recording.served``, ``recording.denied`` (403), ``recording.not_found`` (404: no such id, or
+its file is missing or outside the folder), ``recording.unauthenticated`` (401, the actor is
+``anonymous``) and ``recording.malformed`` (not ``GET /api/v1/recordings/{number}``: 404, 405).
 
 The row carries the actor (the token's name, never the token), the client's address and the
 reason. When the row cannot be written nothing is served (503): no fetch goes unrecorded.
