@@ -77,7 +77,12 @@ class Pingjing(MultiService):
 
 def ensure_schema(url: str, source: str) -> None:
     from storage import migrate
+    from storage.db import DatabaseUnreachableError, probe
 
+    try:
+        probe(url)
+    except DatabaseUnreachableError as exc:
+        raise SystemExit(f"pingjing: {exc}") from None
     if not migrate.is_up_to_date(url):
         raise SystemExit(
             f"pingjing: the database schema is not current; run "
@@ -90,14 +95,19 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
     from gateway.http.api import build_api, make_site
     from gateway.http.auth import bearer_authenticator
     from gateway.http.callbacks import callback_api
+    from storage.api_store import SqlApiStore
+    from storage.registry_store import SqlEventRegistry
 
     authenticate = bearer_authenticator(settings.http.tokens)
     root, v1 = build_api(
-        intake=app.intake, authenticate=authenticate, max_body_bytes=settings.http.max_body_bytes
+        intake=app.intake,
+        authenticate=authenticate,
+        registry=SqlEventRegistry(app.db),
+        max_body_bytes=settings.http.max_body_bytes,
     )
     recordings = str(settings.ivr.recordings_path(settings.data_dir))
     for name, resource in callback_api(
-        app.db, authenticate, settings.service.zone, recordings
+        SqlApiStore(app.db), authenticate, settings.service.zone, recordings
     ).items():
         v1.putChild(name, resource)
     if not settings.http.tokens:

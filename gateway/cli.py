@@ -57,6 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 78  # EX_CONFIG
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from storage.db import DatabaseUnreachableError
+
+        if not isinstance(exc, DatabaseUnreachableError):
+            raise
+        print(f"pingjing: {exc}", file=sys.stderr)
+        return 69  # EX_UNAVAILABLE
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.configload import ConfigError, environment, load_section, redacted
+from gateway.configload import (
+    ConfigError,
+    environment,
+    load_section,
+    redacted,
+    secret_values,
+)
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,10 @@ class Settings:
 
     def redacted(self) -> dict[str, Any]:
         return {name: redacted(value) for name, value in self._sections.items()}
+
+    def secret_values(self) -> set[str]:
+        """Every configured secret, for redacting text that might quote one."""
+        return secret_values(list(self._sections.values()))
 
     @property
     def data_dir(self) -> Path:

@@ -17,6 +17,9 @@ import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
+from urllib.parse import unquote, urlsplit
+
+from gateway.masking import redact_secrets
 
 ENV_PREFIX = "PINGJING_"
 
@@ -25,6 +28,7 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message says where and why."""
 
     def __init__(self, source: str, key: str, problem: str) -> None:
+        problem = redact_secrets(problem)
         self.source, self.key, self.problem = source, key, problem
         super().__init__(f"{source}: {key}: {problem}")
 
@@ -235,7 +239,8 @@ def _read_secret_file(path: Any, where: str, source: str) -> str:
 
 
 def redacted(obj: Any) -> Any:
-    """A plain-data view of a settings tree with every secret replaced."""
+    """A plain-data view of a settings tree with every secret replaced: secret fields whole,
+    and the password of any URL (or ``password=`` of an endpoint) inside other strings."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
@@ -251,7 +256,37 @@ def redacted(obj: Any) -> Any:
         return {k: redacted(v) for k, v in obj.items()}
     if isinstance(obj, dt.time):
         return obj.strftime("%H:%M")
+    if isinstance(obj, str):
+        return redact_secrets(obj)
     return obj
+
+
+def secret_values(obj: Any) -> set[str]:
+    """Every secret in a settings tree: secret fields and the passwords inside URLs, so that a
+    log line or an error quoting one verbatim can still be redacted."""
+    found: set[str] = set()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if is_secret(f) and isinstance(value, str) and value:
+                found.add(value)
+            else:
+                found |= secret_values(value)
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            found |= secret_values(v)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            found |= secret_values(v)
+    elif isinstance(obj, str) and "://" in obj:
+        try:
+            password = urlsplit(obj).password
+        except ValueError:  # not a URL after all
+            password = None
+        if password:
+            found.add(password)
+            found.add(unquote(password))
+    return found
 
 
 def environment() -> dict[str, str]:

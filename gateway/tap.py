@@ -26,8 +26,10 @@ def makeService(options: Options) -> IService:
         # twistd would print a traceback; an operator needs the one line that says what is wrong.
         print(f"pingjing: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(78) from None
+    from gateway.logs import configure
     from gateway.runtime import tune_gc
 
+    configure(settings.service.log_level, settings.secret_values())
     service = make_service(settings)
     tune_gc()
     return service

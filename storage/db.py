@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.masking import redact_secrets
+
 T = TypeVar("T")
 
 
@@ -44,6 +46,37 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
         options = connect_args.get("options", "")
         connect_args["options"] = f"{options} -c plan_cache_mode=force_custom_plan".strip()
     return sa.create_engine(url, **kwargs)
+
+
+class DatabaseUnreachableError(Exception):
+    """The database cannot be reached; the message names it (password redacted) and says why."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = redact_secrets(url)
+        self.reason = redact_secrets(reason, [_password(url)])
+        super().__init__(f"cannot reach the database {self.url}: {self.reason}")
+
+
+def _password(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).password or ""
+    except sa.exc.ArgumentError:
+        return ""
+
+
+def probe(url: str) -> None:
+    """Connect once; raise :class:`DatabaseUnreachableError` when that fails (server down,
+    wrong password, SQLite file that cannot be opened)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        orig = exc.orig if exc.orig is not None else exc
+        lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+        raise DatabaseUnreachableError(url, "; ".join(lines) or type(orig).__name__) from None
+    finally:
+        engine.dispose()
 
 
 def make_session_factory(engine: sa.Engine) -> sessionmaker[Session]:

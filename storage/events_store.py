@@ -22,7 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gateway.events.results import ACCEPTED, DUPLICATE, REJECTED, IngestResult
+from gateway.events.duplicates import EventContent, duplicate
+from gateway.events.results import ACCEPTED, REJECTED, IngestResult
 from gateway.events.schema import ServiceEvent
 from gateway.surveys.selection import Decision, PhoneHistory, decide
 from gateway.surveys.settings import SurveySettings
@@ -51,6 +52,8 @@ class _Facts:
     """What the database knows that bears on a batch's decisions, updated as it is decided."""
 
     known_ids: set[str] = field(default_factory=set)
+    #: what the first event under each known id said, to tell a resend from a different event
+    first: dict[str, EventContent] = field(default_factory=dict)
     units: dict[str, tuple[int, str]] = field(default_factory=dict)  # code → (id, name)
     officers: dict[str, int] = field(default_factory=dict)  # police number → id
     opted_out: set[str] = field(default_factory=set)
@@ -77,6 +80,7 @@ class _Facts:
 
     def remember(self, event: ServiceEvent, unit_id: int, decision: Decision) -> None:
         self.known_ids.add(event.event_id)
+        self.first[event.event_id] = EventContent.of(event)
         phone = event.phone.mobile
         if phone is None:
             return
@@ -100,6 +104,8 @@ def _load_facts(
             )
         ).all()
     )
+    if facts.known_ids:
+        facts.first = _stored_contents(session, facts.known_ids)
     codes = {e.unit_code for e in events}
     for uid, code, name in session.execute(
         sa.select(m.Unit.id, m.Unit.code, m.Unit.name).where(
@@ -150,6 +156,36 @@ def _load_facts(
     return facts
 
 
+def _stored_contents(session: Session, event_ids: set[str]) -> dict[str, EventContent]:
+    """What the stored events with these ids said (resends are compared with it)."""
+    rows = session.execute(
+        sa.select(m.ServiceEvent, m.Unit.code)
+        .join(m.Unit, m.Unit.id == m.ServiceEvent.unit_id)
+        .where(one_of(session, m.ServiceEvent.event_id, list(event_ids)))
+    ).all()
+    officers: dict[int, set[str]] = {}
+    for event_pk, number in session.execute(
+        sa.select(m.event_officers.c.event_id, m.Officer.police_number)
+        .join(m.Officer, m.Officer.id == m.event_officers.c.officer_id)
+        .where(m.event_officers.c.event_id.in_([e.id for e, _ in rows]))
+    ):
+        officers.setdefault(event_pk, set()).add(number)
+    return {
+        e.event_id: EventContent(
+            category=e.category,
+            business=e.business,
+            unit_code=code,
+            officer_ids=frozenset(officers.get(e.id, ())),
+            citizen_phone=e.citizen_phone_raw,
+            occurred_at=_aware(e.occurred_at),  # type: ignore[arg-type]
+            closed_at=_aware(e.closed_at),
+            tags=frozenset(e.tags or ()),
+            citizen_name=e.citizen_name,
+        )
+        for e, code in rows
+    }
+
+
 def store_events(
     session: Session,
     events: Sequence[ServiceEvent],
@@ -171,7 +207,7 @@ def store_events(
     accepted: list[tuple[int, ServiceEvent, int, str, list[int], Decision]] = []
     for event in events:
         if event.event_id in facts.known_ids:
-            results.append(IngestResult(event.event_id, DUPLICATE))
+            results.append(duplicate(event, facts.first.get(event.event_id)))
             continue
         if allowed is not None and event.unit_code not in allowed:
             results.append(

@@ -21,6 +21,31 @@ START_PG = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main s
 START_RABBIT = "rabbitmq-server -detached"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Collect what the daemon logs during the session, and the configured secrets, for
+    ``tests/test_log_scan.py`` (which is ordered last)."""
+    from gateway.config import Settings
+    from tests.logscan import SCAN
+
+    SCAN.start()
+    original = Settings.__init__
+    if getattr(original, "_log_scan", False):
+        return
+
+    def recording_init(self: Settings, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        SCAN.remember_secrets(self.secret_values())
+
+    recording_init._log_scan = True  # type: ignore[attr-defined]
+    Settings.__init__ = recording_init  # type: ignore[method-assign]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The log scan reads what the other tests logged: it runs after all of them."""
+    last = [i for i in items if i.nodeid.endswith("test_log_scan.py::" + i.name)]
+    items[:] = [i for i in items if i not in last] + last
+
+
 def services_required() -> bool:
     return os.environ.get("PINGJING_REQUIRE_SERVICES") == "1"
 

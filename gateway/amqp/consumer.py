@@ -37,6 +37,8 @@ from txamqp.protocol import AMQClient
 from gateway.amqp import compat, fastpath
 from gateway.amqp.settings import AmqpSettings
 from gateway.events.results import REJECTED, IngestResult
+from gateway.linkstate import LinkState, ObservedEndpoint, endpoint_address
+from gateway.masking import mask_phones_in_text
 
 log = Logger()
 
@@ -144,8 +146,9 @@ class EventConsumer(service.Service):
             from twisted.internet.endpoints import clientFromString
 
             endpoint = clientFromString(reactor, settings.endpoint)
+        self.link = LinkState("amqp", "RabbitMQ", endpoint_address(settings.endpoint), reactor)
         self._client_service = ClientService(
-            endpoint,
+            ObservedEndpoint(endpoint, self.link),
             _AmqpFactory(settings, reactor),
             retryPolicy=backoffPolicy(
                 initialDelay=settings.reconnect_initial_seconds,
@@ -159,6 +162,7 @@ class EventConsumer(service.Service):
         self._publisher: Any = None
         self._consumer_tag: str | None = None
         self._paused = False
+        self._pause_reason = ""
         self._tags = itertools.count(1)
         self._in_flight: set[defer.Deferred[None]] = set()
         self._runs: dict[Any, _AckRun] = {}  # per channel
@@ -212,14 +216,19 @@ class EventConsumer(service.Service):
         if available:
             self.resume()
         else:
-            self.pause()
+            self.pause("the SMPP link to the SMSC is unavailable")
 
-    def pause(self) -> defer.Deferred[None]:
+    def pause(self, reason: str = "asked to") -> defer.Deferred[None]:
         """Stop taking new events; fires once the broker confirmed the cancel."""
         if self._paused:
             return defer.succeed(None)
         self._paused = True
-        log.info("amqp: pausing the event consumer")
+        self._pause_reason = reason
+        log.warn(
+            "amqp: consumption of {queue} paused: {reason}; events wait in the queue",
+            queue=self._settings.queue,
+            reason=reason,
+        )
         tag, self._consumer_tag = self._consumer_tag, None
         channel = self._channel
         if tag is None or channel is None:
@@ -233,7 +242,11 @@ class EventConsumer(service.Service):
         if not self._paused:
             return defer.succeed(None)
         self._paused = False
-        log.info("amqp: resuming the event consumer")
+        log.warn(
+            "amqp: consumption of {queue} resumed (was paused: {reason})",
+            queue=self._settings.queue,
+            reason=self._pause_reason,
+        )
         if self._channel is not None and self._consumer_tag is None:
             return self._consume().addErrback(self._sync_failed, "basic.consume")
         return defer.succeed(None)
@@ -246,8 +259,18 @@ class EventConsumer(service.Service):
 
     # --- connection ------------------------------------------------------------------------
 
+    def _prepare(self, client: AMQClient) -> defer.Deferred[Any]:
+        """Set the connection up; a failure (refused login, a declare refused) is the link's."""
+        d = self._set_up(client)
+
+        def failed(failure: Failure) -> Failure:
+            self.link.failed(failure)
+            return failure
+
+        return d.addErrback(failed)
+
     @defer.inlineCallbacks
-    def _prepare(self, client: AMQClient) -> Any:
+    def _set_up(self, client: AMQClient) -> Any:
         s = self._settings
         yield client.authenticate(s.user, s.password)
         channel = yield client.channel(CONSUME_CHANNEL)
@@ -266,14 +289,21 @@ class EventConsumer(service.Service):
         self._consumer_tag = None
         self.connections += 1
         client.disconnected.wait().addBoth(self._lost, client)
-        log.info("amqp: connected, consuming {queue}", queue=s.queue)
-        if not self._paused:
+        self.link.up()
+        if self._paused:
+            log.warn(
+                "amqp: connected; consumption of {queue} stays paused: {reason}",
+                queue=s.queue,
+                reason=self._pause_reason,
+            )
+        else:
+            log.info("amqp: consuming {queue}", queue=s.queue)
             yield self._consume()
 
     def _lost(self, _: object, client: AMQClient) -> None:
         if self._client is client:
             if self.running:
-                log.warn("amqp: connection lost; ClientService reconnects with backoff")
+                self.link.lost("connection closed")
             else:  # stopService closed it: nothing is lost and nothing reconnects
                 log.info("amqp: connection closed")
             self._client = self._channel = self._publisher = None
@@ -390,7 +420,8 @@ class EventConsumer(service.Service):
         if self._failures:
             self._failures.pop(hashlib.sha256(body).hexdigest(), None)
         self._retry_delay = self._settings.retry_initial_seconds
-        if result.status == REJECTED:
+        if result.status == REJECTED or result.differs:
+            # a different event under a used id was not stored: keep it for an operator
             return self._dead_letter(message, channel, result)
         self._ack(channel, message.delivery_tag)
         return None
@@ -436,7 +467,7 @@ class EventConsumer(service.Service):
         headers = dict(props.get("headers") or {})
         headers[REASON_HEADER] = result.reason or "rejected"
         if result.event_id:
-            headers[EVENT_ID_HEADER] = result.event_id
+            headers[EVENT_ID_HEADER] = mask_phones_in_text(result.event_id)
         headers[QUEUE_HEADER] = self._settings.queue
         props["headers"] = headers
         props.setdefault("delivery-mode", 2)
@@ -444,7 +475,7 @@ class EventConsumer(service.Service):
         content.properties = props
         log.warn(
             "amqp: event {event_id} dead-lettered: {reason}",
-            event_id=result.event_id or "-",
+            event_id=mask_phones_in_text(result.event_id or "-"),
             reason=result.reason,
         )
 

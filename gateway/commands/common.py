@@ -30,11 +30,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def open_database(settings: Settings, *, upgrade: bool = True):  # -> storage.db.Database
     """The configured database, migrated to the current schema (SQLite dir created)."""
     from storage import migrate
-    from storage.db import Database
+    from storage.db import Database, probe
 
     url = settings.database_url
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    probe(url)
     if upgrade:
         migrate.upgrade(url)
     return Database(url, threads=settings.database.threads)

@@ -26,12 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from storage import migrate
+    from storage.db import probe
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = settings_from(args)
     url = settings.database_url
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    probe(url)
     if args.db_command == "upgrade":
         migrate.upgrade(url, args.revision)
     elif args.db_command == "downgrade":

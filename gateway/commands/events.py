@@ -88,7 +88,7 @@ def import_events(args: argparse.Namespace) -> int:
                 counts[result.status] += 1
                 if result.decision:
                     decisions[result.decision] += 1
-                if result.status == REJECTED:
+                if result.status == REJECTED or result.differs:
                     rejected.append((number, raw, result.reason or "rejected"))
             pending.clear()
 

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from gateway.runtime import tune_gc
 
     settings = settings_from(args)
-    start_logging(settings.service.log_level)
+    start_logging(settings.service.log_level, secrets=settings.secret_values())
     service = make_service(settings)
     tune_gc()
     reactor.callWhenRunning(service.startService)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.masking import mask_phones_in_text
+
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
 REJECTED = "rejected"
@@ -18,6 +20,12 @@ class IngestResult:
     decision: str | None = None
     reason: str | None = None
     survey_id: int | None = None
+    #: For a ``duplicate`` whose content differs from the stored event: the fields that differ.
+    differs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.reason is not None:  # reasons may quote input; they go to senders and logs
+            object.__setattr__(self, "reason", mask_phones_in_text(self.reason))
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {"event_id": self.event_id, "status": self.status}
@@ -25,4 +33,6 @@ class IngestResult:
             out["decision"] = self.decision
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.differs:
+            out["differs"] = list(self.differs)
         return out

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.events.phones import PhoneCheck, normalise_mobile
+from gateway.masking import mask_phones_in_text, shown
 
 SCHEMA_VERSION = 1
 CATEGORIES: dict[str, str] = {
@@ -59,9 +60,13 @@ class EventInvalidError(ValueError):
     """An event that cannot be accepted, with every reason found."""
 
     def __init__(self, errors: list[FieldError], event_id: str | None = None) -> None:
-        self.errors = errors
+        # Reasons echo the sender's values; whatever they quote, no whole mobile number
+        # leaves through an answer, a log line or a dead-letter header.
+        self.errors = [
+            FieldError(mask_phones_in_text(e.field), mask_phones_in_text(e.reason)) for e in errors
+        ]
         self.event_id = event_id
-        super().__init__("; ".join(str(e) for e in errors))
+        super().__init__("; ".join(str(e) for e in self.errors))
 
     @property
     def reason(self) -> str:
@@ -98,11 +103,18 @@ def _text(
     max_len: int,
     pattern: re.Pattern[str] | None = None,
     optional: bool = False,
+    numbers: bool = True,
 ) -> str | None:
+    """A string field; ``numbers``: a JSON integer is read as its digits (ids, codes)."""
     value = data.get(key)
     if value is None or (optional and value == ""):
         if not optional:
             errors.append(FieldError(key, "is required"))
+        return None
+    if not numbers and isinstance(value, int | float) and not isinstance(value, bool):
+        errors.append(
+            FieldError(key, 'must be a string, got a number (write it in quotes: "138...")')
+        )
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         errors.append(FieldError(key, f"must be a string, got {type(value).__name__}"))
@@ -115,7 +127,7 @@ def _text(
         errors.append(FieldError(key, f"is {len(text)} characters long, at most {max_len}"))
         return None
     if pattern is not None and not pattern.fullmatch(text):
-        errors.append(FieldError(key, f"{text!r} has characters that are not allowed"))
+        errors.append(FieldError(key, f"{shown(text)} has characters that are not allowed"))
         return None
     return text
 
@@ -131,7 +143,7 @@ def parse_time(value: object, zone: tzinfo = DEFAULT_ZONE) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(
-            f"{value!r} is not an ISO 8601 time (e.g. 2026-03-01T09:30:00+08:00)"
+            f"{shown(value)} is not an ISO 8601 time (e.g. 2026-03-01T09:30:00+08:00)"
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
@@ -171,7 +183,7 @@ def _string_list(
             return None
         text = item.strip()
         if not pattern.fullmatch(text):
-            errors.append(FieldError(f"{key}[{index}]", f"{text!r} is not allowed"))
+            errors.append(FieldError(f"{key}[{index}]", f"{shown(text)} is not allowed"))
             return None
         if text not in out:
             out.append(text)
@@ -302,7 +314,7 @@ def _validate_full(
         errors.append(FieldError(", ".join(unknown), "unknown field (check the spelling)"))
     version = data.get("schema_version", SCHEMA_VERSION)
     if version not in (SCHEMA_VERSION, str(SCHEMA_VERSION)):
-        errors.append(FieldError("schema_version", f"{version!r} is not supported (only 1)"))
+        errors.append(FieldError("schema_version", f"{shown(version)} is not supported (only 1)"))
     event_id = _text(data, "event_id", errors, max_len=64, pattern=_ID)
     category = None
     raw_category = _text(data, "category", errors, max_len=16)
@@ -312,7 +324,7 @@ def _validate_full(
             errors.append(
                 FieldError(
                     "category",
-                    f"{raw_category!r} is not one of incident, case, window, other "
+                    f"{shown(raw_category)} is not one of incident, case, window, other "
                     "(接处警, 案件办理, 窗口服务, 其他)",
                 )
             )
@@ -323,7 +335,8 @@ def _validate_full(
         errors.append(FieldError("officer_ids", "is required"))
     elif officers == ():
         errors.append(FieldError("officer_ids", "must name at least one officer"))
-    phone_raw = _text(data, "citizen_phone", errors, max_len=40)
+    # A number would lose a leading 0 or + of "+86..." and "0086...": the format says string.
+    phone_raw = _text(data, "citizen_phone", errors, max_len=40, numbers=False)
     occurred = _time(data, "occurred_at", errors, zone, optional=False)
     closed = _time(data, "closed_at", errors, zone, optional=True)
     if occurred and closed and closed < occurred:

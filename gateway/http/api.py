@@ -6,31 +6,23 @@ recordings are added with ``v1.putChild(b"callbacks", ...)`` by whoever wires th
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from gateway.events.registry import EventRegistry
 from gateway.http.auth import Authenticate
 from gateway.http.events import EventsResource
-
-JSON = b"application/json; charset=utf-8"
-
-
-def write_json(request: Request, code: int, payload: Any) -> bytes:
-    """Set the status and JSON headers and return the body (UTF-8, Chinese unescaped)."""
-    request.setResponseCode(code)
-    request.setHeader(b"content-type", JSON)
-    request.setHeader(b"cache-control", b"no-store")
-    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+from gateway.http.openapi import OpenApiResource
+from gateway.http.responses import error_body
 
 
 class JsonNotFound(Resource):
     isLeaf = True
 
     def render(self, request: Request) -> bytes:
-        return write_json(request, 404, {"error": "no such resource"})
+        return error_body(request, 404, "no such resource")
 
 
 class ApiNode(Resource):
@@ -40,11 +32,15 @@ class ApiNode(Resource):
         return JsonNotFound()
 
     def render(self, request: Request) -> bytes:
-        return write_json(request, 404, {"error": "no such resource"})
+        return error_body(request, 404, "no such resource")
 
 
 def build_api(
-    *, intake: Any, authenticate: Authenticate, max_body_bytes: int = 4 * 1024 * 1024
+    *,
+    intake: Any,
+    authenticate: Authenticate,
+    registry: EventRegistry,
+    max_body_bytes: int = 4 * 1024 * 1024,
 ) -> tuple[Resource, Resource]:
     """The root resource and its ``/api/v1`` node, with ``POST /api/v1/events`` mounted."""
     root = ApiNode()
@@ -52,7 +48,11 @@ def build_api(
     v1 = ApiNode()
     root.putChild(b"api", api)
     api.putChild(b"v1", v1)
-    v1.putChild(b"events", EventsResource(intake, authenticate, max_body_bytes=max_body_bytes))
+    v1.putChild(
+        b"events",
+        EventsResource(intake, authenticate, registry, max_body_bytes=max_body_bytes),
+    )
+    v1.putChild(b"openapi.json", OpenApiResource(authenticate))
     return root, v1
 
 

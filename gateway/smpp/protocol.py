@@ -48,6 +48,8 @@ class SmppClientProtocol(Protocol):
 
 
 class SmppClientFactory(Factory):
+    noisy = False  # "Starting factory" at every reconnect is noise; the link logs its changes
+
     def __init__(self, make_session: SessionMaker) -> None:
         self._make_session = make_session
 

@@ -26,6 +26,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from gateway.errors import ErrorKind, classify, status_name
+from gateway.linkstate import LinkState, ObservedEndpoint
 from gateway.masking import mask_phone
 from gateway.smpp import codec, encoding
 from gateway.smpp.api import InboundSms, OutboundSms, ReceiptUpdate, SubmitOutcome
@@ -199,10 +200,14 @@ class SmppService(MultiService):
             # every reconnect_initial seconds forever.
             return backoff(max(attempts, self._bind_failures))
 
+        self.links: dict[str, LinkState] = {}
         for label, bind in modes:
+            link = self.links[f"{name}-{label}"] = LinkState(
+                f"{name}-{label}", "the SMSC", f"{settings.host}:{settings.port}", self.clock
+            )
             factory = SmppClientFactory(self._session_maker(label, bind))
             client = ClientService(
-                self._endpoint_factory(),
+                ObservedEndpoint(self._endpoint_factory(), link),
                 factory,
                 retryPolicy=policy,
                 clock=self.clock,
@@ -360,21 +365,30 @@ class SmppService(MultiService):
         return make
 
     def _bind_failed(self, f: Failure, session: SmppSession) -> None:
+        """Remembered; the link's log says it once, when the session closes (``_link_closed``)."""
         if f.check(BindRefused):
             self.last_bind_error = f.value.status_name
-            log.error(
-                "{session}: bind refused by the SMSC: {status} (system_id {system_id}); "
-                "backing off",
-                session=session.name,
-                status=f.value.status_name,
-                system_id=self.settings.system_id,
+            session.bind_refusal = (
+                f"bind refused: {f.value.status_name} (system_id {self.settings.system_id!r})"
             )
+        log.debug("{session}: bind failed: {why}", session=session.name, why=f.getErrorMessage())
+
+    def _link_closed(self, session: SmppSession) -> None:
+        link = self.links.get(session.name)
+        if link is None or self._stopping:
+            return
+        if getattr(session, "was_bound", False):
+            link.lost(session.close_reason or "connection closed")
         else:
-            log.warn("{session}: bind failed: {why}", session=session.name, why=f.getErrorMessage())
+            why = getattr(session, "bind_refusal", None) or session.close_reason
+            link.failed(why or "connection closed before the bind completed")
 
     def _session_state(self, session: SmppSession, state: State) -> None:
         if state is State.BOUND:
-            log.info("{session}: bound ({bind})", session=session.name, bind=session.bind_command)
+            link = self.links.get(session.name)
+            if link is not None:
+                link.up()
+            log.debug("{session}: bound ({bind})", session=session.name, bind=session.bind_command)
             self.last_bind_error = None
             self._bind_failures = 0
             session.was_bound = True
@@ -391,10 +405,7 @@ class SmppService(MultiService):
                 self._sessions.discard(session)
                 if not getattr(session, "was_bound", False) and not self._stopping:
                     self._bind_failures += 1
-                if session.close_reason:
-                    log.info(
-                        "{session}: closed: {why}", session=session.name, why=session.close_reason
-                    )
+                self._link_closed(session)
         self._notify_availability()
 
     def _notify_availability(self) -> None:

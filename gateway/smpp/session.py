@@ -282,7 +282,8 @@ class SmppSession:
             self._on_state(self, state)
 
     def _drop(self, reason: str) -> None:
-        log.warn("{name}: dropping the link: {reason}", name=self.name, reason=reason)
+        # the service's link state logs the reason once (a refused bind drops every retry)
+        log.debug("{name}: dropping the link: {reason}", name=self.name, reason=reason)
         self.close_reason = reason
         self._disconnect(reason)
 

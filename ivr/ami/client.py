@@ -26,6 +26,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from gateway.linkstate import LinkState, ObservedEndpoint, endpoint_address
 from gateway.masking import mask_phone
 from ivr.ami.api import (
     AmiNotConnectedError,
@@ -112,7 +113,12 @@ class AmiClient(Service):
     ) -> None:
         self.settings = settings
         self.clock: IReactorTime = clock if clock is not None else reactor  # type: ignore[assignment]
-        self._endpoint = endpoint or clientFromString(reactor, settings.client_endpoint())
+        self.link = LinkState(
+            "ami", "Asterisk (AMI)", endpoint_address(settings.client_endpoint()), self.clock
+        )
+        self._endpoint = ObservedEndpoint(
+            endpoint or clientFromString(reactor, settings.client_endpoint()), self.link
+        )
         self._channel_id_factory = channel_id_factory
         self._protocol: AmiProtocol | None = None
         self._calls: dict[str, OriginateHandle] = {}
@@ -150,6 +156,7 @@ class AmiClient(Service):
         """
 
         def ready(_: AmiMessage) -> None:
+            self.link.up()
             self._login_failures = 0
             self._protocol = proto
             proto.when_lost().addCallback(lost)
@@ -160,11 +167,7 @@ class AmiClient(Service):
 
         def refused(failure: Failure) -> None:
             self._login_failures += 1
-            self.log.error(
-                "AMI login failed ({count} in a row): {error}",
-                count=self._login_failures,
-                error=failure.getErrorMessage(),
-            )
+            self.link.failed(f"login as {self.settings.username!r} refused: {failure.value}")
             if proto.transport is not None:
                 proto.transport.loseConnection()
 
@@ -172,10 +175,10 @@ class AmiClient(Service):
             if self._protocol is proto:
                 self._protocol = None
                 self._cancel_ping()
-            self.log.warn(
-                "AMI link lost; {count} calls keep being tracked by ChannelId",
-                count=len(self._calls),
-            )
+            if self.running:
+                self.link.lost(
+                    f"connection closed; {len(self._calls)} calls keep being tracked by ChannelId"
+                )
 
         return proto.login(self.settings.username, self.settings.secret).addCallbacks(
             ready, refused
@@ -198,9 +201,7 @@ class AmiClient(Service):
             return
 
         def dead(failure: Failure) -> None:
-            self.log.warn(
-                "AMI keepalive failed ({error}); reconnecting", error=failure.getErrorMessage()
-            )
+            self.link.lost(f"keepalive Ping unanswered ({failure.getErrorMessage()})")
             if proto.transport is not None:
                 proto.transport.loseConnection()
 

@@ -12,6 +12,7 @@ import pytest
 import pytest_twisted
 import sqlalchemy as sa
 from twisted.internet import defer, protocol, reactor
+from twisted.internet.address import IPv4Address
 from twisted.web.client import Agent, ResponseDone
 from twisted.web.http_headers import Headers
 from twisted.web.resource import Resource, getChildForRequest
@@ -22,6 +23,7 @@ from gateway.config import ApiToken
 from gateway.http.api import ApiNode
 from gateway.http.auth import bearer_authenticator
 from gateway.http.callbacks import callback_api
+from storage.api_store import SqlApiStore
 from storage.db import Database
 from storage.models import AuditEntry, Base, CallAttempt, CallbackTask, Recording, Unit
 from tests.callbacks.conftest import SyncDatabase, add_task, add_unit
@@ -64,7 +66,7 @@ def make_root(db: Any, audio_dir: Path | None = None) -> Resource:
     root.putChild(b"api", api)
     api.putChild(b"v1", v1)
     for name, child in callback_api(
-        db, bearer_authenticator(TOKENS), SH, str(audio_dir) if audio_dir else None
+        SqlApiStore(db), bearer_authenticator(TOKENS), SH, str(audio_dir) if audio_dir else None
     ).items():
         v1.putChild(name, child)
     return root
@@ -80,9 +82,11 @@ class Reply:
         return json.loads(self.body)
 
 
-def get(root: Resource, url: str, token: str | None = None) -> Reply:
+def get(root: Resource, url: str, token: str | None = None, method: bytes = b"GET") -> Reply:
     parts = urlsplit(url)
     request = DummyRequest([p.encode() for p in parts.path.lstrip("/").split("/")])
+    request.method = method
+    request.client = IPv4Address("TCP", "192.168.1.1", 40000)
     request.uri = url.encode()
     request.args = {k.encode(): [x.encode() for x in v] for k, v in parse_qs(parts.query).items()}
     if token is not None:
@@ -108,6 +112,12 @@ def audit_rows(db: SyncDatabase) -> list[tuple[str, str, str, str]]:
             (a.actor, a.action, a.object_type, a.object_id)
             for a in s.scalars(sa.select(AuditEntry).order_by(AuditEntry.id))
         ]
+    )
+
+
+def audit_details(db: SyncDatabase) -> list[dict[str, Any]]:
+    return db.run_sync(
+        lambda s: [a.detail for a in s.scalars(sa.select(AuditEntry).order_by(AuditEntry.id))]
     )
 
 
@@ -202,7 +212,7 @@ def test_recording_fetch_streams_audio_and_audits(world: Any) -> None:
     assert reply.code == 200
     assert reply.body == AUDIO
     assert reply.headers.getRawHeaders(b"content-type")[0].startswith(b"audio/")
-    assert audit_rows(db) == [("station-s1", "recording.fetch", "recording", str(ids["rec_S1"]))]
+    assert audit_rows(db) == [("station-s1", "recording.served", "recording", str(ids["rec_S1"]))]
     detail = db.run_sync(lambda s: s.scalars(sa.select(AuditEntry)).one().detail)
     assert detail["unit_code"] == "S1"
     assert detail["callback_id"] == ids["task_S1"]
@@ -229,9 +239,9 @@ def test_a_parent_units_token_fetches_recordings_below_it_and_each_fetch_is_audi
         reply = get(root, f"/api/v1/recordings/{ids[rec]}", "tok-b1")
         assert (reply.code, reply.body) == (200, AUDIO)
     assert audit_rows(db) == [
-        ("bureau-b1", "recording.fetch", "recording", str(ids["rec_S1"])),
-        ("bureau-b1", "recording.fetch", "recording", str(ids["rec_S2"])),
-        ("bureau-b1", "recording.fetch", "recording", str(ids["rec_S2"])),
+        ("bureau-b1", "recording.served", "recording", str(ids["rec_S1"])),
+        ("bureau-b1", "recording.served", "recording", str(ids["rec_S2"])),
+        ("bureau-b1", "recording.served", "recording", str(ids["rec_S2"])),
     ]
     assert all(
         at is not None for at in db.run_sync(lambda s: s.scalars(sa.select(AuditEntry.at)).all())
@@ -257,25 +267,70 @@ def test_a_stations_token_cannot_list_its_parents_callbacks(
     assert reply.code == 403
 
 
-def test_recording_without_token_is_401_and_not_audited(world: Any) -> None:
-    """No token: 401 before any lookup."""
+def test_recording_without_token_is_401_and_audited_as_unauthenticated(world: Any) -> None:
+    """No token: 401, and the attempt is recorded with the actor ``anonymous``."""
     root, ids, db = world
     assert get(root, f"/api/v1/recordings/{ids['rec_S1']}").code == 401
-    assert audit_rows(db) == []
+    assert audit_rows(db) == [
+        ("anonymous", "recording.unauthenticated", "recording", str(ids["rec_S1"]))
+    ]
+    assert audit_details(db)[0]["credentials"] == "none"
 
 
-def test_unknown_recording_is_404(world: Any) -> None:
-    """A missing id or a non-numeric one: 404 JSON."""
+def test_an_unknown_token_is_audited_without_its_value(world: Any) -> None:
+    """A wrong token is recorded as an unknown bearer token; the token itself is not stored."""
+    root, ids, db = world
+    assert get(root, f"/api/v1/recordings/{ids['rec_S1']}", "tok-guessed").code == 401
+    [detail] = audit_details(db)
+    assert detail["credentials"] == "an unknown bearer token"
+    assert "tok-guessed" not in json.dumps(detail)
+
+
+def test_unknown_recording_is_404_and_audited_as_not_found(world: Any) -> None:
+    """A number that is no recording: 404 JSON, audited as ``recording.not_found``."""
     root, _, db = world
     reply = get(root, "/api/v1/recordings/999999", "tok-all")
     assert (reply.code, reply.json()) == (404, {"error": "recording 999999 does not exist"})
     assert audit_rows(db) == [("inspectorate", "recording.not_found", "recording", "999999")]
-    assert get(root, "/api/v1/recordings/abc", "tok-all").code == 404
 
 
-def test_missing_audio_file_is_404(world: Any) -> None:
-    """A recording row whose file is gone: 404 JSON saying the audio file is missing."""
-    root, ids, _ = world
+@pytest.mark.parametrize(
+    "path", ["/api/v1/recordings/abc", "/api/v1/recordings/1/extra", "/api/v1/recordings"]
+)
+def test_a_malformed_recording_request_is_404_and_audited_as_malformed(
+    world: Any, path: str
+) -> None:
+    """Not ``/recordings/{number}``: 404, and a row saying the request was malformed."""
+    root, _, db = world
+    reply = get(root, path, "tok-all")
+    assert reply.code == 404
+    [(actor, action, _, _)] = audit_rows(db)
+    assert (actor, action) == ("inspectorate", "recording.malformed")
+
+
+def test_another_method_is_405_and_audited_as_malformed(world: Any) -> None:
+    """``DELETE /recordings/{id}``: 405 with Allow, recorded as malformed."""
+    root, ids, db = world
+    reply = get(root, f"/api/v1/recordings/{ids['rec_S1']}", "tok-all", method=b"DELETE")
+    assert reply.code == 405
+    assert reply.headers.getRawHeaders(b"allow") == [b"GET, HEAD"]
+    assert audit_rows(db) == [
+        ("inspectorate", "recording.malformed", "recording", str(ids["rec_S1"]))
+    ]
+
+
+def test_every_audit_row_names_the_clients_address(world: Any) -> None:
+    """Each kind of request records where it came from."""
+    root, ids, db = world
+    get(root, f"/api/v1/recordings/{ids['rec_S1']}")
+    get(root, f"/api/v1/recordings/{ids['rec_S1']}", "tok-s1")
+    get(root, "/api/v1/recordings/x", "tok-s1")
+    assert {d["remote"] for d in audit_details(db)} == {"192.168.1.1"}
+
+
+def test_missing_audio_file_is_404_and_audited_as_not_found(world: Any) -> None:
+    """A recording row whose file is gone: 404 saying so; not recorded as served."""
+    root, ids, db = world
     path = Path(
         world[2].run_sync(lambda s: s.get(Recording, ids["rec_S1"]).path)  # type: ignore[union-attr]
     )
@@ -283,15 +338,53 @@ def test_missing_audio_file_is_404(world: Any) -> None:
     reply = get(root, f"/api/v1/recordings/{ids['rec_S1']}", "tok-all")
     assert reply.code == 404
     assert "audio file is missing" in reply.json()["error"]
+    assert audit_rows(db) == [
+        ("inspectorate", "recording.not_found", "recording", str(ids["rec_S1"]))
+    ]
+    assert audit_details(db)[0]["reason"] == "its audio file is missing"
 
 
-def test_recording_outside_store_is_refused(db: SyncDatabase, tmp_path: Path) -> None:
+def test_recording_outside_store_is_refused_and_audited_as_not_found(
+    db: SyncDatabase, tmp_path: Path
+) -> None:
     """With a recordings directory configured, a path outside it is never served."""
     ids = db.run_sync(seed, tmp_path)
     root = make_root(db, tmp_path / "elsewhere")
     reply = get(root, f"/api/v1/recordings/{ids['rec_S1']}", "tok-all")
     assert reply.code == 404
     assert AUDIO not in reply.body
+    assert [a for _, a, _, _ in audit_rows(db)] == ["recording.not_found"]
+    assert audit_details(db)[0]["reason"] == "its path is outside the recordings folder"
+
+
+def test_nothing_is_served_when_the_audit_row_cannot_be_written(
+    db: SyncDatabase, tmp_path: Path, no_logged_failures: list[dict[str, Any]]
+) -> None:
+    """No fetch goes unrecorded: a failing audit write answers 503 without the audio."""
+    ids = db.run_sync(seed, tmp_path)
+
+    class BrokenAudit(SqlApiStore):
+        def audit(self, record: Any) -> defer.Deferred[None]:
+            return defer.fail(RuntimeError("disk full"))
+
+    root, api, v1 = ApiNode(), ApiNode(), ApiNode()
+    root.putChild(b"api", api)
+    api.putChild(b"v1", v1)
+    for name, child in callback_api(BrokenAudit(db), bearer_authenticator(TOKENS), SH).items():
+        v1.putChild(name, child)
+    reply = get(root, f"/api/v1/recordings/{ids['rec_S1']}", "tok-all")
+    assert reply.code == 503 and AUDIO not in reply.body
+    assert "audit" in reply.json()["error"]
+    assert [str(e["log_failure"].value) for e in no_logged_failures] == ["disk full"]
+    no_logged_failures.clear()
+
+
+def test_from_later_than_to_is_400(world: Any) -> None:
+    """An empty or inverted period is a mistake to be told, not an empty list."""
+    root, _, _ = world
+    reply = get(root, "/api/v1/callbacks?from=2026-11-02&to=2026-11-01", "tok-all")
+    assert reply.code == 400
+    assert "'from' must be earlier than 'to'" in reply.json()["error"]
 
 
 class _Body(protocol.Protocol):
@@ -358,3 +451,17 @@ def test_completed_at_is_in_the_service_time_zone(world: Any) -> None:
     by_id = {c["callback_id"]: c for c in body["callbacks"]}
     assert by_id[ids["task_S1"]]["completed_at"] == "2026-11-27T10:40:00+08:00"
     assert by_id[ids["task_S2"]]["completed_at"] is None
+
+
+def test_a_phone_quoted_back_in_an_error_is_masked(world: Any) -> None:
+    """Filters and ids are echoed in errors; a mobile number among them is not shown whole."""
+    root, _, _ = world
+    for url in (
+        "/api/v1/callbacks?from=13812349876",
+        "/api/v1/callbacks?limit=13812349876",
+        "/api/v1/recordings/13812349876x",
+    ):
+        reply = get(root, url, "tok-all")
+        assert reply.code in (400, 404)
+        assert "13812349876" not in reply.json()["error"]
+        assert "138****9876" in reply.json()["error"]

@@ -234,3 +234,53 @@ def test_handler_returning_no_result_never_leaves_a_delivery_unacked(amqp_params
         assert "not an IngestResult" in dead.content.properties["headers"][REASON_HEADER]
     finally:
         yield finish(settings, broker, consumer)
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_phone_echoed_in_a_rejection_is_masked_in_the_dead_letter_headers(amqp_params):
+    """The real validation's reason and the event id go to the headers with phones masked."""
+    from gateway.events.intake import EventIntake
+    from gateway.surveys.settings import SurveySettings
+
+    intake = EventIntake(None, SurveySettings(), clock=task.Clock())
+    calls = []
+
+    def handler(raw):
+        calls.append(raw)
+        return intake.ingest_body(raw, "amqp")
+
+    settings, broker, consumer = yield started(amqp_params, handler)
+    try:
+        broker.publish(settings.queue, body("13900001111", closed_at="13812349876"))
+        yield wait_until(lambda: len(calls) == 1)
+        yield wait_until(lambda: not consumer._in_flight)
+        dead = yield broker.get(settings.dead_letter_queue)
+        headers = dead.content.properties["headers"]
+        assert "closed_at: '138****9876' is not an ISO 8601 time" in headers[REASON_HEADER]
+        assert headers[EVENT_ID_HEADER] == "139****1111"
+        assert "13812349876" not in json.dumps(headers, default=str)
+    finally:
+        yield finish(settings, broker, consumer)
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_duplicate_with_different_content_is_dead_lettered_with_its_reason(amqp_params):
+    """The first event stays stored; the different second one is kept in the dead letters."""
+    reason = "event_id 'E-1' is already used by an event with different occurred_at"
+
+    calls = []
+
+    def handler(raw):
+        calls.append(raw)
+        return defer.succeed(IngestResult("E-1", "duplicate", reason=reason, differs=("x",)))
+
+    settings, broker, consumer = yield started(amqp_params, handler)
+    try:
+        broker.publish(settings.queue, body("E-1"))
+        yield wait_until(lambda: len(calls) == 1)
+        yield wait_until(lambda: not consumer._in_flight)
+        dead = yield broker.get(settings.dead_letter_queue)
+        assert dead.content.properties["headers"][REASON_HEADER] == reason
+        assert (yield broker.count(settings.queue)) == 0
+    finally:
+        yield finish(settings, broker, consumer)

@@ -272,3 +272,34 @@ def test_the_fast_path_takes_the_usual_event():
     assert plain is not None
     assert plain == schema._validate_full(good(), now=NOW)
     assert schema._validate_plain(good(category="nope"), UTC, NOW) is None
+
+
+# --- echoed values are masked; the phone is a string ---------------------------------------
+
+from gateway.events.results import REJECTED, IngestResult  # noqa: E402
+
+
+def test_a_phone_echoed_in_a_time_error_is_masked():
+    """``closed_at: '13812349876'`` is named as wrong without showing the whole number."""
+    problems = reasons(good(closed_at="13812349876"))
+    assert problems["closed_at"].startswith("'138****9876' is not an ISO 8601 time")
+
+
+def test_a_phone_sent_as_a_field_name_or_in_any_field_is_masked_in_the_error():
+    """Unknown field names and other echoed values go through the same masking."""
+    with pytest.raises(EventInvalidError) as info:
+        validate_event(good(category="13812349876", **{"13900001111": "x"}), now=NOW)
+    text = info.value.reason
+    assert "13812349876" not in text and "13900001111" not in text
+    assert "138****9876" in text and "139****1111" in text
+
+
+def test_citizen_phone_as_a_json_number_is_rejected():
+    """The format says string: a number would lose the leading + or 0 of +86/0086 numbers."""
+    assert "must be a string" in reasons(good(citizen_phone=13812345678))["citizen_phone"]
+
+
+def test_an_intake_reason_quoting_a_phone_is_masked():
+    """What a door answers, logs or puts in a dead-letter header: the masked reason."""
+    result = IngestResult("E1", REJECTED, reason="unit_code: '13812349876' is not a known unit")
+    assert result.reason == "unit_code: '138****9876' is not a known unit"

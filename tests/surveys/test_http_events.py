@@ -14,6 +14,7 @@ from gateway.events.intake import EventIntake
 from gateway.http.api import build_api, make_site
 from gateway.http.auth import bearer_authenticator
 from storage import models as m
+from storage.registry_store import SqlEventRegistry
 from tests.surveys.support import NOW, event_data
 
 
@@ -32,7 +33,10 @@ def serve(db, settings, max_body_bytes=1 << 20):
     clock.advance(NOW.timestamp())
     intake = EventIntake(db, settings, clock=clock)
     root, v1 = build_api(
-        intake=intake, authenticate=bearer_authenticator(TOKENS), max_body_bytes=max_body_bytes
+        intake=intake,
+        authenticate=bearer_authenticator(TOKENS),
+        registry=SqlEventRegistry(db),
+        max_body_bytes=max_body_bytes,
     )
     port = reactor.listenTCP(0, make_site(root), interface="127.0.0.1")
     return port, v1
@@ -145,15 +149,22 @@ def test_unknown_unit_in_batch_rolls_back_everything(sqlite_db, settings):
 
 @pytest_twisted.inlineCallbacks
 def test_unit_token_may_submit_only_for_its_subtree(sqlite_db, settings):
-    """The 330102 token covers 330102001 but not 330103001."""
+    """The 330102 token covers 330102001 but not 330103001: 403, as the callbacks API answers
+    the same refusal."""
     port, _ = serve(sqlite_db, settings)
     try:
         code, _ = yield post(port, event_data(), token="s3cret-unit")
         assert code == 202
         other = event_data(event_id="E-2", unit_code="330103001", officer_ids=["P100"])
         code, body = yield post(port, other, token="s3cret-unit")
-        assert code == 400
-        assert "outside this token's units" in body["items"][0]["errors"][0]["reason"]
+        assert code == 403
+        assert body["items"][0]["errors"] == [
+            {
+                "field": "unit_code",
+                "reason": "'330103001' is outside the units of token 'chengguan'",
+            }
+        ]
+        assert count(sqlite_db, m.ServiceEvent) == 1
     finally:
         yield port.stopListening()
 
@@ -200,5 +211,64 @@ def test_other_parts_mount_under_v1_and_unknown_paths_are_json_404(sqlite_db, se
         assert (yield post(port, {}, path=b"/api/v1/hello")) == (200, {"hello": "world"})
         code, body = yield post(port, {}, path=b"/api/v1/nope")
         assert code == 404 and body == {"error": "no such resource"}
+    finally:
+        yield port.stopListening()
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_batch_with_every_kind_of_error_lists_them_all_in_one_answer(sqlite_db, settings):
+    """Bad category, misspelt field, unknown unit and unknown officer: all named at once."""
+    port, _ = serve(sqlite_db, settings)
+    try:
+        batch = [
+            event_data(),
+            event_data(event_id="E-2", category="交通", closed_time="2026-03-02T11:00:00+08:00"),
+            event_data(event_id="E-3", unit_code="999", officer_ids=["P001", "P404"]),
+            event_data(event_id="E-4", category="nope", unit_code="998", citizen_phone=138),
+        ]
+        code, body = yield post(port, batch)
+        assert code == 400
+        found = {
+            item["index"]: sorted(e["field"] for e in item["errors"]) for item in body["items"]
+        }
+        assert found == {
+            1: ["category", "closed_time"],
+            2: ["officer_ids[1]", "unit_code"],
+            3: ["category", "citizen_phone", "unit_code"],
+        }
+        assert [item["event_id"] for item in body["items"]] == ["E-2", "E-3", "E-4"]
+        assert count(sqlite_db, m.ServiceEvent) == 0
+    finally:
+        yield port.stopListening()
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_scope_refusal_still_lists_the_other_errors(sqlite_db, settings):
+    """403 for the unit outside the token's units, and the format error of another item too."""
+    port, _ = serve(sqlite_db, settings)
+    try:
+        batch = [
+            event_data(event_id="E-2", unit_code="330103001", officer_ids=["P100"]),
+            event_data(event_id="E-3", occurred_at="13812349876"),
+        ]
+        code, body = yield post(port, batch, token="s3cret-unit")
+        assert code == 403
+        assert [i["index"] for i in body["items"]] == [0, 1]
+        assert body["items"][1]["errors"][0]["reason"].startswith("'138****9876' is not")
+    finally:
+        yield port.stopListening()
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_different_event_under_a_used_id_is_reported_and_the_first_kept(sqlite_db, settings):
+    """202, but the result says the content differs and which fields."""
+    port, _ = serve(sqlite_db, settings)
+    try:
+        yield post(port, event_data())
+        code, body = yield post(port, event_data(citizen_phone="13900000000"))
+        assert code == 202
+        [result] = body["results"]
+        assert (result["status"], result["differs"]) == ("duplicate", ["citizen_phone"])
+        assert "the first event is kept" in result["reason"]
     finally:
         yield port.stopListening()
