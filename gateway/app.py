@@ -113,6 +113,7 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
     from gateway.surveys.pipeline import SurveyPipeline
     from ivr.ami.client import AmiClient
     from storage.sms_store import SqlSmsStore
+    from storage.survey_store import SqlSurveyStore
 
     if reactor is None:
         from twisted.internet import reactor as default_reactor
@@ -131,7 +132,9 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
     app.ami = AmiClient(settings.ami, reactor)
     app.ami.setServiceParent(app)
 
-    app.surveys = SurveyPipeline(app.db, app.smpp, settings.survey, clock=clock)
+    app.surveys = SurveyPipeline(
+        app.db, app.smpp, settings.survey, store=SqlSurveyStore(), clock=clock
+    )
     app.surveys.settle_in_sms_store(app.smpp.store)
     app.surveys.setServiceParent(app)
     app.intake = EventIntake(app.db, settings.survey, clock=clock, on_queued=app.surveys.kick)

@@ -1,6 +1,6 @@
 """``pingjing export surveys|callbacks``: flat records for supervisors, JSON lines or CSV.
 
-Phones are masked at the source (``storage.survey_store.survey_records``,
+Phones are masked at the source (``storage.survey_export.survey_records``,
 ``gateway.callbacks.export.callback_records``); dates are local (``service.timezone``).
 """
 
@@ -90,7 +90,7 @@ def _run(args: argparse.Namespace, query: Any, fields: Sequence[str]) -> int:
 
 def export_surveys(args: argparse.Namespace) -> int:
     from gateway.callbacks.export import unit_scope
-    from storage.survey_store import EXPORT_FIELDS, survey_records
+    from storage.survey_export import EXPORT_FIELDS, survey_records
 
     def query(session: Any, start: Any, end: Any) -> Any:
         unit_ids = unit_scope(session, args.unit)
