@@ -44,7 +44,9 @@ RANK = {status: rank for rank, status in enumerate(STATUS_ORDER)}
 OPEN = frozenset({"pending", "sent", "delivered", "undeliverable", "replied", "expired"})
 #: A receipt's done date further than this from its arrival is not believed.
 DONE_DATE_AHEAD = timedelta(minutes=10)
-DONE_DATE_BEHIND = timedelta(days=7)
+# A receipt is sent when its message is done: a done date hours before it arrived is read in
+# the wrong zone more likely than late (``smpp.receipt_timezone``).
+DONE_DATE_BEHIND = timedelta(hours=2)
 
 
 @dataclass(frozen=True, slots=True)
