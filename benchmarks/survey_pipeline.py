@@ -38,12 +38,13 @@ import sqlalchemy as sa
 from twisted.internet import defer, reactor, task
 
 from gateway.amqp.consumer import EventConsumer
-from gateway.events.intake import EventIntake
 from gateway.smpp.api import InboundSms, SubmitOutcome
+from gateway.surveys.intake import EventIntake
 from gateway.surveys.pipeline import SurveyPipeline
 from gateway.surveys.settings import SurveySettings
 from storage import models as m
 from storage.db import Database
+from storage.events_store import SqlEventStore
 
 AT = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai: inside sending hours
 
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace):
                 yield broker.count(amqp.queue)  # a round trip: let the publisher drain
         yield wait_count(broker, amqp.queue, args.events)
         # 1. events
-        intake = EventIntake(db, settings, clock=clock, max_batch=args.batch)
+        intake = EventIntake(db, settings, store=SqlEventStore(), clock=clock, max_batch=args.batch)
         stored = []
         consumer = EventConsumer(
             amqp,

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.configload import ConfigError, environment, load_section, redacted
+from gateway.configload import (
+    ConfigError,
+    environment,
+    load_section,
+    redacted,
+    section_problem,
+)
 
 
 @dataclass(frozen=True)
@@ -173,9 +179,7 @@ def load_settings(path: str | Path | None, env: dict[str, str] | None = None) ->
             try:
                 result = validate()
             except ValueError as exc:
-                key, _, problem = str(exc).partition(": ")
-                if not (key.startswith(name + ".") and problem):
-                    key, problem = name, str(exc)
+                key, problem = section_problem(name, str(exc))
                 raise ConfigError(source, key, problem) from None
             settings = result if result is not None else settings
         sections[name] = settings

@@ -15,7 +15,7 @@ from gateway.surveys.outbox import INTERRUPTED, recovered_outcome
 from gateway.surveys.settings import SurveySettings
 from gateway.surveys.sms_events import outcome_event, receipt_event
 from storage import models as m
-from storage.sql import one_of
+from storage.sql import one_of, write_lock
 from storage.survey_rows import COLUMNS, load_records, locked, record_of, write_records
 
 
@@ -42,6 +42,7 @@ def _apply(
     settings: SurveySettings,
 ) -> dict[int, lc.SurveyRecord]:
     """Apply ``(survey id, event)`` pairs in order; write; return the records after."""
+    write_lock(session)
     before = load_records(session, (sid for sid, _ in events))
     after = dict(before)
     for sid, event in events:
@@ -139,6 +140,7 @@ def settle_with_sms(
 
 def expire_surveys(session: Session, now: datetime, settings: SurveySettings) -> int:
     """Close the reply windows that ended; returns how many surveys changed."""
+    write_lock(session)
     below = [s for s in lc.STATUS_ORDER if lc.RANK[s] < lc.RANK["expired"]]
     query = (
         sa.select(*COLUMNS)

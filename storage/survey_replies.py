@@ -22,7 +22,14 @@ from gateway.surveys.replies import (
 )
 from gateway.surveys.settings import SurveySettings
 from storage import models as m
-from storage.sql import insert_many, insert_returning_ids, is_postgresql, one_of, update_by_id
+from storage.sql import (
+    insert_many,
+    insert_returning_ids,
+    is_postgresql,
+    one_of,
+    update_by_id,
+    write_lock,
+)
 from storage.survey_rows import COLUMNS, locked, record_of, write_records
 
 # An SMS in one of these states is with the SMSC or was: a reply may answer its survey
@@ -115,6 +122,7 @@ def apply_replies(
     """Match a batch of stored replies to their surveys and act on them, in this one transaction."""
     if not replies:
         return []
+    write_lock(session)
     seen = _load_seen(session, replies)
     wanted = {
         phone

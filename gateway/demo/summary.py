@@ -2,7 +2,7 @@
 
 Every figure comes from the database through the same queries the export commands use
 (``storage.reports``, ``storage.survey_export.survey_records``,
-``gateway.callbacks.export.callback_records``), so each can be checked with
+``storage.callback_export.callback_records``), so each can be checked with
 ``pingjing export surveys`` / ``pingjing export callbacks``.
 """
 
@@ -33,8 +33,8 @@ def _pct(value: float | None) -> str:
 
 
 def collect(session: Any) -> dict[str, Any]:
-    from gateway.callbacks.export import callback_records
     from storage import reports
+    from storage.callback_export import callback_records
     from storage.survey_export import survey_records
 
     surveys = list(survey_records(session))

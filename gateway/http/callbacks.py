@@ -1,7 +1,7 @@
 """Supervisors' callback API: ``GET /api/v1/callbacks`` and ``GET /api/v1/recordings/{id}``.
 
 Thin twisted.web resources: they authenticate, parse filters, and call the same query the
-``pingjing export callbacks`` command uses (:mod:`gateway.callbacks.export`) on the database
+``pingjing export callbacks`` command uses (:mod:`storage.callback_export`) on the database
 thread pool; they hold no business rules. Scope: a token without a unit (the inspectorate)
 sees every unit; a unit's token sees that unit and the units below it, and asking for anything
 else is a 403 naming what was refused. Every recording fetch, allowed or refused, is written to
@@ -28,14 +28,14 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from gateway.callbacks.export import (
+from gateway.http.auth import Authenticate, Principal
+from storage.callback_export import (
     FIELDS,
     ExportQueryError,
     callback_rows,
     parse_bound,
     unit_scope,
 )
-from gateway.http.auth import Authenticate, Principal
 from storage.models import AuditEntry, CallAttempt, CallbackTask, Recording, Unit
 
 log = Logger()

@@ -17,9 +17,9 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from gateway.events.intake import BatchRejectedError
 from gateway.events.schema import EventInvalidError
 from gateway.http.auth import Authenticate
+from gateway.surveys.intake import BatchRejectedError
 
 log = Logger()
 

@@ -10,13 +10,15 @@ Every rule (which status comes next, which SMS to send) is decided by ``lifecycl
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from twisted.internet import defer
 
+from gateway.events.results import IngestResult
+from gateway.events.schema import ServiceEvent
 from gateway.smpp.api import InboundSms, ReceiptUpdate, SubmitOutcome
 from gateway.surveys import lifecycle as lc
 from gateway.surveys.classifier import Reading
@@ -75,6 +77,26 @@ class SurveyStore(Protocol):
     def unprocessed_replies(self, tx: Tx, after_id: int, limit: int) -> list[InboundSms]: ...
 
     def longest_names(self, tx: Tx) -> tuple[str, str] | None: ...
+
+
+class EventStore(Protocol):
+    """What intake needs: store validated events with their survey decisions."""
+
+    #: The error a store raises when two doors stored the same event_id at once.
+    conflict_error: type[Exception]
+
+    def store_events(
+        self,
+        tx: Tx,
+        events: Sequence[ServiceEvent],
+        *,
+        source: str,
+        settings: SurveySettings,
+        now: datetime,
+        scope: str | None = None,
+    ) -> list[IngestResult]: ...
+
+    def event_exists(self, tx: Tx, event_id: str) -> bool: ...
 
 
 class Runner(Protocol):

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from gateway.callbacks.export import (
+from storage.callback_export import (
     FIELDS,
     ExportQueryError,
     callback_records,

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from gateway.callbacks.export import FIELDS
 from gateway.cli import main
 from storage import migrate
+from storage.callback_export import FIELDS
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import CallAttempt, Recording
 from tests.callbacks.conftest import T0, add_task, add_unit

@@ -7,10 +7,11 @@ import sqlalchemy as sa
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from gateway.events.intake import EventIntake
 from gateway.smpp.api import InboundSms, ReceiptUpdate
+from gateway.surveys.intake import EventIntake
 from gateway.surveys.pipeline import SurveyPipeline
 from storage import models as m
+from storage.events_store import SqlEventStore
 from storage.survey_store import SqlSurveyStore
 from tests.surveys.fake_smpp import FakeSmppService
 from tests.surveys.support import NOW, event_data
@@ -24,7 +25,7 @@ def clock_at(moment):
 
 def started(db, settings, clock, smpp):
     pipeline = SurveyPipeline(db, smpp, settings, store=SqlSurveyStore(), clock=clock)
-    intake = EventIntake(db, settings, clock=clock, on_queued=pipeline.kick)
+    intake = EventIntake(db, settings, store=SqlEventStore(), clock=clock, on_queued=pipeline.kick)
     pipeline.startService()
     return pipeline, intake
 
@@ -178,7 +179,9 @@ def test_events_arriving_together_share_a_transaction(sqlite_db, settings):
         return original(fn, *args, **kwargs)
 
     sqlite_db.run = counting_run
-    intake = EventIntake(sqlite_db, settings, clock=clock_at(NOW), max_concurrent_batches=1)
+    intake = EventIntake(
+        sqlite_db, settings, store=SqlEventStore(), clock=clock_at(NOW), max_concurrent_batches=1
+    )
     bodies = [
         json.dumps(event_data(event_id=f"G-{i}", citizen_phone=f"1390000000{i}")).encode()
         for i in range(6)
@@ -431,7 +434,9 @@ def test_settled_by_the_sms_store_an_answered_sms_frees_its_slot_before_the_comm
     smpp = FakeSmppService(auto=None, available=False)
     pipeline = SurveyPipeline(sqlite_db, smpp, settings, store=SqlSurveyStore(), clock=clock)
     pipeline.settle_in_sms_store(HookRecorder())
-    intake = EventIntake(sqlite_db, settings, clock=clock, on_queued=pipeline.kick)
+    intake = EventIntake(
+        sqlite_db, settings, store=SqlEventStore(), clock=clock, on_queued=pipeline.kick
+    )
     pipeline.startService()
     yield ingest_events(intake, 30)
     smpp.set_available(True)
