@@ -33,7 +33,7 @@ HEADERS = (
 
 def command() -> list[str]:
     script = Path(sys.executable).with_name("pingjing-agi")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "ivr.agi_callback"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gateway.agi_main"]
 
 
 def _line(fd: int, buf: bytearray) -> bytes:

@@ -11,14 +11,17 @@ production; the demo compresses business time and leaves the wire in real time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application import strports
 from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from gateway.config import Settings
 from storage.db import Database
+from storage.events_store import SqlEventStore
 
 log = Logger()
 
@@ -115,14 +118,43 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
     return make_site(root)
 
 
+def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
+    """The ``ingest_spool`` argument for a real ``storage.db.Database``: runs
+    ``ivr.spool.ingest_spool`` (blocking, one transaction per file) on the database threads
+    and logs what it found."""
+    log = Logger(namespace="gateway.callbacks.spool")
+
+    def report(result: Any) -> Any:
+        if result.ingested or result.bad:
+            log.info(
+                "AGI spool: {ingested} results stored, {duplicates} duplicates, "
+                "{bad} unreadable files moved to bad/",
+                ingested=len(result.ingested),
+                duplicates=len(result.duplicates),
+                bad=len(result.bad),
+            )
+        return result
+
+    def ingest() -> Deferred[Any]:
+        from ivr.spool import ingest_spool
+        from storage.callback_results import session_writer
+
+        write = session_writer(db.sessions)
+        return db.run(lambda _session: ingest_spool(directory, write)).addCallback(report)
+
+    return ingest
+
+
 def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) -> Pingjing:
     from gateway.amqp.consumer import EventConsumer
-    from gateway.callbacks.scheduler import CallbackScheduler, spool_ingester
-    from gateway.events.intake import EventIntake
+    from gateway.callbacks.scheduler import CallbackScheduler
     from gateway.smpp.service import SmppService
+    from gateway.surveys.intake import EventIntake
     from gateway.surveys.pipeline import SurveyPipeline
     from ivr.ami.client import AmiClient
+    from storage.callback_store import SqlCallbackStore
     from storage.sms_store import SqlSmsStore
+    from storage.survey_store import SqlSurveyStore
 
     if reactor is None:
         from twisted.internet import reactor as default_reactor
@@ -141,10 +173,14 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
     app.ami = AmiClient(settings.ami, reactor)
     app.ami.setServiceParent(app)
 
-    app.surveys = SurveyPipeline(app.db, app.smpp, settings.survey, clock=clock)
+    app.surveys = SurveyPipeline(
+        app.db, app.smpp, settings.survey, store=SqlSurveyStore(), clock=clock
+    )
     app.surveys.settle_in_sms_store(app.smpp.store)
     app.surveys.setServiceParent(app)
-    app.intake = EventIntake(app.db, settings.survey, clock=clock, on_queued=app.surveys.kick)
+    app.intake = EventIntake(
+        app.db, settings.survey, store=SqlEventStore(), clock=clock, on_queued=app.surveys.kick
+    )
     if settings.amqp.enabled:
         intake = app.intake
         app.amqp = EventConsumer(
@@ -159,6 +195,7 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         app.ami,
         settings.callbacks,
         clock,
+        store=SqlCallbackStore(),
         ingest_spool=spool_ingester(app.db, spool),
     )
     app.callbacks.setServiceParent(app)

@@ -21,6 +21,7 @@ from gateway.configload import (
     load_section,
     redacted,
     secret_values,
+    section_problem,
 )
 
 
@@ -183,9 +184,7 @@ def load_settings(path: str | Path | None, env: dict[str, str] | None = None) ->
             try:
                 result = validate()
             except ValueError as exc:
-                key, _, problem = str(exc).partition(": ")
-                if not (key.startswith(name + ".") and problem):
-                    key, problem = name, str(exc)
+                key, problem = section_problem(name, str(exc))
                 raise ConfigError(source, key, problem) from None
             settings = result if result is not None else settings
         sections[name] = settings

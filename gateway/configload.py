@@ -224,7 +224,17 @@ def load_section(
     try:
         return cls(**values)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(source, section, str(exc)) from None
+        key, problem = section_problem(section, str(exc))
+        raise ConfigError(source, key, problem) from None
+
+
+def section_problem(section: str, message: str) -> tuple[str, str]:
+    """The key and problem of a settings class's error: ``"smpp.port: ..."`` names its key,
+    ``"callbacks: ..."`` its section (named once, not twice); anything else is the section's."""
+    key, _, problem = message.partition(": ")
+    if problem and (key == section or key.startswith(section + ".")):
+        return key, problem
+    return section, message
 
 
 def _read_secret_file(path: Any, where: str, source: str) -> str:

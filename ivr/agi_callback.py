@@ -28,6 +28,7 @@ import io
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr.flow import (
@@ -36,6 +37,7 @@ from ivr.flow import (
     ChannelError,
     ChannelHangup,
     FlowSettings,
+    ResultWriter,
 )
 from ivr.settings import IvrSettings
 
@@ -260,23 +262,16 @@ def _safe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
-def store_result(result: CallResult, cfg: AgiConfig, err: TextIO) -> str:
+#: Builds the result writer for a database URL (``storage.callback_results.database_writer``,
+#: injected by the ``pingjing-agi`` entry point, ``gateway.agi_main``).
+WriterFactory = Callable[[str], ResultWriter]
+
+
+def store_result(result: CallResult, cfg: AgiConfig, err: TextIO, writer_for: WriterFactory) -> str:
     """Database first, spool second; returns 'db', 'spool' or 'lost' (the JSON then goes to
     stderr so that even then it survives in Asterisk's log)."""
     try:
-        from storage.callback_results import write_result
-        from storage.db import make_engine, make_session_factory, transaction
-
-        url = database_url(cfg)
-        kwargs: dict[str, Any] = {}
-        if url.startswith("postgresql"):
-            kwargs["connect_args"] = {"connect_timeout": 5}
-        engine = make_engine(url, **kwargs)
-        try:
-            with transaction(make_session_factory(engine)) as session:
-                write_result(session, result)
-        finally:
-            engine.dispose()
+        writer_for(database_url(cfg))(result)
         return "db"
     except Exception as exc:
         err.write(
@@ -311,7 +306,7 @@ def _int_or_none(text: str) -> int | None:
 
 
 def run_call(
-    agi: Any, config_path: str, env: dict[str, str], err: TextIO
+    agi: Any, config_path: str, env: dict[str, str], err: TextIO, writer_for: WriterFactory
 ) -> tuple[CallResult, str]:
     """Hold one conversation on ``agi`` and store its result; returns (result, where)."""
     channel = AgiChannel(agi)
@@ -363,14 +358,15 @@ def run_call(
     if not channel.dead:
         with contextlib.suppress(ChannelHangup, ChannelError):
             channel.set_variable(RESULT_VARIABLE, result.ended_how)
-    where = store_result(result, cfg, err)
+    where = store_result(result, cfg, err, writer_for)
     err.write(
         f"pingjing-agi: attempt {result.attempt_id} ended {result.ended_how}, stored: {where}\n"
     )
     return result, where
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(writer_for: WriterFactory, argv: list[str] | None = None) -> int:
+    """The AGI program; ``writer_for`` is injected by the entry point (``gateway.agi_main``)."""
     signal.signal(signal.SIGHUP, _note_sighup)  # before pyst2 takes over: never die of it
     args = sys.argv[1:] if argv is None else argv
     env = dict(os.environ)
@@ -388,12 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     if _early_sighup:
         agi._got_sighup = True
     try:
-        _, where = run_call(agi, config_path, env, err)
+        _, where = run_call(agi, config_path, env, err, writer_for)
     except Exception as exc:  # a bug outside the flow: say so where Asterisk logs it
         err.write(f"pingjing-agi: failed: {_safe_error(exc)}\n")
         return 1
     return 1 if where == "lost" else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -22,6 +22,7 @@ a wrong one can be told apart from none; no key or a wrong key is said and the m
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from ivr.prompts import sound_name
@@ -304,3 +305,12 @@ class CallbackFlow:
         # The line may be dead already; the result matters more than this courtesy.
         with contextlib.suppress(Exception):
             self.ch.hangup()
+
+
+class UnknownAttemptError(LookupError):
+    """A result names an attempt that is not in the database (or not of that callback)."""
+
+
+#: Stores one result in its own transaction; False when the attempt already had one.
+#: Raises :class:`UnknownAttemptError` for a result no attempt matches.
+ResultWriter = Callable[[CallResult], bool]

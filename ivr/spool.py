@@ -15,9 +15,8 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ivr.flow import CallResult
+from ivr.flow import CallResult, ResultWriter, UnknownAttemptError
 
 SUFFIX = ".json"
 BAD_DIR = "bad"
@@ -88,14 +87,13 @@ def _quarantine(path: Path, why: str) -> None:
     (bad / (path.name + ".error")).write_text(why + "\n", encoding="utf-8")
 
 
-def ingest_spool(directory: str | os.PathLike[str], session_factory: Any) -> SpoolReport:
-    """Store every spooled result (blocking: run it in a thread, e.g. ``Database.run_sync``).
+def ingest_spool(directory: str | os.PathLike[str], write: ResultWriter) -> SpoolReport:
+    """Store every spooled result with ``write`` (one transaction each; blocking: run it in a
+    thread, e.g. ``Database.run``).
 
     A database error stops the run and propagates, leaving that file and the rest in place for
     the next run; everything stored before it is already committed and deleted.
     """
-    from storage.callback_results import UnknownAttemptError, write_result
-    from storage.db import transaction
 
     report = SpoolReport()
     for path in pending_files(directory):
@@ -106,8 +104,7 @@ def ingest_spool(directory: str | os.PathLike[str], session_factory: Any) -> Spo
             report.bad.append(path.name)
             continue
         try:
-            with transaction(session_factory) as session:
-                stored = write_result(session, result)
+            stored = write(result)
         except UnknownAttemptError as exc:
             _quarantine(path, f"{path.name}: {exc}")
             report.bad.append(path.name)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from twisted.internet import defer
 
-from gateway.callbacks.export import ExportQueryError, callback_rows
+from gateway.callbacks.export import ExportQueryError
 from gateway.http.store import (
     AuditRecord,
     CallbackQuery,
@@ -17,6 +17,7 @@ from gateway.http.store import (
     UnitIds,
     UnknownFilterError,
 )
+from storage.callback_export import callback_rows
 from storage.models import AuditEntry, CallAttempt, CallbackTask, Recording, Unit
 from storage.units import subtree_ids
 

@@ -9,17 +9,18 @@ Settling the callback task from the attempt is the scheduler's job
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ivr.flow import CallResult
+from ivr.flow import CallResult, UnknownAttemptError
+from storage.db import make_engine, make_session_factory, transaction
 from storage.models import AuditEntry, CallAttempt, Recording
 
-
-class UnknownAttemptError(LookupError):
-    """The result names an attempt that is not in the database (or not of that callback)."""
+__all__ = ["UnknownAttemptError", "database_writer", "session_writer", "write_result"]
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -95,3 +96,30 @@ def write_result(session: Session, result: CallResult, now: datetime | None = No
     )
     session.flush()
     return True
+
+
+def session_writer(session_factory: Any) -> Callable[[CallResult], bool]:
+    """``ivr.flow.ResultWriter``: each result in its own transaction of ``session_factory``."""
+
+    def write(result: CallResult) -> bool:
+        with transaction(session_factory) as session:
+            return write_result(session, result)
+
+    return write
+
+
+def database_writer(url: str) -> Callable[[CallResult], bool]:
+    """``ivr.flow.ResultWriter`` for the short-lived AGI process: a connection of its own,
+    closed after the one write (a database that does not answer fails within 5 s)."""
+
+    def write(result: CallResult) -> bool:
+        kwargs: dict[str, Any] = {}
+        if url.startswith("postgresql"):
+            kwargs["connect_args"] = {"connect_timeout": 5}
+        engine = make_engine(url, **kwargs)
+        try:
+            return session_writer(make_session_factory(engine))(result)
+        finally:
+            engine.dispose()
+
+    return write

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -32,32 +31,12 @@ from gateway.callbacks.policy import (
     sampled_for_callback,
 )
 from gateway.callbacks.settings import CallbackSettings
+from gateway.callbacks.store import Change, Claim
 from storage.models import CallAttempt, CallbackTask, OptOut, Survey
 from storage.sql import is_postgresql
 
 #: Placeholder channel id until the AMI client names the channel (unique, like the real ones).
 PLACEHOLDER_PREFIX = "claim-"
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A task this process now owns, and the attempt row created for the call it will place."""
-
-    task_id: int
-    attempt_id: int
-    attempt_number: int
-    phone: str
-    trigger: str
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A task whose status the store changed, for the scheduler's log and its tests."""
-
-    task_id: int
-    status: str
-    next_attempt_at: datetime | None = None
-    why: str = ""
 
 
 def _opted_out(session: Session, phone: str) -> bool:
@@ -453,3 +432,18 @@ def create_non_response_tasks(
         if len(candidates) < limit:
             return created
         after_id = candidates[-1][0]
+
+
+class SqlCallbackStore:
+    """``gateway.callbacks.store.CallbackStore`` as these transaction functions."""
+
+    claim_due = staticmethod(claim_due)
+    record_outcome = staticmethod(record_outcome)
+    record_not_placed = staticmethod(record_not_placed)
+    record_refused = staticmethod(record_refused)
+    record_call_ended = staticmethod(record_call_ended)
+    settle_results = staticmethod(settle_results)
+    recover_claims = staticmethod(recover_claims)
+    sweep = staticmethod(sweep)
+    next_due_at = staticmethod(next_due_at)
+    create_non_response_tasks = staticmethod(create_non_response_tasks)

@@ -496,3 +496,11 @@ def phone_history(
 ) -> PhoneHistory:
     """The facts selection needs about this phone (what ``store_events`` reads in bulk)."""
     return _load_facts(session, [event], settings).history(event, unit_id, settings)
+
+
+class SqlEventStore:
+    """``gateway.surveys.store.EventStore`` in SQL."""
+
+    conflict_error = sa.exc.IntegrityError
+    store_events = staticmethod(store_events)
+    event_exists = staticmethod(event_exists)

@@ -173,6 +173,8 @@ SURVEY_STATUSES = (
     "replied",
     "expired",
     "failed",
+    "opted_out",  # see gateway.surveys.lifecycle.STATUS_ORDER
+    "withdrawn",
 )
 RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
 

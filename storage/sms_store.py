@@ -439,7 +439,9 @@ def _fold_receipts(
                 final = message_status([state], 1)
                 if final is not None:
                     finals[p.outbound_id] = final
-                results[index] = ReceiptUpdate(p.outbound_id, rec.message_id, rec.state, final)
+                results[index] = ReceiptUpdate(
+                    p.outbound_id, rec.message_id, rec.state, final, rec.done_date, rec.received_at
+                )
                 receipt_rows.append(_receipt_row(rec, pid))
                 settled.add(index)
             part_rows.append((pid, *row, state, final_at))
@@ -510,7 +512,9 @@ def _apply_receipts(
             final = message_status([p.receipt_state for p in group.values()], part.parts_total)
             if final is not None:
                 finals[part.outbound_id] = final
-            update = ReceiptUpdate(part.outbound_id, rec.message_id, rec.state, final)
+            update = ReceiptUpdate(
+                part.outbound_id, rec.message_id, rec.state, final, rec.done_date, rec.received_at
+            )
         if existing_id is None:
             new_receipts.append(_receipt_row(rec, part.id if part else None))
         elif part is not None:

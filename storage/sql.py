@@ -203,3 +203,12 @@ def update_by_id(session: Session, model: Any, rows: list[dict[str, Any]]) -> No
         f"FROM unnest({', '.join(casts)}) AS v({', '.join(cols)}) WHERE t.id = v.id"
     )
     session.execute(sa.text(sql), params)
+
+
+def write_lock(session: Session) -> None:
+    """On SQLite, take the database's write lock now, before the transaction reads what it
+    will decide on (PostgreSQL locks the rows read with FOR UPDATE instead). Otherwise the
+    driver starts the transaction only at its first write, the reads see no snapshot, and
+    two batches deciding on the same survey at once would both act on what it was before."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.text("UPDATE surveys SET id = id WHERE 0"))

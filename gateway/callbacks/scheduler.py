@@ -4,7 +4,7 @@ One Twisted service, woken only by timers on the injected clock (the next due ta
 calling window, the spool interval, a poll interval as a safety net for tasks other processes
 create) and by :meth:`CallbackScheduler.wake`. Every database access goes through
 ``Database.run`` (a pool thread); the rules come from :mod:`gateway.callbacks.policy` and the
-SQL from :mod:`storage.callback_store`.
+SQL from the injected :class:`~gateway.callbacks.store.CallbackStore`.
 
 Each placed call is tracked as an explicit state (:class:`CallState`) and holds one of
 ``max_concurrent`` slots from the claim until the line is free again: at the outcome for an
@@ -30,6 +30,7 @@ from twisted.python.failure import Failure
 
 from gateway.callbacks import policy
 from gateway.callbacks.settings import CallbackSettings
+from gateway.callbacks.store import CallbackStore, Change, Claim
 from gateway.masking import mask_phone
 from ivr.ami.api import (
     AmiConnectionLostError,
@@ -40,7 +41,6 @@ from ivr.ami.api import (
     CallOutcome,
     OriginateRequest,
 )
-from storage import callback_store as store
 
 
 class Originator(Protocol):
@@ -65,34 +65,9 @@ class CallState(enum.Enum):
 
 @dataclass
 class _Call:
-    claim: store.Claim
+    claim: Claim
     state: CallState = CallState.DIALLING
     ended: Deferred[CallEnded] | None = None
-
-
-def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
-    """The ``ingest_spool`` argument for a real ``storage.db.Database``: runs
-    ``ivr.spool.ingest_spool`` (blocking, one transaction per file) on the database threads
-    and logs what it found."""
-    log = Logger(namespace="gateway.callbacks.spool")
-
-    def report(result: Any) -> Any:
-        if result.ingested or result.bad:
-            log.info(
-                "AGI spool: {ingested} results stored, {duplicates} duplicates, "
-                "{bad} unreadable files moved to bad/",
-                ingested=len(result.ingested),
-                duplicates=len(result.duplicates),
-                bad=len(result.bad),
-            )
-        return result
-
-    def ingest() -> Deferred[Any]:
-        from ivr.spool import ingest_spool
-
-        return db.run(lambda _session: ingest_spool(directory, db.sessions)).addCallback(report)
-
-    return ingest
 
 
 def default_worker_name() -> str:
@@ -114,10 +89,12 @@ class CallbackScheduler(Service):
         settings: CallbackSettings,
         clock: IReactorTime,
         *,
+        store: CallbackStore,
         worker: str | None = None,
         ingest_spool: Callable[[], Any] | None = None,
     ) -> None:
         self.db = db
+        self.store = store
         self.ami = ami
         self.settings = settings
         self.clock = clock
@@ -148,7 +125,7 @@ class CallbackScheduler(Service):
     def _start(self) -> Any:
         try:
             changes = yield self.db.run(
-                store.recover_claims, self.now(), self.settings, worker=self.worker
+                self.store.recover_claims, self.now(), self.settings, worker=self.worker
             )
             for change in changes:
                 self.log.warn(
@@ -239,19 +216,19 @@ class CallbackScheduler(Service):
             except Exception:
                 self.log.failure("ingesting the AGI spool failed; the files stay for next time")
         busy = self._busy_tasks()
-        changes = yield self.db.run(store.settle_results, now, s, exclude=busy)
-        changes += yield self.db.run(store.recover_claims, now, s, exclude=busy)
+        changes = yield self.db.run(self.store.settle_results, now, s, exclude=busy)
+        changes += yield self.db.run(self.store.recover_claims, now, s, exclude=busy)
         self._release_settled(changes)
-        changes += yield self.db.run(store.sweep, now, s)
+        changes += yield self.db.run(self.store.sweep, now, s)
         if s.non_response_share > 0:
-            created = yield self.db.run(store.create_non_response_tasks, now, s)
+            created = yield self.db.run(self.store.create_non_response_tasks, now, s)
             if created:
                 self.log.info("{count} non-response callbacks created", count=len(created))
         for change in changes:
             self._log_change(change)
         free = s.max_concurrent - len(self._calls)
         if free > 0 and policy.in_window(now, s) and self._ami_ready():
-            claims, closed = yield self.db.run(store.claim_due, now, free, self.worker, s)
+            claims, closed = yield self.db.run(self.store.claim_due, now, free, self.worker, s)
             for change in closed:
                 self._log_change(change)
             for claim in claims:
@@ -266,7 +243,7 @@ class CallbackScheduler(Service):
         if self._next_ingest is not None:
             wake_at = min(wake_at, self._next_ingest)
         if len(self._calls) < s.max_concurrent and self._ami_ready():
-            due = yield self.db.run(store.next_due_at, now)
+            due = yield self.db.run(self.store.next_due_at, now)
             if due is not None:
                 slot = policy.next_slot(due, s)
                 if slot > now:
@@ -288,13 +265,13 @@ class CallbackScheduler(Service):
             if call.state is not CallState.AWAITING_RESULT
         }
 
-    def _release_settled(self, changes: list[store.Change]) -> None:
+    def _release_settled(self, changes: list[Change]) -> None:
         settled = {c.task_id for c in changes}
         for attempt_id, call in list(self._calls.items()):
             if call.state is CallState.AWAITING_RESULT and call.claim.task_id in settled:
                 del self._calls[attempt_id]
 
-    def _log_change(self, change: store.Change) -> None:
+    def _log_change(self, change: Change) -> None:
         self.log.info(
             "callback {task_id}: {status} {when}({why})",
             task_id=change.task_id,
@@ -305,7 +282,7 @@ class CallbackScheduler(Service):
 
     # -- one call --------------------------------------------------------------------------------
 
-    def _place(self, claim: store.Claim) -> None:
+    def _place(self, claim: Claim) -> None:
         call = _Call(claim)
         self._calls[claim.attempt_id] = call
         request = OriginateRequest(
@@ -345,7 +322,7 @@ class CallbackScheduler(Service):
             self._free(call)
         try:
             change = yield self.db.run(
-                store.record_outcome,
+                self.store.record_outcome,
                 claim.attempt_id,
                 channel_id=outcome.channel_id,
                 outcome=outcome.result,
@@ -366,7 +343,7 @@ class CallbackScheduler(Service):
     def _on_ended(self, ended: CallEnded, call: _Call) -> Any:
         self._free(call)
         change = yield self.db.run(
-            store.record_call_ended,
+            self.store.record_call_ended,
             call.claim.attempt_id,
             hangup_cause=ended.hangup_cause,
             now=self.now(),
@@ -389,11 +366,11 @@ class CallbackScheduler(Service):
         if isinstance(error, AmiNotConnectedError):
             retry_at = policy.next_slot(now + self.settings.not_connected_backoff, self.settings)
             change = yield self.db.run(
-                store.record_not_placed, claim.attempt_id, now, retry_at, why
+                self.store.record_not_placed, claim.attempt_id, now, retry_at, why
             )
         elif isinstance(error, ValueError):
             change = yield self.db.run(
-                store.record_refused,
+                self.store.record_refused,
                 claim.attempt_id,
                 now,
                 f"number refused by the dialler: {error}",
@@ -409,7 +386,7 @@ class CallbackScheduler(Service):
                     task_id=claim.task_id,
                 )
             change = yield self.db.run(
-                store.record_outcome,
+                self.store.record_outcome,
                 claim.attempt_id,
                 channel_id=None,
                 outcome="unknown" if unknown else "failed",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.commands.common import add_config_option, open_database, settings_from
+from storage.events_store import SqlEventStore
 
 CHUNK = 500
 
@@ -59,9 +60,9 @@ def read_items(text: str, fmt: str) -> tuple[list[tuple[int, str, Any]], list[st
 
 
 def import_events(args: argparse.Namespace) -> int:
-    from gateway.events.intake import EventIntake
     from gateway.events.results import REJECTED
     from gateway.events.schema import EventInvalidError
+    from gateway.surveys.intake import EventIntake
 
     path = Path(args.file)
     try:
@@ -73,7 +74,7 @@ def import_events(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     items, header = read_items(text, fmt)
     db = open_database(settings)
-    intake = EventIntake(db, settings.survey)
+    intake = EventIntake(db, settings.survey, store=SqlEventStore())
     counts: Counter[str] = Counter()
     decisions: Counter[str] = Counter()
     rejected: list[tuple[int, str, str]] = []

@@ -1,7 +1,7 @@
 """``pingjing export surveys|callbacks``: flat records for supervisors, JSON lines or CSV.
 
-Phones are masked at the source (``storage.survey_store.survey_records``,
-``gateway.callbacks.export.callback_records``); dates are local (``service.timezone``).
+Phones are masked at the source (``storage.survey_export.survey_records``,
+``storage.callback_export.callback_records``); dates are local (``service.timezone``).
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ def _run(args: argparse.Namespace, query: Any, fields: Sequence[str]) -> int:
 
 
 def export_surveys(args: argparse.Namespace) -> int:
-    from gateway.callbacks.export import unit_scope
-    from storage.survey_store import EXPORT_FIELDS, survey_records
+    from storage.callback_export import unit_scope
+    from storage.survey_export import EXPORT_FIELDS, survey_records
 
     def query(session: Any, start: Any, end: Any) -> Any:
         unit_ids = unit_scope(session, args.unit)
@@ -100,7 +100,7 @@ def export_surveys(args: argparse.Namespace) -> int:
 
 
 def export_callbacks(args: argparse.Namespace) -> int:
-    from gateway.callbacks.export import FIELDS, callback_records
+    from storage.callback_export import FIELDS, callback_records
 
     def query(session: Any, start: Any, end: Any) -> Any:
         return iter(callback_records(session, start, end, args.unit, args.status))

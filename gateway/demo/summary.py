@@ -1,8 +1,8 @@
 """The demo's closing report: what a supervisor of the inspectorate would want to see.
 
 Every figure comes from the database through the same queries the export commands use
-(``storage.reports``, ``storage.survey_store.survey_records``,
-``gateway.callbacks.export.callback_records``), so each can be checked with
+(``storage.reports``, ``storage.survey_export.survey_records``,
+``storage.callback_export.callback_records``), so each can be checked with
 ``pingjing export surveys`` / ``pingjing export callbacks``.
 """
 
@@ -33,9 +33,9 @@ def _pct(value: float | None) -> str:
 
 
 def collect(session: Any) -> dict[str, Any]:
-    from gateway.callbacks.export import callback_records
     from storage import reports
-    from storage.survey_store import survey_records
+    from storage.callback_export import callback_records
+    from storage.survey_export import survey_records
 
     surveys = list(survey_records(session))
     callbacks = {c["event_id"]: c for c in callback_records(session, None, None, None, None)}

@@ -20,12 +20,12 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from gateway.events.intake import BatchRejectedError
 from gateway.events.registry import EventRegistry, RegistryFacts, registry_errors, wanted
 from gateway.events.schema import EventInvalidError, FieldError, ServiceEvent
 from gateway.http.auth import Authenticate, Principal
 from gateway.http.responses import error_body, send_error, send_json
 from gateway.http.routes import Outside, Route
+from gateway.surveys.intake import BatchRejectedError
 
 log = Logger()
 

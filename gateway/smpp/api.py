@@ -25,6 +25,7 @@ class SubmitOutcome:
     message_ids: tuple[str, ...]
     parts: int
     error: str | None = None  # SMPP status name, e.g. "ESME_RINVDSTADR", or a clear reason
+    answered_at: datetime | None = None  # when the (last) submit_sm_resp was read
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,5 @@ class ReceiptUpdate:  # a delivery receipt, already stored
     message_id: str
     state: str  # DELIVRD, UNDELIV, EXPIRED, REJECTD, ...
     final_status: str | None  # outbound status after this receipt: "delivered"|"undeliverable"|None
+    done_at: datetime | None = None  # the receipt's done date (aware UTC), if it had one
+    received_at: datetime | None = None  # when the receipt reached the gateway

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 ESM_RECEIPT_MASK = 0x3C
 ESM_SMSC_RECEIPT = 0x04
@@ -155,6 +155,13 @@ def parse_receipt(
         done_date=_parse_date(fields.get("done date")),
         text=short_message_text,
     )
+
+
+def in_zone(moment: datetime | None, zone: tzinfo) -> datetime | None:
+    """A receipt date parsed as UTC re-read as the wall time of ``zone`` (the SMSC's), in UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=zone).astimezone(UTC)
 
 
 # --- message id normalisation: one plug-in per carrier habit --------------------------------

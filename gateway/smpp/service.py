@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import MultiService
@@ -32,7 +33,13 @@ from gateway.smpp import codec, encoding
 from gateway.smpp.api import InboundSms, OutboundSms, ReceiptUpdate, SubmitOutcome
 from gateway.smpp.protocol import SmppClientFactory
 from gateway.smpp.reassembly import InboundPart, Reassembler
-from gateway.smpp.receipts import ReceiptError, id_format, is_receipt, parse_receipt
+from gateway.smpp.receipts import (
+    ReceiptError,
+    id_format,
+    in_zone,
+    is_receipt,
+    parse_receipt,
+)
 from gateway.smpp.session import (
     BindRefused,
     LinkLost,
@@ -161,6 +168,7 @@ class SmppService(MultiService):
         self.setName(name)
         self._endpoint_factory = endpoint_factory or self._tcp_endpoint
         self._ids = id_format(settings.message_id_format)
+        self._receipt_zone = ZoneInfo(settings.receipt_timezone)
         self._queue: collections.deque[_PartJob] = collections.deque()
         self._messages: set[int] = set()  # id() of unfinished _Message, for stop accounting
         self._open: dict[int, _Message] = {}
@@ -666,7 +674,15 @@ class SmppService(MultiService):
             for n in sorted(msg.done)
             if msg.done[n].status == "submitted"
         )
-        outcome = SubmitOutcome(msg.sms.outbound_id, status, ids, len(msg.parts), error)
+        answered = [r.responded_at for r in msg.done.values() if r.responded_at is not None]
+        outcome = SubmitOutcome(
+            msg.sms.outbound_id,
+            status,
+            ids,
+            len(msg.parts),
+            error,
+            max(answered) if answered and status == "submitted" else None,
+        )
         self.stats[f"outcome_{status}"] += 1
         # parts resolved without a response (stopped, unanswered) are only in ``done``
         recorded = {id(r) for r in msg.results}
@@ -761,8 +777,8 @@ class SmppService(MultiService):
                 key[:64],
                 receipt.state[:16],
                 (receipt.error or None) and receipt.error[:16],
-                receipt.submit_date,
-                receipt.done_date,
+                in_zone(receipt.submit_date, self._receipt_zone),
+                in_zone(receipt.done_date, self._receipt_zone),
                 pdu.text_field("source_addr"),
                 text,
                 now,

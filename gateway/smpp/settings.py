@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.masking import redact
 
@@ -50,6 +51,8 @@ class SmppSettings:
         "gsm0338"  # how to read data_coding 0 on replies: gsm0338|latin1|ascii
     )
     message_id_format: str = "as_is"
+    # The zone the SMSC writes receipts' submit and done dates in (Chinese carriers: Beijing).
+    receipt_timezone: str = "Asia/Shanghai"
     unacked_policy: str = "resend_once"
     reassembly_timeout: float = 300.0
     registered_delivery: bool = True
@@ -121,6 +124,10 @@ class SmppSettings:
         ):
             if getattr(self, key) <= 0:
                 raise bad(key, "must be positive")
+        try:
+            ZoneInfo(self.receipt_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise bad("receipt_timezone", f"unknown time zone {self.receipt_timezone!r}") from None
         if self.rate_limit < 0:
             raise bad("rate_limit", "must be 0 (no cap) or positive")
         if self.validity_period < 0:

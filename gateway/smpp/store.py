@@ -181,7 +181,9 @@ class MemorySmsStore:
         final = message_status([p.receipt_state for p in siblings], part.result.parts_total)
         if final is not None:
             self.outbound_status[oid] = final
-        return ReceiptUpdate(oid, receipt.message_id, receipt.state, final)
+        return ReceiptUpdate(
+            oid, receipt.message_id, receipt.state, final, receipt.done_date, receipt.received_at
+        )
 
     def _latest_attempt_parts(self, outbound_id: int) -> list[_MemPart]:
         latest: dict[int, _MemPart] = {}

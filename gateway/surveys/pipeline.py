@@ -32,6 +32,7 @@ from gateway.smpp.api import InboundSms, OutboundSms, ReceiptUpdate, SubmitOutco
 from gateway.surveys.batching import GroupCommit
 from gateway.surveys.classifier import Reading, classify
 from gateway.surveys.settings import SurveySettings
+from gateway.surveys.store import Runner, SurveyStore
 
 log = Logger()
 
@@ -58,7 +59,17 @@ class SurveyPipeline(service.Service):
 
     name = "surveys"
 
-    def __init__(self, db: Any, smpp: Any, settings: SurveySettings, *, clock: Any = None) -> None:
+    def __init__(
+        self,
+        db: Runner,
+        smpp: Any,
+        settings: SurveySettings,
+        *,
+        store: SurveyStore,
+        clock: Any = None,
+    ) -> None:
+        """``db`` runs ``store``'s transaction functions (``Database``, or ``MemoryRunner``
+        with ``MemorySurveyStore``)."""
         if clock is None:
             from twisted.internet import reactor as clock
         self._db = db
@@ -77,17 +88,12 @@ class SurveyPipeline(service.Service):
         self._sweep_timer: Any = None
         self._pending: set[defer.Deferred[Any]] = set()  # database work
         self._submits: set[defer.Deferred[Any]] = set()  # SMS handed to the SMPP client
-        from storage import survey_store as store
-
+        self._store = store
         self._outcomes: GroupCommit[SubmitOutcome, None] = GroupCommit(
             db,
             lambda session, items: store.record_outcomes(session, items, self.now(), settings),
             name="submit-outcomes",
-            on_start=self._outcomes_started,
         )
-        # SMS whose outcome waits for a transaction that has not started yet: that transaction
-        # reads the SMS's status after every receipt committed so far and folds it in
-        self._outcome_queued: set[int] = set()
         self._routine_replies = 0
         self._settled_by_sms_store = False
         self._replies: GroupCommit[tuple[InboundSms, Reading], Any] = GroupCommit(
@@ -98,7 +104,7 @@ class SurveyPipeline(service.Service):
         )
         self._receipts: GroupCommit[ReceiptUpdate, Any] = GroupCommit(
             db,
-            lambda session, items: store.apply_receipts(session, items, self.now()),
+            lambda session, items: store.apply_receipts(session, items, self.now(), settings),
             name="receipts",
         )
         smpp.add_reply_observer(self.on_reply)
@@ -109,11 +115,9 @@ class SurveyPipeline(service.Service):
         """Let the SMPP store move surveys on in its own batch transactions (``SqlSmsStore``):
         an SMS's outcome and receipts then commit with their survey's state, instead of in the
         outcome and receipt transactions this pipeline runs otherwise."""
-        from storage import survey_store
-
-        settings = self._settings
+        settings, surveys = self._settings, self._store
         store.add_batch_hook(
-            lambda session, outcomes, updates: survey_store.settle_with_sms(
+            lambda session, outcomes, updates: surveys.settle_with_sms(
                 session, outcomes, updates, self.now(), settings
             ),
             failed=self._settle_unsettled,
@@ -142,10 +146,8 @@ class SurveyPipeline(service.Service):
 
     def startService(self) -> None:
         super().startService()
-        from storage.survey_store import longest_names, recover_interrupted
-
-        self._track(self._db.run(longest_names)).addCallback(self._check_templates)
-        d = self._db.run(recover_interrupted, self.now(), self._settings)
+        self._track(self._db.run(self._store.longest_names)).addCallback(self._check_templates)
+        d = self._db.run(self._store.recover_interrupted, self.now(), self._settings)
         d.addCallback(self._recovered)
         self._track(d)
 
@@ -171,12 +173,10 @@ class SurveyPipeline(service.Service):
     def _sweep_replies(self) -> Any:
         """Act on stored replies still ``new``: left by a stop or a failed batch. A reply
         that is being handled live at the same moment is read as done (the batch locks it)."""
-        from storage.survey_store import unprocessed_replies
-
         self._sweep_timer = None
         after, found = 0, 0
         while self.running:
-            batch = yield self._db.run(unprocessed_replies, after, SWEEP_BATCH)
+            batch = yield self._db.run(self._store.unprocessed_replies, after, SWEEP_BATCH)
             for inbound in batch:
                 self.on_reply(inbound)
             found += len(batch)
@@ -255,8 +255,7 @@ class SurveyPipeline(service.Service):
 
     @defer.inlineCallbacks
     def _drain(self) -> Any:
-        from storage.survey_store import claim_due, expire_surveys, next_due_at
-
+        store = self._store
         self._draining = True
         try:
             while self.running and self._available:
@@ -264,17 +263,17 @@ class SurveyPipeline(service.Service):
                 room = self._room()
                 if room <= 0:
                     break
-                items = yield self._db.run(claim_due, self.now(), room, self._settings)
+                items = yield self._db.run(store.claim_due, self.now(), room, self._settings)
                 for item in items:
                     self._submit(item)
                 if not items and not self._again:
                     break
             if self._clock.seconds() - self._expired_at >= EXPIRE_EVERY_SECONDS:
                 self._expired_at = self._clock.seconds()
-                expired = yield self._db.run(expire_surveys, self.now())
+                expired = yield self._db.run(store.expire_surveys, self.now(), self._settings)
                 if expired:
                     log.info("surveys: {n} surveys expired without a reply", n=expired)
-            due = yield self._db.run(next_due_at, self.now())
+            due = yield self._db.run(store.next_due_at, self.now())
         finally:
             self._draining = False
         self._arm(due)
@@ -335,7 +334,6 @@ class SurveyPipeline(service.Service):
     def _outcome_in_own_transaction(self, outcome: SubmitOutcome, item: Any) -> Any:
         self._in_flight.discard(item.outbound_id)
         self._committing.add(item.outbound_id)
-        self._outcome_queued.add(outcome.outbound_id)
         stored = self._track(self._outcomes.submit(outcome))
         self.kick()  # the SMPP slot is free now
         try:
@@ -389,16 +387,10 @@ class SurveyPipeline(service.Service):
             self.kick()
         return outcome
 
-    def _outcomes_started(self, outcomes: list[SubmitOutcome]) -> None:
-        for outcome in outcomes:
-            self._outcome_queued.discard(outcome.outbound_id)
-
     def on_receipt(self, update: ReceiptUpdate) -> defer.Deferred[Any]:
-        """Apply a committed receipt to its survey. When the SMS's outcome is still queued,
-        the outcome's transaction folds the receipt in: it starts after this receipt's commit
-        and reads the SMS's status with the survey locked. Going through the receipt batch as
-        well would only wait for that lock (most receipts follow their submit_sm_resp within
-        milliseconds, so this is the usual case under load)."""
-        if self._settled_by_sms_store or update.outbound_id in self._outcome_queued:
+        """Apply a committed receipt to its survey, in whichever order it and the SMS's
+        outcome commit (the lifecycle gives the same record either way); nothing to do when
+        the SMPP store settled it in its own batch."""
+        if self._settled_by_sms_store:
             return defer.succeed(None)
         return self._track(self._receipts.submit(update))

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest_twisted
 from twisted.internet import reactor
 
-from gateway.callbacks.export import callback_records
 from gateway.demo.run import prepare, run_loop
 from storage import reports
+from storage.callback_export import callback_records
 from storage.db import Database
-from storage.survey_store import survey_records
+from storage.survey_export import survey_records
 
 
 @pytest_twisted.ensureDeferred

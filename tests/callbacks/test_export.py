@@ -8,12 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from gateway.callbacks.export import (
-    FIELDS,
-    ExportQueryError,
-    callback_records,
-    parse_bound,
-)
+from gateway.callbacks.export import FIELDS, ExportQueryError, parse_bound
+from storage.callback_export import callback_records
 from storage.models import CallAttempt, Recording
 from tests.callbacks.conftest import T0, SyncDatabase, add_task, add_unit
 

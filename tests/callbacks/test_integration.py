@@ -18,10 +18,12 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
-from gateway.callbacks.scheduler import CallbackScheduler, spool_ingester
+from gateway.app import spool_ingester
+from gateway.callbacks.scheduler import CallbackScheduler
 from gateway.callbacks.settings import CallbackSettings
 from ivr.ami.api import AmiSettings
 from ivr.ami.client import ATTEMPT_ID_VARIABLE, AmiClient
+from storage.callback_store import SqlCallbackStore
 from storage.db import Database
 from storage.models import Base, CallAttempt, CallbackTask
 from tests.callbacks.conftest import T0, SyncDatabase, add_task, add_unit, write_ivr_result
@@ -59,7 +61,9 @@ def test_busy_then_answered_through_the_ami_wire(db: SyncDatabase) -> None:
     ami = AmiClient(AMI, reactor, clock=clock, endpoint=wire)
     ami.startService()
     wire.flush()
-    scheduler = CallbackScheduler(db, ami, CallbackSettings(), clock, worker="it")
+    scheduler = CallbackScheduler(
+        db, ami, CallbackSettings(), clock, store=SqlCallbackStore(), worker="it"
+    )
     scheduler.startService()
     try:
         wire.run(10)
@@ -94,7 +98,9 @@ def test_no_answer_three_times_through_the_ami_wire(db: SyncDatabase) -> None:
     ami = AmiClient(AMI, reactor, clock=clock, endpoint=wire)
     ami.startService()
     wire.flush()
-    scheduler = CallbackScheduler(db, ami, CallbackSettings(), clock, worker="it")
+    scheduler = CallbackScheduler(
+        db, ami, CallbackSettings(), clock, store=SqlCallbackStore(), worker="it"
+    )
     scheduler.startService()
     try:
         wire.run(5 * 3600, step=10)
@@ -127,7 +133,9 @@ async def test_answered_over_a_real_socket(tmp_path: Path) -> None:
     settings = AmiSettings(host="127.0.0.1", port=port.getHost().port, secret="s3cret")
     ami = AmiClient(settings, reactor, clock=clock)
     ami.startService()
-    scheduler = CallbackScheduler(database, ami, CallbackSettings(), clock, worker="it")
+    scheduler = CallbackScheduler(
+        database, ami, CallbackSettings(), clock, store=SqlCallbackStore(), worker="it"
+    )
     done: Deferred[None] = Deferred()
 
     def pump() -> None:
@@ -186,6 +194,7 @@ def test_the_whole_chain_with_the_real_agi_script(
         ami,
         CallbackSettings(),
         clock,
+        store=SqlCallbackStore(),
         worker="chain",
         ingest_spool=spool_ingester(db, str(data_dir / "agi-spool")),
     )

@@ -13,6 +13,7 @@ from twisted.internet.task import Clock
 from gateway.callbacks.scheduler import CallbackScheduler
 from gateway.callbacks.settings import CallbackSettings
 from ivr.ami.api import AmiNotConnectedError, AmiTimeoutError
+from storage.callback_store import SqlCallbackStore
 from storage.models import CallAttempt, CallbackTask
 from tests.callbacks.conftest import (
     T0,
@@ -56,7 +57,9 @@ class World:
 
     def start(self, settings: CallbackSettings = S, **kw: Any) -> CallbackScheduler:
         kw.setdefault("worker", "test-worker")
-        scheduler = CallbackScheduler(self.db, self.ami, settings, self.clock, **kw)
+        scheduler = CallbackScheduler(
+            self.db, self.ami, settings, self.clock, store=SqlCallbackStore(), **kw
+        )
         scheduler.startService()
         self.schedulers.append(scheduler)
         self.clock.advance(0)
@@ -379,7 +382,7 @@ def test_database_down_is_logged_and_retried(
     w = World(db, ami, clock)
     w.seed()
     flaky = FlakyDatabase(db, failures=2)
-    scheduler = CallbackScheduler(flaky, ami, S, clock, worker="w")
+    scheduler = CallbackScheduler(flaky, ami, S, clock, store=SqlCallbackStore(), worker="w")
     scheduler.startService()
     clock.advance(0)
     assert ami.requests == []
@@ -445,7 +448,7 @@ def test_spooled_result_is_ingested_and_closes_the_task(
     """Database down during the call: the AGI script spooled its result (the real spool
     format); after the hangup the scheduler ingests it, stores the recording and closes the
     task."""
-    from gateway.callbacks.scheduler import spool_ingester
+    from gateway.app import spool_ingester
     from ivr.flow import CallResult, RecordingInfo
     from ivr.spool import pending_files, write_spool
     from storage.models import Recording

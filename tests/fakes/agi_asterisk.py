@@ -277,7 +277,7 @@ class AgiPeer:
 def agi_command(config: str | None = None) -> list[str]:
     """The installed ``pingjing-agi`` console script next to this Python."""
     script = Path(sys.executable).with_name("pingjing-agi")
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "ivr.agi_callback"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "gateway.agi_main"]
     return [*cmd, *([config] if config else [])]
 
 

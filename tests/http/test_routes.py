@@ -22,9 +22,10 @@ from twisted.web.test.requesthelper import DummyRequest
 
 from gateway.app import make_api_site
 from gateway.config import ApiToken, load_settings
-from gateway.events.intake import EventIntake
 from gateway.http.openapi import load_document
 from gateway.http.routes import Route, declared_routes, undeclared
+from gateway.surveys.intake import EventIntake
+from storage.events_store import SqlEventStore
 from storage.models import CallAttempt, Recording
 from tests.callbacks.conftest import SyncDatabase, add_task, add_unit
 
@@ -65,7 +66,7 @@ def site(tmp_path: Path) -> tuple[Resource, dict[str, str]]:
     recordings = settings.ivr.recordings_path(settings.data_dir)
     recordings.mkdir(parents=True, exist_ok=True)
     foreign = db.run_sync(seed, recordings)
-    app = SimpleNamespace(db=db, intake=EventIntake(db, settings.survey))
+    app = SimpleNamespace(db=db, intake=EventIntake(db, settings.survey, store=SqlEventStore()))
     return make_api_site(app, settings).resource, foreign
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ivr.spool import ingest_spool, pending_files
+from storage.callback_results import session_writer
 from tests.fakes.agi_asterisk import (
     AgiPeer,
     HangUp,
@@ -233,7 +234,7 @@ def test_database_down_spools_and_the_daemon_ingests_later(
     spool = tmp_path / "data" / "agi-spool"
     assert len(pending_files(spool)) == 1
     assert sqlite_db.attempt().ended_how is None
-    report = ingest_spool(spool, sqlite_db.sessions)
+    report = ingest_spool(spool, session_writer(sqlite_db.sessions))
     assert report.attempt_ids == [sqlite_db.attempt_id]
     a = sqlite_db.attempt()
     assert (a.ended_how, a.reason_key, a.recording.partial) == ("completed", "2", False)

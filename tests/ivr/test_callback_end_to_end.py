@@ -15,6 +15,7 @@ from twisted.internet.task import Clock
 from ivr.ami.api import AmiSettings, OriginateRequest
 from ivr.ami.client import AmiClient
 from ivr.spool import ingest_spool, pending_files
+from storage.callback_results import session_writer
 from tests.fakes.agi_asterisk import AgiPeer, HangUp, Press, Speak, run_agi
 from tests.fakes.ami_server import Answer, Busy, FakeAmiFactory, LoopbackEndpoint
 from tests.ivr.conftest import SeededDb
@@ -94,7 +95,7 @@ def test_hangup_while_recording_then_db_down_is_spooled_and_ingested(
     assert handle.ended.called
     spool = tmp_path / "data" / "agi-spool"
     assert len(pending_files(spool)) == 1
-    ingest_spool(spool, sqlite_db.sessions)
+    ingest_spool(spool, session_writer(sqlite_db.sessions))
     a = sqlite_db.attempt()
     assert (a.ended_how, a.reason_key) == ("hangup", "2")
     assert (a.recording.partial, a.recording.duration_seconds) == (True, 2.5)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from ivr.flow import CallResult, RecordingInfo
 from ivr.recordings import describe_recording
 from ivr.spool import ingest_spool, pending_files, read_spool_file, write_spool
-from storage.callback_results import UnknownAttemptError, write_result
+from storage.callback_results import UnknownAttemptError, session_writer, write_result
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import AuditEntry, Recording
 from tests.fakes.agi_asterisk import wav_bytes
@@ -109,7 +109,7 @@ def test_ingest_stores_and_removes_spooled_results(sqlite_db: SeededDb, tmp_path
     """A spooled result reaches the database and its file is gone."""
     spool = tmp_path / "spool"
     write_spool(spool, result_for(sqlite_db))
-    report = ingest_spool(spool, sqlite_db.sessions)
+    report = ingest_spool(spool, session_writer(sqlite_db.sessions))
     assert report.attempt_ids == [sqlite_db.attempt_id]
     assert pending_files(spool) == []
     assert sqlite_db.attempt().ended_how == "completed"
@@ -120,7 +120,7 @@ def test_ingest_quarantines_a_bad_file_with_the_reason(sqlite_db: SeededDb, tmp_
     spool = tmp_path / "spool"
     write_spool(spool, result_for(sqlite_db))
     (spool / "attempt-0-broken.json").write_text("{not json", encoding="utf-8")
-    report = ingest_spool(spool, sqlite_db.sessions)
+    report = ingest_spool(spool, session_writer(sqlite_db.sessions))
     assert report.bad == ["attempt-0-broken.json"]
     assert report.ingested
     why = (spool / "bad" / "attempt-0-broken.json.error").read_text(encoding="utf-8")
@@ -133,7 +133,7 @@ def test_ingest_quarantines_a_result_for_an_unknown_attempt(
     """A result no attempt matches is kept aside, not deleted, not retried forever."""
     spool = tmp_path / "spool"
     write_spool(spool, result_for(sqlite_db, attempt_id=4242))
-    report = ingest_spool(spool, sqlite_db.sessions)
+    report = ingest_spool(spool, session_writer(sqlite_db.sessions))
     assert report.bad and (spool / "bad" / report.bad[0]).exists()
 
 
@@ -143,7 +143,7 @@ def test_ingest_counts_duplicates_and_removes_them(sqlite_db: SeededDb, tmp_path
     with transaction(sqlite_db.sessions) as s:
         write_result(s, result_for(sqlite_db))
     write_spool(spool, result_for(sqlite_db))
-    report = ingest_spool(spool, sqlite_db.sessions)
+    report = ingest_spool(spool, session_writer(sqlite_db.sessions))
     assert (report.ingested, len(report.duplicates)) == ([], 1)
     assert pending_files(spool) == []
 
@@ -154,7 +154,7 @@ def test_ingest_with_the_database_down_keeps_every_file(tmp_path: Path) -> None:
     write_spool(spool, CallResult(callback_id=1, attempt_id=2, ended_how="hangup"))
     engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/x")
     with pytest.raises(sa.exc.OperationalError):
-        ingest_spool(spool, make_session_factory(engine))
+        ingest_spool(spool, session_writer(make_session_factory(engine)))
     assert len(pending_files(spool)) == 1
 
 

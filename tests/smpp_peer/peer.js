@@ -15,7 +15,9 @@
 //   silent     never answer enquire_link
 //   slow       never answer submit_sm (tests response deadlines)
 //   citizen    like plain, and the citizen answers every text containing 满意 (a survey) with
-//              the --reply text (default "3 接警太慢"), UCS2, to the address the survey came from
+//              the --reply text (default "3 接警太慢"), UCS2, to the address the survey came from,
+//              --reply-delay ms after the receipt (default 20); --replies '{"138...": ["TD"]}'
+//              gives some destinations their own replies (each sent in turn; [] for none)
 // Any bind with a password other than --password is refused with ESME_RINVPASWD.
 // A destination starting with "000" is refused with ESME_RINVDSTADR.
 // With --control, commands are read from stdin, one JSON object per line:
@@ -35,6 +37,8 @@ const PORT = parseInt(opt('port', '0'), 10);
 const PASSWORD = opt('password', 'secret');
 const QUIET = args.includes('--quiet');
 const REPLY = opt('reply', '3 接警太慢');
+const REPLIES = JSON.parse(opt('replies', '{}'));
+const REPLY_DELAY = Number(opt('reply-delay', '20'));
 const CONTROL = args.includes('--control');
 let receiver = null; // the latest session bound to receive: where --control's MO go
 
@@ -116,14 +120,17 @@ function sendReplies(session) {
 }
 
 function citizenReply(session, submit) {
-  session.deliver_sm({
-    source_addr: submit.destination_addr,
-    destination_addr: submit.source_addr,
-    esm_class: 0,
-    data_coding: 8,
-    short_message: Buffer.from(REPLY, 'utf16le').swap16(),
-  });
-  emit({ event: 'reply_sent', to: String(submit.source_addr), text: REPLY });
+  const own = REPLIES[String(submit.destination_addr)];
+  for (const text of own === undefined ? [REPLY] : own) {
+    session.deliver_sm({
+      source_addr: submit.destination_addr,
+      destination_addr: submit.source_addr,
+      esm_class: 0,
+      data_coding: 8,
+      short_message: Buffer.from(text, 'utf16le').swap16(),
+    });
+    emit({ event: 'reply_sent', to: String(submit.source_addr), from: String(submit.destination_addr), text: text });
+  }
 }
 
 const server = smpp.createServer(function (session) {
@@ -210,7 +217,7 @@ const server = smpp.createServer(function (session) {
       receipt(session, pdu, messageId, 'DELIVRD');
     }
     if (mode === 'citizen' && typeof sm.message === 'string' && sm.message.includes('满意')) {
-      setTimeout(function () { citizenReply(session, pdu); }, 20);
+      setTimeout(function () { citizenReply(session, pdu); }, REPLY_DELAY);
     }
   });
 });

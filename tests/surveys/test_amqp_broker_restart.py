@@ -24,10 +24,11 @@ from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from gateway.amqp import compat
 from gateway.amqp.consumer import EVENT_ID_HEADER, REASON_HEADER, EventConsumer
-from gateway.events.intake import EventIntake
 from gateway.events.results import ACCEPTED, DUPLICATE, REJECTED
+from gateway.surveys.intake import EventIntake
 from gateway.surveys.settings import SurveySettings
 from storage import models as m
+from storage.events_store import SqlEventStore
 from tests.conftest import unavailable
 from tests.surveys.amqp_support import Broker, unique_settings, wait_until
 from tests.surveys.rabbit_node import PrivateNode, find_sbin
@@ -153,7 +154,9 @@ class Scenario:
     def __init__(self, node: PrivateNode, pg_url: str, **intake: Any) -> None:
         self.node = node
         self.db = make_db(pg_url)
-        self.intake = StallingIntake(EventIntake(self.db, SurveySettings()), **intake)
+        self.intake = StallingIntake(
+            EventIntake(self.db, SurveySettings(), store=SqlEventStore()), **intake
+        )
         self.settings = unique_settings(node.amqp_params, prefetch=PREFETCH)
         self.consumer = EventConsumer(self.settings, self.intake, reactor=reactor)
         self.problems = LogProblems()

@@ -239,10 +239,11 @@ def test_handler_returning_no_result_never_leaves_a_delivery_unacked(amqp_params
 @pytest_twisted.inlineCallbacks
 def test_a_phone_echoed_in_a_rejection_is_masked_in_the_dead_letter_headers(amqp_params):
     """The real validation's reason and the event id go to the headers with phones masked."""
-    from gateway.events.intake import EventIntake
+    from gateway.surveys.intake import EventIntake
     from gateway.surveys.settings import SurveySettings
+    from storage.events_store import SqlEventStore
 
-    intake = EventIntake(None, SurveySettings(), clock=task.Clock())
+    intake = EventIntake(None, SurveySettings(), store=SqlEventStore(), clock=task.Clock())
     calls = []
 
     def handler(raw):

@@ -13,11 +13,13 @@ import sqlalchemy as sa
 from twisted.internet import reactor
 
 from gateway.amqp.consumer import EventConsumer
-from gateway.events.intake import EventIntake
 from gateway.simulate.clock import ScaledClock
 from gateway.smpp.api import InboundSms
+from gateway.surveys.intake import EventIntake
 from gateway.surveys.pipeline import SurveyPipeline
 from storage import models as m
+from storage.events_store import SqlEventStore
+from storage.survey_store import SqlSurveyStore
 from tests.surveys.amqp_support import Broker, unique_settings, wait_until
 from tests.surveys.fake_smpp import FakeSmppService
 
@@ -33,8 +35,8 @@ def test_event_from_rabbitmq_to_rating_and_callback_task(db, settings, amqp_para
     at = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 Shanghai
     clock = ScaledClock(reactor, 1.0, start=at.timestamp())  # a daytime 'now', any hour
     smpp = FakeSmppService()
-    pipeline = SurveyPipeline(db, smpp, settings, clock=clock)
-    intake = EventIntake(db, settings, clock=clock, on_queued=pipeline.kick)
+    pipeline = SurveyPipeline(db, smpp, settings, store=SqlSurveyStore(), clock=clock)
+    intake = EventIntake(db, settings, store=SqlEventStore(), clock=clock, on_queued=pipeline.kick)
     amqp = unique_settings(amqp_params)
     consumer = EventConsumer(amqp, lambda body: intake.ingest_body(body, "amqp"), reactor=reactor)
     smpp.add_availability_observer(consumer.set_available)

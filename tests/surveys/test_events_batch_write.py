@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from gateway.events.intake import EventIntake
 from gateway.events.schema import validate_event
+from gateway.surveys.intake import EventIntake
 from storage import events_store
 from storage import models as m
-from storage.events_store import store_events
+from storage.events_store import SqlEventStore, store_events
 from tests.surveys.support import NOW, event_data, make_db
 
 
@@ -232,7 +232,9 @@ def test_batch_hit_by_another_door_retries_one_by_one_and_the_loser_is_duplicate
     meanwhile: the whole batch rolls back, its events are retried one by one, the raced one
     ends as ``duplicate`` and the others are stored once."""
     door = AnotherDoor(pg_db, settings, "E-RACE", monkeypatch)
-    intake = EventIntake(pg_db, settings, clock=clock_at(NOW), max_concurrent_batches=1)
+    intake = EventIntake(
+        pg_db, settings, store=SqlEventStore(), clock=clock_at(NOW), max_concurrent_batches=1
+    )
     results = yield defer.gatherResults(
         [intake.ingest_body(b, "amqp") for b in bodies("E-0", "E-1", "E-RACE", "E-3")]
     )
@@ -265,7 +267,7 @@ def test_single_event_raced_by_another_door_is_duplicate(pg_db, settings, monkey
     """A batch of one that loses the race (unique violation in the COPY) is answered
     ``duplicate`` after checking the winner's row, not retried or failed."""
     AnotherDoor(pg_db, settings, "E-RACE", monkeypatch)
-    intake = EventIntake(pg_db, settings, clock=clock_at(NOW))
+    intake = EventIntake(pg_db, settings, store=SqlEventStore(), clock=clock_at(NOW))
     [body] = bodies("E-RACE")
     result = yield intake.ingest_body(body, "amqp")
     assert (result.event_id, result.status) == ("E-RACE", "duplicate")
@@ -277,7 +279,7 @@ def test_http_batch_raced_by_another_door_keeps_the_others(pg_db, settings, monk
     """The HTTP door stores its batch in one transaction; after the unique violation each event
     is stored alone and only the raced one is a duplicate."""
     AnotherDoor(pg_db, settings, "E-RACE", monkeypatch)
-    intake = EventIntake(pg_db, settings, clock=clock_at(NOW))
+    intake = EventIntake(pg_db, settings, store=SqlEventStore(), clock=clock_at(NOW))
     batch = events(
         {"event_id": "E-1"},
         {"event_id": "E-RACE", "citizen_phone": "13800000001"},

@@ -10,10 +10,11 @@ from twisted.internet.task import Clock
 from twisted.web.client import Agent
 from twisted.web.http_headers import Headers
 
-from gateway.events.intake import EventIntake
 from gateway.http.api import build_api, make_site
 from gateway.http.auth import bearer_authenticator
+from gateway.surveys.intake import EventIntake
 from storage import models as m
+from storage.events_store import SqlEventStore
 from storage.registry_store import SqlEventRegistry
 from tests.surveys.support import NOW, event_data
 
@@ -31,7 +32,7 @@ TOKENS = [Token("inspectorate", "s3cret-all"), Token("chengguan", "s3cret-unit",
 def serve(db, settings, max_body_bytes=1 << 20):
     clock = Clock()
     clock.advance(NOW.timestamp())
-    intake = EventIntake(db, settings, clock=clock)
+    intake = EventIntake(db, settings, store=SqlEventStore(), clock=clock)
     root, v1 = build_api(
         intake=intake,
         authenticate=bearer_authenticator(TOKENS),

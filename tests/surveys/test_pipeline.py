@@ -7,10 +7,12 @@ import sqlalchemy as sa
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from gateway.events.intake import EventIntake
 from gateway.smpp.api import InboundSms, ReceiptUpdate
+from gateway.surveys.intake import EventIntake
 from gateway.surveys.pipeline import SurveyPipeline
 from storage import models as m
+from storage.events_store import SqlEventStore
+from storage.survey_store import SqlSurveyStore
 from tests.surveys.fake_smpp import FakeSmppService
 from tests.surveys.support import NOW, event_data
 
@@ -22,8 +24,8 @@ def clock_at(moment):
 
 
 def started(db, settings, clock, smpp):
-    pipeline = SurveyPipeline(db, smpp, settings, clock=clock)
-    intake = EventIntake(db, settings, clock=clock, on_queued=pipeline.kick)
+    pipeline = SurveyPipeline(db, smpp, settings, store=SqlSurveyStore(), clock=clock)
+    intake = EventIntake(db, settings, store=SqlEventStore(), clock=clock, on_queued=pipeline.kick)
     pipeline.startService()
     return pipeline, intake
 
@@ -177,7 +179,9 @@ def test_events_arriving_together_share_a_transaction(sqlite_db, settings):
         return original(fn, *args, **kwargs)
 
     sqlite_db.run = counting_run
-    intake = EventIntake(sqlite_db, settings, clock=clock_at(NOW), max_concurrent_batches=1)
+    intake = EventIntake(
+        sqlite_db, settings, store=SqlEventStore(), clock=clock_at(NOW), max_concurrent_batches=1
+    )
     bodies = [
         json.dumps(event_data(event_id=f"G-{i}", citizen_phone=f"1390000000{i}")).encode()
         for i in range(6)
@@ -263,7 +267,7 @@ def test_reply_stored_before_a_restart_is_processed_at_start(sqlite_db, settings
     yield pipeline.idle()
     yield pipeline.stopService()
     reply = stored_reply(sqlite_db, "3 等得太久")  # stored by SMPP while the pipeline was down
-    pipeline = SurveyPipeline(sqlite_db, smpp, settings, clock=clock)
+    pipeline = SurveyPipeline(sqlite_db, smpp, settings, store=SqlSurveyStore(), clock=clock)
     pipeline.startService()
     yield pipeline.idle()
     survey = sqlite_db.run_sync(lambda s: s.scalars(sa.select(m.Survey)).one())
@@ -294,7 +298,7 @@ def test_reply_whose_batch_failed_is_retried_later(sqlite_db, settings, monkeypa
             raise RuntimeError("database went away")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(survey_store, "apply_replies", failing_once)
+    monkeypatch.setattr(SqlSurveyStore, "apply_replies", staticmethod(failing_once))
     smpp.deliver_reply(stored_reply(sqlite_db, "1"))
     yield pipeline.idle()
     assert failures == [1]
@@ -317,11 +321,11 @@ def test_reply_windows_are_closed_by_a_sweep_not_by_every_drain(sqlite_db, setti
     sweeps = []
     real = survey_store.expire_surveys
 
-    def counting(session, now):
+    def counting(session, now, settings):
         sweeps.append(now)
-        return real(session, now)
+        return real(session, now, settings)
 
-    monkeypatch.setattr(survey_store, "expire_surveys", counting)
+    monkeypatch.setattr(SqlSurveyStore, "expire_surveys", staticmethod(counting))
     clock = clock_at(NOW)
     smpp = FakeSmppService()
     pipeline, intake = started(sqlite_db, settings, clock, smpp)
@@ -346,10 +350,9 @@ def test_reply_windows_are_closed_by_a_sweep_not_by_every_drain(sqlite_db, setti
 
 
 @pytest_twisted.inlineCallbacks
-def test_a_receipt_for_a_queued_outcome_is_folded_in_by_the_outcome(sqlite_db, settings):
-    """A receipt committed while its SMS's outcome waits for a transaction is not applied by a
-    receipt batch of its own (it would wait for the survey's lock): the outcome's transaction,
-    which starts later, reads the SMS's final status and moves the survey to delivered."""
+def test_a_receipt_committed_before_its_outcome_still_delivers_the_survey(sqlite_db, settings):
+    """A receipt applied while its SMS's outcome still waits for a transaction moves the
+    survey to delivered; the outcome, applied after it, adds sent_at and keeps delivered."""
     clock = clock_at(NOW)
     smpp = FakeSmppService(auto=None)
     pipeline, intake = started(sqlite_db, settings, clock, smpp)
@@ -359,26 +362,18 @@ def test_a_receipt_for_a_queued_outcome_is_folded_in_by_the_outcome(sqlite_db, s
     [sms] = smpp.submitted
     outcomes = pipeline._outcomes
     outcomes._max_concurrent = 0  # every outcome transaction is busy: the next one waits
-
-    def delivered_by_smpp_store(s):  # what the SMPP store commits before telling observers
-        s.execute(
-            sa.update(m.OutboundMessage)
-            .where(m.OutboundMessage.id == sms.outbound_id)
-            .values(status="delivered")
-        )
-
-    sqlite_db.run_sync(delivered_by_smpp_store)
     smpp.answer(sms.outbound_id)
-    receipts_before = pipeline._receipts.transactions
-    [handled] = smpp.deliver_receipt(ReceiptUpdate(sms.outbound_id, "m1", "DELIVRD", "delivered"))
-    assert handled.called  # nothing to wait for: no receipt transaction was queued
-    assert not pipeline._receipts.busy
-    assert pipeline._receipts.transactions == receipts_before
+    done = NOW + timedelta(minutes=30, seconds=2)
+    update = ReceiptUpdate(sms.outbound_id, "m1", "DELIVRD", "delivered", done, done)
+    yield defer.DeferredList(smpp.deliver_receipt(update))
+    status = sqlite_db.run_sync(lambda s: s.scalar(sa.select(m.Survey.status)))
+    assert status == "delivered"
     outcomes._max_concurrent = 2
     outcomes._pump()
     yield pipeline.idle()
-    status = sqlite_db.run_sync(lambda s: s.scalar(sa.select(m.Survey.status)))
-    assert status == "delivered"
+    row = sqlite_db.run_sync(lambda s: s.execute(sa.select(m.Survey)).scalar_one())
+    assert (row.status, row.delivered_at) == ("delivered", done)
+    assert row.sent_at is not None
     yield pipeline.stopService()
 
 
@@ -437,9 +432,11 @@ def test_settled_by_the_sms_store_an_answered_sms_frees_its_slot_before_the_comm
     settings = replace(settings, outbox_in_flight=4)
     clock = clock_at(NOW)
     smpp = FakeSmppService(auto=None, available=False)
-    pipeline = SurveyPipeline(sqlite_db, smpp, settings, clock=clock)
+    pipeline = SurveyPipeline(sqlite_db, smpp, settings, store=SqlSurveyStore(), clock=clock)
     pipeline.settle_in_sms_store(HookRecorder())
-    intake = EventIntake(sqlite_db, settings, clock=clock, on_queued=pipeline.kick)
+    intake = EventIntake(
+        sqlite_db, settings, store=SqlEventStore(), clock=clock, on_queued=pipeline.kick
+    )
     pipeline.startService()
     yield ingest_events(intake, 30)
     smpp.set_available(True)
@@ -480,7 +477,9 @@ def test_routine_replies_are_counted_and_the_others_logged_one_by_one(
     from storage.survey_store import ReplyOutcome
 
     monkeypatch.setattr(module, "ROUTINE_REPLIES_PER_LOG", 2)
-    pipeline = SurveyPipeline(sqlite_db, FakeSmppService(), settings, clock=clock_at(NOW))
+    pipeline = SurveyPipeline(
+        sqlite_db, FakeSmppService(), settings, store=SqlSurveyStore(), clock=clock_at(NOW)
+    )
     replies = [
         ("satisfied", "matched"),
         ("basically_satisfied", "matched"),

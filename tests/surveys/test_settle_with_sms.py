@@ -12,6 +12,7 @@ from gateway.smpp.store import PartResult, ReceiptRecord
 from storage import models as m
 from storage import survey_store as ss
 from storage.sms_store import SqlSmsStore
+from storage.survey_store import SqlSurveyStore
 from tests.surveys.support import NOW
 from tests.surveys.test_survey_store import add_event, reply, survey
 
@@ -188,7 +189,9 @@ def test_the_pipeline_settles_what_a_failed_hook_left_in_its_own_transactions(
     a, b = claimed(db, settings, 2)
     clock = Clock()
     clock.advance(NOW.timestamp())
-    pipeline = SurveyPipeline(db, FakeSmppService(available=False), settings, clock=clock)
+    pipeline = SurveyPipeline(
+        db, FakeSmppService(available=False), settings, store=SqlSurveyStore(), clock=clock
+    )
     store = SqlSmsStore(db)
     pipeline.settle_in_sms_store(store)
     real = ss.settle_with_sms
@@ -200,7 +203,7 @@ def test_the_pipeline_settles_what_a_failed_hook_left_in_its_own_transactions(
             raise RuntimeError("a bug in survey code")
         return real(*args)
 
-    monkeypatch.setattr(ss, "settle_with_sms", broken_once)
+    monkeypatch.setattr(SqlSurveyStore, "settle_with_sms", staticmethod(broken_once))
     for item, mid in ((a, "A1"), (b, "B1")):
         outcome = SubmitOutcome(item.outbound_id, "submitted", (mid,), 1, None)
         yield store.record_submission(outcome, [part(item.outbound_id, mid)])

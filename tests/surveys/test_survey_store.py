@@ -122,11 +122,13 @@ def _smpp_store_wrote(db, outbound_id, status):
 
 
 def test_receipt_that_overtook_the_outcome_commit_still_delivers_the_survey(db, settings):
+    """A receipt applied before its SMS's outcome delivers the survey at once; the outcome
+    adds sent_at and its reply window."""
     add_event(db, settings)
     [item] = db.run_sync(ss.claim_due, NOW, 100, settings)
     _smpp_store_wrote(db, item.outbound_id, "delivered")
     update = ReceiptUpdate(item.outbound_id, "m1", "DELIVRD", "delivered")
-    assert db.run_sync(ss.apply_receipt, update, NOW) == "pending"  # too early: no change
+    assert db.run_sync(ss.apply_receipt, update, NOW) == "delivered"
     outcome = SubmitOutcome(item.outbound_id, "submitted", ("m1",), 1, None)
     db.run_sync(ss.record_outcome, outcome, NOW, settings)
     s = survey(db)
@@ -135,9 +137,12 @@ def test_receipt_that_overtook_the_outcome_commit_still_delivers_the_survey(db, 
 
 
 def test_undeliverable_receipt_before_the_outcome_commit_ends_undeliverable(db, settings):
+    """An undeliverable receipt applied before the outcome is not undone by it."""
     add_event(db, settings)
     [item] = db.run_sync(ss.claim_due, NOW, 100, settings)
     _smpp_store_wrote(db, item.outbound_id, "undeliverable")
+    update = ReceiptUpdate(item.outbound_id, "m1", "UNDELIV", "undeliverable")
+    db.run_sync(ss.apply_receipt, update, NOW)
     outcome = SubmitOutcome(item.outbound_id, "submitted", ("m1",), 1, None)
     db.run_sync(ss.record_outcome, outcome, NOW, settings)
     assert survey(db).status == "undeliverable"
@@ -228,11 +233,11 @@ def test_opt_out_takes_effect_at_once_and_is_confirmed_once(db, settings):
 
 
 def test_opted_out_number_gets_no_queued_survey(db, settings):
-    """A survey queued for later is failed when its number opts out before it is sent."""
+    """A survey queued for later is opted out when its number opts out before it is sent."""
     add_event(db, settings, closed_at="2026-03-02T11:50:00+08:00")  # due 12:20
     reply(db, settings, "TD")
     s = survey(db)
-    assert (s.status, s.failure_reason) == ("failed", "opted_out")
+    assert (s.status, s.failure_reason) == ("opted_out", "opted out by another message")
     items = db.run_sync(ss.claim_due, NOW + timedelta(hours=1), 100, settings)
     assert [i.kind for i in items] == ["opt_out_confirm"]
 
@@ -303,8 +308,8 @@ def test_reply_processed_twice_is_applied_once(db, settings):
 def test_unanswered_survey_expires_after_reply_window(db, settings):
     add_event(db, settings)
     send_all(db, settings)
-    assert db.run_sync(ss.expire_surveys, NOW + timedelta(hours=71)) == 0
-    assert db.run_sync(ss.expire_surveys, NOW + timedelta(hours=72)) == 1
+    assert db.run_sync(ss.expire_surveys, NOW + timedelta(hours=71), settings) == 0
+    assert db.run_sync(ss.expire_surveys, NOW + timedelta(hours=72), settings) == 1
     assert survey(db).status == "expired"
 
 
@@ -391,7 +396,7 @@ def test_one_batch_with_a_rating_then_an_opt_out_stops_what_it_queued(db, settin
     assert [o.match_status for o in outcomes] == ["matched", "opt_out", "opt_out"]
     assert [o.queued for o in outcomes] == [["thank_you"], ["opt_out_confirm"], []]
     kinds = {o.kind: (o.status, o.error) for o in outbound(db)}
-    assert kinds["thank_you"] == ("failed", "opted_out")
+    assert "thank_you" not in kinds
     assert kinds["opt_out_confirm"] == ("queued", None)
     [task] = db.run_sync(lambda s: s.scalars(sa.select(m.CallbackTask)).all())
     assert (task.id, task.status) == (outcomes[0].callback_task_id, "opted_out")
@@ -423,7 +428,7 @@ def test_receipt_batch_mixes_surveys_other_sms_and_repeats(db, settings):
         ReceiptUpdate(c.outbound_id, "m", "DELIVRD", "delivered"),
         ReceiptUpdate(None, "m", "DELIVRD", None),  # matched no SMS
     ]
-    results = db.run_sync(ss.apply_receipts, updates, NOW)
+    results = db.run_sync(ss.apply_receipts, updates, NOW, settings)
     assert results == [
         "undeliverable",
         None,
@@ -478,8 +483,8 @@ def test_receipt_applied_while_the_outcome_batch_waits_for_its_lock_still_delive
     pg_url, settings
 ):
     """The race seen once in 100,000 through the real link: the outcome batch starts, the SMPP
-    store commits the SMS's receipt, the receipt batch finds the survey still pending and
-    commits no change, then the outcome batch gets its lock. The survey must end delivered."""
+    store commits the SMS's receipt, the receipt batch delivers the still pending survey,
+    then the outcome batch gets its lock. The survey must end delivered."""
     import threading
 
     from sqlalchemy import event
@@ -514,7 +519,7 @@ def test_receipt_applied_while_the_outcome_batch_waits_for_its_lock_still_delive
         ss.record_outcomes(session, [outcome], NOW, settings)
         session.commit()
         session.close()
-        assert fired and receipt_results == ["pending"]
+        assert fired and receipt_results == ["delivered"]
         assert survey(db).status == "delivered"
     finally:
         db.stop()

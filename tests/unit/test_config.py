@@ -128,3 +128,20 @@ def test_claim_lease_shorter_than_a_call_is_refused(tmp_path: Path) -> None:
     text = MINIMAL + "[callbacks]\nclaim_lease_seconds = 600.0\n"
     with pytest.raises(ConfigError, match=r"callbacks\.claim_lease_seconds: must exceed"):
         load_settings(write(tmp_path, text), env={})
+
+
+def test_section_error_names_the_section_once(tmp_path: Path) -> None:
+    """A section-wide validation error reads "callbacks: retry_delays_minutes[0]=...", not
+    "callbacks: callbacks: ..."."""
+    path = write(tmp_path, MINIMAL + "[callbacks]\nretry_delays_minutes = [0.0]\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, env={})
+    assert "callbacks: retry_delays_minutes[0]=0.0" in str(err.value)
+    assert "callbacks: callbacks:" not in str(err.value)
+
+
+def test_receipt_time_zone_is_checked(tmp_path: Path) -> None:
+    """smpp.receipt_timezone must name a time zone."""
+    path = write(tmp_path, MINIMAL + 'receipt_timezone = "Mars/Olympus"\n')
+    with pytest.raises(ConfigError, match=r"smpp\.receipt_timezone: unknown time zone"):
+        load_settings(path, env={})

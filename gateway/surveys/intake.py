@@ -18,6 +18,7 @@ from gateway.events.results import DUPLICATE, REJECTED, IngestResult
 from gateway.events.schema import EventInvalidError, ServiceEvent, decode_json_event, validate_event
 from gateway.surveys.batching import GroupCommit
 from gateway.surveys.settings import SurveySettings
+from gateway.surveys.store import EventStore, Runner
 
 log = Logger()
 
@@ -30,20 +31,15 @@ class BatchRejectedError(Exception):
         super().__init__(f"{sum(r.status == REJECTED for r in results)} event(s) rejected")
 
 
-def _integrity_error() -> type[Exception]:
-    from sqlalchemy.exc import IntegrityError
-
-    return IntegrityError
-
-
 class EventIntake:
     """Turns raw events into stored events and survey decisions; shared by every door."""
 
     def __init__(
         self,
-        db: Any,  # storage.db.Database
+        db: Runner,
         settings: SurveySettings,
         *,
+        store: EventStore,
         clock: Any = None,
         on_queued: Callable[[], None] | None = None,
         max_batch: int = 500,
@@ -52,6 +48,7 @@ class EventIntake:
         if clock is None:
             from twisted.internet import reactor as clock
         self._db = db
+        self._store = store
         self._settings = settings
         self._clock = clock
         self._on_queued = on_queued
@@ -85,10 +82,9 @@ class EventIntake:
     def _group(self, source: str) -> GroupCommit[ServiceEvent, IngestResult]:
         group = self._groups.get(source)
         if group is None:
-            from storage.events_store import store_events
 
             def work(session: Any, events: list[ServiceEvent]) -> list[IngestResult]:
-                return store_events(
+                return self._store.store_events(
                     session, events, source=source, settings=self._settings, now=self.now()
                 )
 
@@ -104,11 +100,10 @@ class EventIntake:
 
     def _race_to_duplicate(self, failure: Any, event: ServiceEvent) -> Any:
         """Two doors stored the same event_id at once: the loser sees a duplicate."""
-        failure.trap(_integrity_error())
-        from storage.events_store import event_exists
+        failure.trap(self._store.conflict_error)
 
         def check(session: Any) -> IngestResult:
-            if event_exists(session, event.event_id):
+            if self._store.event_exists(session, event.event_id):
                 return IngestResult(event.event_id, DUPLICATE)
             failure.raiseException()
             raise AssertionError("unreachable")
@@ -129,12 +124,10 @@ class EventIntake:
         HTTP token). ``all_or_nothing``: any rejection rolls the whole batch back and fails
         with ``BatchRejectedError`` carrying every result.
         """
-        from storage.events_store import store_events
-
         now = self.now()
 
         def work(session: Any) -> list[IngestResult]:
-            results = store_events(
+            results = self._store.store_events(
                 session, events, source=source, settings=self._settings, now=now, scope=scope
             )
             if all_or_nothing and any(r.status == REJECTED for r in results):
@@ -148,11 +141,11 @@ class EventIntake:
 
     def store_sync(self, events: Sequence[ServiceEvent], source: str) -> list[IngestResult]:
         """The same, on the calling thread (the ``events import`` command)."""
-        from storage.events_store import store_events
-
         now = self.now()
         return self._notify(
-            self._db.run_sync(store_events, events, source=source, settings=self._settings, now=now)
+            self._db.run_sync(
+                self._store.store_events, events, source=source, settings=self._settings, now=now
+            )
         )
 
     def _retry_on_race(
@@ -164,15 +157,13 @@ class EventIntake:
         all_or_nothing: bool = False,
     ) -> defer.Deferred[list[IngestResult]]:
         """Two doors stored the same event_id at once: the loser retries and sees a duplicate."""
-        failure.trap(_integrity_error())
+        failure.trap(self._store.conflict_error)
         log.info("intake: integrity conflict, retrying {n} event(s) one by one", n=len(events))
         if len(events) == 1:
-            from storage.events_store import event_exists
-
             event = events[0]
 
             def check(session: Any) -> list[IngestResult]:
-                if event_exists(session, event.event_id):
+                if self._store.event_exists(session, event.event_id):
                     return [IngestResult(event.event_id, DUPLICATE)]
                 failure.raiseException()
                 raise AssertionError("unreachable")

@@ -1,0 +1,71 @@
+"""Which claimed outbox SMS go to the SMSC now: the outbox's rules, over plain rows.
+
+An SMS to a number that opted out meanwhile is not sent (only the opt-out confirmation itself
+still goes), and its survey is opted out at once; a survey SMS outside sending hours waits for
+the next window. What a crash left ``submitting`` may have gone out: it is marked unknown,
+never resent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gateway.smpp.api import SubmitOutcome
+from gateway.surveys.schedule import in_window
+from gateway.surveys.settings import SurveySettings
+
+INTERRUPTED = ("unknown", "interrupted: the gateway stopped during submit")
+OPTED_OUT_ERROR = "opted_out"
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One claimed outbound SMS, ready for ``submit``."""
+
+    outbound_id: int
+    destination: str
+    text: str
+    source_addr: str | None
+    kind: str
+    survey_id: int | None
+
+
+@dataclass
+class Claim:
+    """What to do with the rows a claim read."""
+
+    send: list[OutboxItem] = field(default_factory=list)
+    opted_out: list[int] = field(default_factory=list)  # SMS not sent: the number opted out
+    opted_out_surveys: list[int] = field(default_factory=list)
+    waiting: list[int] = field(default_factory=list)  # survey SMS outside sending hours
+
+
+def sort_claimed(
+    rows: list[OutboxItem], opted: set[str], now: datetime, settings: SurveySettings
+) -> Claim:
+    claim = Claim()
+    for row in rows:
+        if row.kind != "opt_out_confirm" and row.destination in opted:
+            claim.opted_out.append(row.outbound_id)
+            if row.survey_id is not None and row.kind == "survey":
+                claim.opted_out_surveys.append(row.survey_id)
+        elif row.kind == "survey" and not in_window(now, settings):
+            claim.waiting.append(row.outbound_id)
+        else:
+            claim.send.append(row)
+    return claim
+
+
+def recovered_outcome(
+    outbound_id: int,
+    status: str,
+    parts: int | None,
+    error: str | None,
+    answered_at: datetime | None,
+) -> SubmitOutcome:
+    """The submit outcome an SMS's stored status stands for, to settle a survey whose own
+    update a crash kept from committing."""
+    if status in ("failed", "unknown"):
+        return SubmitOutcome(outbound_id, status, (), parts or 0, error, None)
+    return SubmitOutcome(outbound_id, "submitted", (), parts or 0, None, answered_at)

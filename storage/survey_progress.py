@@ -1,0 +1,207 @@
+"""The SQL that moves surveys on from their SMS's fate: submit outcomes, receipts, the reply
+window's end, and what a crash left half done. Each function loads the surveys concerned,
+applies :func:`gateway.surveys.lifecycle.advance` and writes what changed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from gateway.smpp.api import ReceiptUpdate, SubmitOutcome
+from gateway.surveys import lifecycle as lc
+from gateway.surveys.outbox import INTERRUPTED, recovered_outcome
+from gateway.surveys.settings import SurveySettings
+from gateway.surveys.sms_events import outcome_event, receipt_event
+from storage import models as m
+from storage.sql import one_of, write_lock
+from storage.survey_rows import COLUMNS, load_records, locked, record_of, write_records
+
+
+def _survey_of(session: Session, outbound_ids: list[int]) -> dict[int, int]:
+    """outbound id → survey id, for the survey SMS among ``outbound_ids``."""
+    if not outbound_ids:
+        return {}
+    o = m.OutboundMessage
+    return dict(
+        session.execute(
+            sa.select(o.id, o.survey_id).where(
+                one_of(session, o.id, sorted(set(outbound_ids))),
+                o.kind == "survey",
+                o.survey_id.is_not(None),
+            )
+        ).all()
+    )
+
+
+def _apply(
+    session: Session,
+    events: list[tuple[int, lc.Event]],
+    now: datetime,
+    settings: SurveySettings,
+) -> dict[int, lc.SurveyRecord]:
+    """Apply ``(survey id, event)`` pairs in order; write; return the records after."""
+    write_lock(session)
+    before = load_records(session, (sid for sid, _ in events))
+    after = dict(before)
+    for sid, event in events:
+        record = after.get(sid)
+        if record is not None:
+            after[sid] = lc.advance(record, event, settings).record
+    write_records(session, before, after, now)
+    return after
+
+
+def record_outcomes(
+    session: Session, outcomes: list[SubmitOutcome], now: datetime, settings: SurveySettings
+) -> list[None]:
+    """Move each survey on after its SMS was submitted (or not).
+
+    The SMPP store normally wrote the SMS's own status; an SMS still ``submitting`` (the
+    pipeline records the outcome itself) gets it here.
+    """
+    if not outcomes:
+        return []
+    o = m.OutboundMessage
+    ids = sorted({outcome.outbound_id for outcome in outcomes})
+    submitting = set(
+        session.scalars(sa.select(o.id).where(one_of(session, o.id, ids), o.status == "submitting"))
+    )
+    by_values: dict[tuple[object, ...], list[int]] = {}
+    for outcome in outcomes:
+        if outcome.outbound_id in submitting:
+            error = (outcome.error or None) and outcome.error[:128]
+            by_values.setdefault((outcome.status, outcome.parts or None, error), []).append(
+                outcome.outbound_id
+            )
+    for (status, parts, error), outbound_ids in by_values.items():
+        values: dict[str, object] = {"status": status, "error": error, "updated_at": now}
+        if parts:
+            values["parts_count"] = parts
+        session.execute(sa.update(o).where(one_of(session, o.id, outbound_ids)).values(**values))
+    survey_of = _survey_of(session, ids)
+    events = [
+        (survey_of[outcome.outbound_id], outcome_event(outcome, now))
+        for outcome in outcomes
+        if outcome.outbound_id in survey_of
+    ]
+    _apply(session, events, now, settings)
+    return [None] * len(outcomes)
+
+
+def apply_receipts(
+    session: Session, updates: list[ReceiptUpdate], now: datetime, settings: SurveySettings
+) -> list[str | None]:
+    """Apply a batch of receipt updates; each result is its survey's status afterwards (None
+    when the receipt is not for a survey SMS or settles nothing yet)."""
+    survey_of = _survey_of(session, [u.outbound_id for u in updates if u.outbound_id is not None])
+    events: list[tuple[int, lc.Event]] = []
+    for update in updates:
+        sid = survey_of.get(update.outbound_id) if update.outbound_id is not None else None
+        event = receipt_event(update, now)
+        if sid is not None and event is not None:
+            events.append((sid, event))
+    after = _apply(session, events, now, settings)
+    results: list[str | None] = []
+    for update in updates:
+        sid = survey_of.get(update.outbound_id) if update.outbound_id is not None else None
+        ok = sid is not None and update.final_status is not None and sid in after
+        results.append(after[sid].status if ok else None)  # type: ignore[index]
+    return results
+
+
+def settle_with_sms(
+    session: Session,
+    outcomes: list[SubmitOutcome],
+    updates: list[ReceiptUpdate],
+    now: datetime,
+    settings: SurveySettings,
+) -> None:
+    """Move surveys on in the SMPP store's own batch transaction (``SqlSmsStore`` batch hook):
+    the outcomes of the batch's SMS and every receipt it settled, in one read and one write of
+    the surveys. An SMS's state and its survey's then commit together."""
+    ids = [o.outbound_id for o in outcomes] + [
+        u.outbound_id for u in updates if u.outbound_id is not None and u.final_status is not None
+    ]
+    survey_of = _survey_of(session, ids)
+    events: list[tuple[int, lc.Event]] = [
+        (survey_of[o.outbound_id], outcome_event(o, now))
+        for o in outcomes
+        if o.outbound_id in survey_of
+    ]
+    for update in updates:
+        sid = survey_of.get(update.outbound_id) if update.outbound_id is not None else None
+        event = receipt_event(update, now)
+        if sid is not None and event is not None:
+            events.append((sid, event))
+    _apply(session, events, now, settings)
+
+
+def expire_surveys(session: Session, now: datetime, settings: SurveySettings) -> int:
+    """Close the reply windows that ended; returns how many surveys changed."""
+    write_lock(session)
+    below = [s for s in lc.STATUS_ORDER if lc.RANK[s] < lc.RANK["expired"]]
+    query = (
+        sa.select(*COLUMNS)
+        .where(m.Survey.status.in_(below), m.Survey.expires_at <= now)
+        .order_by(m.Survey.id)
+    )
+    before = {row[0]: record_of(row) for row in session.execute(locked(query, session))}
+    after = {
+        sid: lc.advance(record, lc.WindowClosed(now), settings).record
+        for sid, record in before.items()
+    }
+    return write_records(session, before, after, now)
+
+
+def recover_interrupted(session: Session, now: datetime, settings: SurveySettings) -> int:
+    """Settle what a crash interrupted; returns how many SMS were left ``submitting``.
+
+    A survey still ``pending`` although its SMS has an outcome (the process stopped between
+    the SMPP store's commit and the survey's) is moved on from that outcome and its receipt.
+    """
+    o, p = m.OutboundMessage, m.SmsPart
+    status, error = INTERRUPTED
+    interrupted = session.execute(
+        sa.update(o).where(o.status == "submitting").values(status=status, error=error)
+    ).rowcount
+    parts = (
+        sa.select(
+            p.outbound_id,
+            sa.func.max(p.responded_at).label("answered"),
+            sa.func.max(p.final_at).label("done"),
+        )
+        .group_by(p.outbound_id)
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(
+            o.id,
+            o.survey_id,
+            o.status,
+            o.parts_count,
+            o.error,
+            parts.c.answered,
+            parts.c.done,
+        )
+        .join(m.Survey, m.Survey.id == o.survey_id)
+        .outerjoin(parts, parts.c.outbound_id == o.id)
+        .where(
+            m.Survey.status == "pending",
+            o.kind == "survey",
+            o.status.in_(("submitted", "delivered", "undeliverable", "unknown", "failed")),
+        )
+        .order_by(o.id)
+    ).all()
+    events: list[tuple[int, lc.Event]] = []
+    for oid, sid, sms_status, count, err, answered, done in rows:
+        outcome = recovered_outcome(oid, sms_status, count, err, answered)
+        events.append((sid, outcome_event(outcome, now)))
+        if sms_status in ("delivered", "undeliverable"):
+            update = ReceiptUpdate(oid, "", sms_status.upper(), sms_status, done, done or now)
+            event = receipt_event(update, now)
+            if event is not None:
+                events.append((sid, event))
+    _apply(session, events, now, settings)
+    return interrupted or 0
