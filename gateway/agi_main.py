@@ -12,6 +12,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+#: The second argument the ``pingjing-inbound`` dialplan context passes (dialplans/).
+INBOUND_MODE = "inbound"
+
 
 def line_store(cfg: Any) -> Any:
     """The evaluation line's store for the script's configuration: ``[survey]`` (reply texts,
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from storage.callback_results import database_writer
 
     args = sys.argv[1:] if argv is None else argv
-    inbound = len(args) > 1 and args[1] == "inbound"
+    inbound = len(args) > 1 and args[1] == INBOUND_MODE
     return agi_main(database_writer, argv, run_line if inbound else None)
 
 

@@ -145,6 +145,18 @@ def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
     return ingest
 
 
+def trunk_lines(settings: Settings) -> Callable[[], Any] | None:
+    """Callbacks hold one of the trunk lines they share with the evaluation line's callers
+    (``[ivr] trunk_lines``; 0: the trunk is not counted)."""
+    count = settings.ivr.trunk_lines
+    if count <= 0:
+        return None
+    from ivr.lines import TRUNK, LinePool
+
+    pool = LinePool(str(settings.ivr.lines_path(settings.data_dir)), TRUNK, count)
+    return pool.take
+
+
 def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) -> Pingjing:
     from gateway.amqp.consumer import EventConsumer
     from gateway.callbacks.scheduler import CallbackScheduler
@@ -197,6 +209,7 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         clock,
         store=SqlCallbackStore(),
         ingest_spool=spool_ingester(app.db, spool),
+        take_line=trunk_lines(settings),
     )
     app.callbacks.setServiceParent(app)
 

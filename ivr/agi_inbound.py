@@ -61,11 +61,19 @@ class _NoSurveys:
         return None
 
 
+#: ``agi_callingpres``: the presentation bits, and the value saying the caller withheld it.
+_PRES_MASK, _PRES_RESTRICTED = 0x60, 0x20
+
+
 def caller_of(env: dict[str, str]) -> str | None:
-    """The caller's mobile number normalised as event phones are, or None (withheld, or not a
-    mobile)."""
+    """The caller's mobile number normalised as event phones are, or None: none sent, withheld
+    (Asterisk still passes a network-provided number with restricted presentation; a caller
+    who withheld it is not identified by it), or not a mobile."""
     raw = (env.get("agi_callerid") or "").strip()
     if raw.lower() in _NO_NUMBER:
+        return None
+    pres = (env.get("agi_callingpres") or "0").strip()
+    if pres.isdigit() and int(pres) & _PRES_MASK == _PRES_RESTRICTED:
         return None
     from gateway.events.phones import normalise_mobile
 

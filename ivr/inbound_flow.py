@@ -159,15 +159,34 @@ class InboundFlow(Conversation):
         if not self.r.caller:
             self.r.steps.append("caller:withheld")
             return []
-        found = list(self.directory.by_phone(self.r.caller))
+        try:
+            found = list(self.directory.by_phone(self.r.caller))
+        except Exception as exc:  # the database is down: the caller can still use the line
+            self._lookup_failed(exc)
+            return []
         self.r.steps.append(f"caller:{len(found)}")
         return found
+
+    def _lookup_failed(self, exc: Exception) -> None:
+        import re
+
+        first = (str(exc).strip().splitlines() or [""])[0]
+        first = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1********@", first)  # no password
+        note = f"survey lookup failed: {type(exc).__name__}: {first[:200]}"
+        if note not in (self.r.error or ""):
+            self.r.error = (self.r.error + "; " if self.r.error else "") + note
+        self.r.steps.append("lookup:failed")
 
     def _by_code(self) -> None:
         found: list[int] = []
 
         def accept(code: str) -> bool:
-            survey_id = self.directory.by_code(code) if len(code) == self.code_length else None
+            survey_id = None
+            if len(code) == self.code_length:
+                try:
+                    survey_id = self.directory.by_code(code)
+                except Exception as exc:
+                    self._lookup_failed(exc)
             if survey_id is not None:
                 found.append(survey_id)
             return survey_id is not None
