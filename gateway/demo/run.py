@@ -180,6 +180,7 @@ async def run_loop(
     from gateway.config import load_settings
     from gateway.demo.day import plan_day
     from gateway.simulate.callees import SeededCallees
+    from gateway.simulate.callers import SeededCallers
     from gateway.simulate.citizens import SeededCitizens
     from gateway.simulate.clock import ScaledClock
     from gateway.simulate.pbx import PbxSettings, PbxSimulator
@@ -215,6 +216,24 @@ async def run_loop(
         reactor,
         wire_clock=reactor,
     )
+    # A few citizens call the evaluation line instead of replying (电话评警).
+    callers = SeededCallers(seed=seed)
+
+    def maybe_call(sms: Any) -> None:
+        reaction = sms.reaction
+        if reaction is None or not reaction.delivered:
+            return
+        planned = callers.decide(sms.destination_addr, sms.text, reaction.reply is not None)
+        if planned is not None:
+            clock.callLater(
+                planned.delay,
+                pbx.incoming_call,
+                planned.number,
+                planned.script,
+                callingpres=planned.callingpres,
+            )
+
+    smsc.on_received.append(maybe_call)
     smsc_port = reactor.listenTCP(0, smsc.factory(), interface="127.0.0.1")
     pbx_port = reactor.listenTCP(0, pbx.factory(), interface="127.0.0.1")
     env = {
