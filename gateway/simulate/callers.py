@@ -35,7 +35,7 @@ class SeededCallers:
     """``call_rate`` of the survey SMS nobody answered by text lead to a call."""
 
     seed: int | str = 1
-    call_rate: float = 0.06
+    call_rate: float = 0.03
     withheld_rate: float = 0.25
     delay_range: tuple[float, float] = (300.0, 3600.0)
 
@@ -59,3 +59,21 @@ class SeededCallers:
         low, high = self.delay_range
         script = CallScript(tuple(inputs), label[rating] + (" (code)" if pres else ""))
         return PlannedCall(destination, rng.uniform(low, high), script, pres)
+
+    def complaints(self, count: int, within: float) -> list[PlannedCall]:
+        """``count`` callers with no survey who phone to complain (a category, a message),
+        spread over ``within`` simulated seconds; one in four without a number."""
+        rng = rng_for(self.seed, "complainers")
+        planned = []
+        for n in range(count):
+            number = f"13{rng.randrange(10**9):09d}"
+            inputs = (Keys("2"), Keys(str(rng.randint(1, 4))), Speak(rng.randint(4000, 12000)))
+            planned.append(
+                PlannedCall(
+                    number,
+                    rng.uniform(0, within),
+                    CallScript(inputs, "complains"),
+                    WITHHELD if n % 4 == 3 else 0,
+                )
+            )
+        return planned
