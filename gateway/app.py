@@ -118,7 +118,7 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
     return make_site(root)
 
 
-def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
+def spool_ingester(db: Any, directory: str, survey: Any = None) -> Callable[[], Deferred[Any]]:
     """The ``ingest_spool`` argument for a real ``storage.db.Database``: runs
     ``ivr.spool.ingest_spool`` (blocking, one transaction per file) on the database threads
     and logs what it found."""
@@ -140,7 +140,25 @@ def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
         from storage.callback_results import session_writer
 
         write = session_writer(db.sessions)
-        return db.run(lambda _session: ingest_spool(directory, write)).addCallback(report)
+        d = db.run(lambda _session: ingest_spool(directory, write)).addCallback(report)
+        if survey is not None:  # calls to the evaluation line spooled while the DB was down
+            d.addCallback(
+                lambda first: db.run(lambda _session: ingest_lines()).addCallback(lambda _: first)
+            )
+        return d
+
+    def ingest_lines() -> Any:
+        from ivr.inbound_spool import ingest_line_spool
+        from storage.inbound_results import session_inbound_writer
+
+        result = ingest_line_spool(directory, session_inbound_writer(db.sessions, survey))
+        if result.ingested or result.bad:
+            log.info(
+                "evaluation line spool: {ingested} calls stored, {bad} unreadable moved to bad/",
+                ingested=len(result.ingested),
+                bad=len(result.bad),
+            )
+        return result
 
     return ingest
 
@@ -208,7 +226,7 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         settings.callbacks,
         clock,
         store=SqlCallbackStore(),
-        ingest_spool=spool_ingester(app.db, spool),
+        ingest_spool=spool_ingester(app.db, spool, settings.survey),
         take_line=trunk_lines(settings),
     )
     app.callbacks.setServiceParent(app)

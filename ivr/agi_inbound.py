@@ -30,7 +30,6 @@ else:
 
 MODE = "inbound"
 RESULT_VARIABLE = "PINGJING_RESULT"
-INBOUND_SPOOL = "inbound"
 #: What Asterisk puts in ``agi_callerid`` when there is no number to show.
 _NO_NUMBER = frozenset({"", "unknown", "anonymous", "private", "restricted", "withheld"})
 
@@ -81,23 +80,16 @@ def caller_of(env: dict[str, str]) -> str | None:
 
 
 def _spool(result: InboundResult, cfg: AgiConfig, err: TextIO) -> str:
-    import json
-    import tempfile
-    from pathlib import Path
+    from ivr.inbound_spool import write_line_spool
 
-    directory = Path(cfg.ivr.spool_path(cfg.data_dir)) / INBOUND_SPOOL
+    spool_dir = cfg.ivr.spool_path(cfg.data_dir)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in result.channel_id or "x")
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(result.to_json(), fh, ensure_ascii=False, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, directory / f"line-{name}.json")
+        write_line_spool(spool_dir, result)
         return "spool"
     except OSError as exc:
-        err.write(f"pingjing-agi: spool {directory} unavailable ({exc}); result follows\n")
+        import json
+
+        err.write(f"pingjing-agi: spool {spool_dir} unavailable ({exc}); result follows\n")
         err.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
         return "lost"
 

@@ -98,6 +98,31 @@ class InboundResult:
     def to_json(self) -> dict[str, Any]:
         return {"v": RESULT_VERSION, "kind": "inbound", **asdict(self)}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InboundResult:
+        """Rebuild a spooled result; a missing or wrong field is an error naming it."""
+        if not isinstance(data, dict):
+            raise ValueError(f"result must be a JSON object, got {type(data).__name__}")
+        if data.get("v") != RESULT_VERSION or data.get("kind") != "inbound":
+            raise ValueError(f"not an inbound result v{RESULT_VERSION}: {data.get('v')!r}")
+        fields = {k: v for k, v in data.items() if k not in ("v", "kind")}
+        extra = set(fields) - set(cls.__dataclass_fields__)
+        if extra:
+            raise ValueError(f"unknown result field(s): {', '.join(sorted(extra))}")
+        if fields.get("ended_how") not in ENDINGS:
+            raise ValueError(f"result field 'ended_how' is {fields.get('ended_how')!r}")
+        survey_id = fields.get("survey_id")
+        if survey_id is not None and (
+            not isinstance(survey_id, int) or isinstance(survey_id, bool)
+        ):
+            raise ValueError(f"result field 'survey_id' must be an integer, got {survey_id!r}")
+        if fields.get("recording") is not None:
+            try:
+                fields["recording"] = RecordingInfo(**fields["recording"])
+            except TypeError as exc:
+                raise ValueError(f"result field 'recording' is malformed: {exc}") from None
+        return cls(**fields)
+
 
 class InboundFlow(Conversation):
     """One call to the evaluation line. Construct, :meth:`run`, get an :class:`InboundResult`.

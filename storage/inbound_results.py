@@ -275,3 +275,15 @@ class LineStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def session_inbound_writer(
+    session_factory: Any, settings: SurveySettings
+) -> Callable[[InboundResult], bool]:
+    """Each call in its own transaction of ``session_factory`` (the daemon's spool ingest)."""
+
+    def write(result: InboundResult) -> bool:
+        with transaction(session_factory) as session:
+            return write_inbound(session, result, settings, datetime.now(UTC)) is not None
+
+    return write

@@ -342,3 +342,21 @@ def test_code_and_unsatisfied_on_both_databases(any_two: LineDb, tmp_path: Path)
     assert (task.status, task.reason_key, task.consent) == ("completed", "5", None)
     (call,) = db.calls()
     assert (call.found_by, call.counted, call.ended_how) == ("code", True, "completed")
+
+
+def test_a_spooled_call_is_stored_when_the_database_is_back(one: LineDb, tmp_path: Path) -> None:
+    """The daemon ingests <spool>/inbound/: the call and its complaint are stored, the file
+    deleted; ingesting again finds nothing; a broken file goes to bad/."""
+    from gateway.surveys.settings import SurveySettings
+    from ivr.inbound_spool import ingest_line_spool, line_spool_dir
+    from storage.inbound_results import session_inbound_writer
+
+    call_line(None, tmp_path, Press("2"), Press("3"), Speak(1000), url=DOWN_URL)
+    spool = tmp_path / "data" / "agi-spool"
+    (line_spool_dir(spool) / "line-broken.json").write_text("{", encoding="utf-8")
+    write = session_inbound_writer(one.sessions, SurveySettings())
+    report = ingest_line_spool(spool, write)
+    assert (len(report.ingested), report.bad) == (1, ["line-broken.json"])
+    (complaint,) = one.rows(m.Complaint)
+    assert complaint.category == "misconduct"
+    assert ingest_line_spool(spool, write).ingested == []
