@@ -36,9 +36,17 @@ def run_line(agi: Any, config_path: str, env: dict[str, str], err: Any) -> tuple
     return run_inbound(agi, config_path, env, err, line_store)
 
 
+def database_writer(url: str) -> Any:
+    """``storage.callback_results.database_writer``, imported only when the call is over:
+    SQLAlchemy takes a few hundred milliseconds to import, silence the citizen would hear
+    before the greeting (docs/benchmarks.md)."""
+    from storage.callback_results import database_writer as writer
+
+    return writer(url)
+
+
 def main(argv: list[str] | None = None) -> int:
     from ivr.agi_callback import main as agi_main
-    from storage.callback_results import database_writer
 
     args = sys.argv[1:] if argv is None else argv
     inbound = len(args) > 1 and args[1] == INBOUND_MODE

@@ -64,6 +64,59 @@ class _NoSurveys:
 _PRES_MASK, _PRES_RESTRICTED = 0x60, 0x20
 
 
+class _Prefetch:
+    """The store opened, and the caller's surveys looked up, in a thread while the welcome
+    plays: importing SQLAlchemy and connecting take about half a second the caller would
+    otherwise hear as silence after picking up (docs/benchmarks.md). It is the flow's
+    directory; each question waits for the thread first."""
+
+    #: Longest wait for the database before the caller is told no survey was found.
+    TIMEOUT_S = 10.0
+
+    def __init__(self, store_for: StoreFactory, cfg: AgiConfig, caller: str | None) -> None:
+        import threading
+
+        self._store: LineStore | None = None
+        self.error: BaseException | None = None
+        self._phone = caller
+        self._surveys: list[int] | None = None
+        self._thread = threading.Thread(target=self._run, args=(store_for, cfg), daemon=True)
+        self._thread.start()
+
+    def _run(self, store_for: StoreFactory, cfg: AgiConfig) -> None:
+        try:
+            self._store = store_for(cfg)
+            if self._phone:
+                self._surveys = list(self._store.directory.by_phone(self._phone))
+        except BaseException as exc:  # reported with the call's result
+            self.error = exc
+
+    def store(self) -> LineStore | None:
+        self._thread.join(self.TIMEOUT_S)
+        return None if self._thread.is_alive() else self._store
+
+    def _ready(self) -> LineStore:
+        store = self.store()
+        if store is None:
+            raise self.error or TimeoutError("the database did not answer in time")
+        return store
+
+    def code_length(self) -> int:
+        store = self.store()
+        return store.code_length if store is not None else 6
+
+    def by_phone(self, phone: str) -> list[int]:
+        store = self._ready()
+        if phone == self._phone and self._surveys is not None:
+            return self._surveys
+        if self.error is not None:
+            raise self.error
+        return list(store.directory.by_phone(phone))
+
+    def by_code(self, code: str) -> int | None:
+        return self._ready().directory.by_code(code)
+
+
 def caller_of(env: dict[str, str]) -> str | None:
     """The caller's mobile number normalised as event phones are, or None: none sent, withheld
     (Asterisk still passes a network-provided number with restricted presentation; a caller
@@ -115,17 +168,7 @@ def run_inbound(
         busy = lines is None
     except OSError as exc:  # no place for the lock files: serve the call, say why
         problems.append(f"lines directory: {exc}")
-    store: LineStore | None = None
-    store_failed = False
-    directory: SurveyDirectory = _NoSurveys()
-    code_length = 6
-    if not busy:
-        try:
-            store = store_for(cfg)
-            directory, code_length = store.directory, store.code_length
-        except Exception as exc:
-            store_failed = True
-            problems.append(f"database unavailable: {_safe_error(exc)}")
+    prefetch = None if busy else _Prefetch(store_for, cfg, result.caller)
     recordings = settings.recordings_path(cfg.data_dir)
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in result.channel_id or "x")
     recording_path: str | None = str(recordings.absolute() / f"line-{name}")
@@ -155,8 +198,8 @@ def run_inbound(
                 record_format=fmt,
                 prompts=settings.prompts,
             ),
-            directory,
-            code_length=code_length,
+            prefetch or _NoSurveys(),
+            code_length=prefetch.code_length if prefetch else 6,
             busy=busy,
             recording_path=recording_path,
             describe_recording=describe,
@@ -170,9 +213,15 @@ def run_inbound(
         with contextlib.suppress(ChannelHangup, ChannelError):
             channel.set_variable(RESULT_VARIABLE, result.ended_how)
     where = "lost"
-    if store is None and not store_failed:  # a busy call is recorded too, after the caller left
+    store: LineStore | None = None
+    if prefetch is None:  # a busy call is recorded too, after the caller left
         with contextlib.suppress(Exception):
             store = store_for(cfg)
+    else:
+        store = prefetch.store()
+        if store is None and prefetch.error is not None:
+            problems.append(f"database unavailable: {_safe_error(prefetch.error)}")
+            result.error = "; ".join(filter(None, [result.error, problems[-1]]))
     if store is not None:
         try:
             store.write(result)

@@ -175,10 +175,12 @@ class Conversation:
         )
         self.r.steps.append(f"record:{how}")
 
-    def _ask(self, first: list[str], again: list[str], valid: str, step: str) -> str | None:
-        """Present a menu up to ``max_tries`` times; return the valid key or None."""
+    def _ask(
+        self, first: list[str], again: list[str], valid: str, step: str, pending: str = ""
+    ) -> str | None:
+        """Present a menu up to ``max_tries`` times; return the valid key or None.
+        ``pending``: a key already pressed (during the prompt before it), the first answer."""
         prompts = first
-        pending = ""
         for attempt in range(1, self.s.max_tries + 1):
             key, pending = pending, ""
             if not key:

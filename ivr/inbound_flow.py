@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from ivr.conversation import (
+    ALL_KEYS,
     Channel,
     Conversation,
     FlowSettings,
@@ -127,7 +128,8 @@ class InboundResult:
 class InboundFlow(Conversation):
     """One call to the evaluation line. Construct, :meth:`run`, get an :class:`InboundResult`.
 
-    ``code_length``: how many keys a survey code has; ``busy``: no line was free for this call.
+    ``code_length``: how many keys a survey code has (or a function giving it, asked only when a
+    code is keyed); ``busy``: no line was free for this call.
     """
 
     def __init__(
@@ -137,7 +139,7 @@ class InboundFlow(Conversation):
         settings: FlowSettings,
         directory: SurveyDirectory,
         *,
-        code_length: int,
+        code_length: int | Callable[[], int],
         busy: bool = False,
         recording_path: str | None = None,
         describe_recording: Callable[[str, bool], RecordingInfo | None] | None = None,
@@ -161,19 +163,22 @@ class InboundFlow(Conversation):
         r.steps.append("answered")
         if self.busy:
             return self._finish("busy", "line_busy")
+        # The welcome plays while the surveys are looked up (``ivr.agi_inbound`` prefetches
+        # them): a key pressed during it answers the first menu.
+        early = self.ch.play(self._sound("line_welcome"), ALL_KEYS)
         surveys = self._by_phone()
         if len(surveys) == 1:
             r.survey_id, r.found_by = surveys[0], "phone"
-            return self._rate(["line_welcome", "rating"])
+            return self._rate(early)
         if surveys:
-            key = self._ask(["line_welcome", "line_several"], ["line_several"], "12", "several")
+            key = self._ask(["line_several"], ["line_several"], "12", "several", early)
             if key is None:
                 return self._finish("no_input", "line_no_input")
             if key == "1":
                 r.survey_id, r.found_by = surveys[-1], "choice"
-                return self._rate(["rating"])
+                return self._rate()
             return self._by_code()
-        key = self._ask(["line_welcome", "line_none"], ["line_none"], "12", "none")
+        key = self._ask(["line_none"], ["line_none"], "12", "none", early)
         if key is None:
             return self._finish("no_input", "line_no_input")
         if key == "1":
@@ -204,10 +209,11 @@ class InboundFlow(Conversation):
 
     def _by_code(self) -> None:
         found: list[int] = []
+        length = self.code_length if isinstance(self.code_length, int) else self.code_length()
 
         def accept(code: str) -> bool:
             survey_id = None
-            if len(code) == self.code_length:
+            if len(code) == length:
                 try:
                     survey_id = self.directory.by_code(code)
                 except Exception as exc:
@@ -216,15 +222,15 @@ class InboundFlow(Conversation):
                 found.append(survey_id)
             return survey_id is not None
 
-        code = self._enter_digits("code", self.code_length, "code", accept)
+        code = self._enter_digits("code", length, "code", accept)
         if code is None:
             return self._finish("no_survey", "line_no_survey")
         self.r.survey_id, self.r.found_by = found[-1], "code"
-        return self._rate(["rating"])
+        return self._rate()
 
-    def _rate(self, prompts: list[str]) -> None:
+    def _rate(self, early: str = "") -> None:
         r = self.r
-        key = self._ask(prompts, ["rating"], "123", "rating")
+        key = self._ask(["rating"], ["rating"], "123", "rating", early)
         if key is None:
             return self._finish("no_input", "line_no_input")
         r.rating = RATINGS[key]

@@ -159,6 +159,25 @@ def test_no_key_at_all_ends_as_no_input() -> None:
     assert ch.played[-1] == "line_no_input"
 
 
+def test_a_key_pressed_during_the_welcome_answers_the_first_menu() -> None:
+    """Barge-in on the welcome (played while the surveys are looked up): 2 is the rating."""
+    ch = FakeChannel(Key("2", barge=True))
+    r = run(ch, Directory({CALLER: [7]}))
+    assert (r.rating, ch.played) == ("basically_satisfied", ["line_welcome", "line_thanks"])
+
+
+def test_a_failing_lookup_offers_the_code_and_the_complaint() -> None:
+    """The database is down: no survey by number, the error noted, the caller may complain."""
+
+    class Down(Directory):
+        def by_phone(self, phone: str) -> list[int]:
+            raise OSError("connection refused by postgresql://u:secret@db/x")
+
+    r = run(FakeChannel(Key("2"), Key("1"), Speak()), Down())
+    assert (r.complaint, r.ended_how) == ("attitude", "completed")
+    assert "survey lookup failed" in (r.error or "") and "secret" not in (r.error or "")
+
+
 def test_busy_line_says_call_later_and_asks_nothing() -> None:
     """Every line taken: 'please call later', hang up, the directory never asked."""
     d = Directory({CALLER: [7]})
@@ -172,12 +191,13 @@ def test_busy_line_says_call_later_and_asks_nothing() -> None:
 @pytest.mark.parametrize(
     ("script", "kept"),
     [
-        ([HangUp()], {"survey_id": 7, "rating": None}),
+        ([HangUp()], {"survey_id": None, "rating": None}),
+        ([Silent(), HangUp()], {"survey_id": 7, "rating": None}),
         ([Key("3"), HangUp()], {"rating": "unsatisfied", "reason_key": None}),
         ([Key("3"), Key("1"), HangUp(at="record")], {"reason_key": "1", "consent": None}),
         ([Key("3"), Key("1"), Speak(), HangUp()], {"reason_key": "1", "consent": None}),
     ],
-    ids=["at-rating", "at-reason", "in-recording", "at-consent"],
+    ids=["at-welcome", "at-rating", "at-reason", "in-recording", "at-consent"],
 )
 def test_a_hangup_at_each_step_keeps_what_was_said(script, kept) -> None:
     """The caller hangs up: ended_how is hangup and every answer given so far is kept."""
