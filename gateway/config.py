@@ -99,6 +99,7 @@ def _optional_sections() -> dict[str, str]:
         "amqp": "gateway.amqp.settings:AmqpSettings",
         "survey": "gateway.surveys.settings:SurveySettings",
         "callbacks": "gateway.callbacks.settings:CallbackSettings",
+        "cases": "gateway.cases.settings:CaseSettings",
         "ivr": "ivr.settings:IvrSettings",
     }
 
