@@ -184,7 +184,11 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
     app.ami.setServiceParent(app)
 
     app.surveys = SurveyPipeline(
-        app.db, app.smpp, settings.survey, store=SqlSurveyStore(), clock=clock
+        app.db,
+        app.smpp,
+        settings.survey,
+        store=SqlSurveyStore(getattr(settings, "cases", None)),
+        clock=clock,
     )
     app.surveys.settle_in_sms_store(app.smpp.store)
     app.surveys.setServiceParent(app)
@@ -205,7 +209,7 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         app.ami,
         settings.callbacks,
         clock,
-        store=SqlCallbackStore(),
+        store=SqlCallbackStore(settings.cases),
         ingest_spool=spool_ingester(app.db, spool),
     )
     app.callbacks.setServiceParent(app)

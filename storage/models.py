@@ -457,6 +457,6 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-# --- people (kept in their own module; imported here so Base.metadata holds every table) ------
+# --- people and supervision (own modules; imported here so Base.metadata holds every table) -
 
-import storage.account_models  # noqa: E402, F401
+from storage import account_models, case_models  # noqa: E402, F401
