@@ -12,6 +12,7 @@ production; the demo compresses business time and leaves the wire in real time.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from twisted.application import strports
@@ -117,6 +118,14 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
         SqlApiStore(app.db), authenticate, settings.service.zone, recordings
     ).items():
         v1.putChild(name, resource)
+    from gateway.http.cases import CasesResource
+    from storage.case_store import SqlCaseStore
+
+    evidence = str(Path(settings.data_dir) / "evidence")
+    v1.putChild(
+        b"cases",
+        CasesResource(SqlCaseStore(app.db, settings.cases), authenticate, settings.cases, evidence),
+    )
     if not settings.http.tokens:
         log.warn("http: no API tokens in the configuration; only users' tokens will be accepted")
     return make_site(root)

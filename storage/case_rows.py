@@ -37,6 +37,9 @@ class UnitTable:
         """``gateway.accounts.permissions.UnitTree``."""
         return self.units[code][0]
 
+    def __contains__(self, code: object) -> bool:
+        return code in self.units
+
 
 def openings_for_surveys(
     session: Session, survey_ids: Iterable[int], origin: str, at: datetime

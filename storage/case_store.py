@@ -36,6 +36,12 @@ class SqlCaseStore:
         self._db = db
         self.settings = settings or CaseSettings()
 
+    def unit_tree(self) -> defer.Deferred[UnitTable]:
+        return self._db.run(UnitTable)
+
+    def may(self, person: Any, case_id: int, action: str) -> defer.Deferred[None]:
+        return self._db.run(check_access, person, case_id, action)
+
     def cases(self, query: CaseQuery) -> defer.Deferred[list[dict[str, Any]]]:
         return self._db.run(list_cases, query)
 
@@ -148,6 +154,14 @@ def _readable(session: Session, person: Any, case_id: int) -> tuple[Case, lc.Cas
     if not decision:
         raise CaseForbidden(decision.reason)
     return row, record, units
+
+
+def check_access(session: Session, person: Any, case_id: int, action: str) -> None:
+    """Raise unless ``person`` may take ``action`` on the case (as it is now)."""
+    _, record, units = _readable(session, person, case_id)
+    decision = perm.check(person, action, record.unit_code, units)
+    if not decision:
+        raise CaseForbidden(decision.reason)
 
 
 def case_detail(session: Session, person: Any, case_id: int, now: datetime) -> dict[str, Any]:

@@ -71,6 +71,13 @@ class EvidenceFile:
 
 
 class CaseStore(Protocol):
+    def unit_tree(self) -> defer.Deferred[Any]:
+        """The unit tree (``gateway.accounts.permissions.UnitTree``, with ``in``)."""
+
+    def may(self, person: Any, case_id: int, action: str) -> defer.Deferred[None]:
+        """Succeeds when ``person`` may take ``action`` on the case now; else raises as
+        :meth:`act` would (checked before an upload is read and stored)."""
+
     def cases(self, query: CaseQuery) -> defer.Deferred[list[dict[str, Any]]]: ...
 
     def case(self, person: Any, case_id: int, now: datetime) -> defer.Deferred[dict[str, Any]]:
