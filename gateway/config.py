@@ -77,6 +77,9 @@ class HttpSettings:
     #: A TOML file outside the repository with ``[[token]]`` tables (name, token, unit).
     tokens_file: str = ""
     max_body_bytes: int = 4 * 1024 * 1024
+    #: Seconds between reloads of users' API tokens (``pingjing users token``) from the
+    #: database: a new, revoked or disabled user's token takes effect within this time.
+    user_tokens_refresh: float = 30.0
 
 
 #: section name -> "module:Class" of its settings. Sections owned by other packages are
@@ -96,6 +99,7 @@ def _optional_sections() -> dict[str, str]:
         "amqp": "gateway.amqp.settings:AmqpSettings",
         "survey": "gateway.surveys.settings:SurveySettings",
         "callbacks": "gateway.callbacks.settings:CallbackSettings",
+        "cases": "gateway.cases.settings:CaseSettings",
         "ivr": "ivr.settings:IvrSettings",
     }
 

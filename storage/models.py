@@ -455,3 +455,8 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(sa.String(32))
     object_id: Mapped[str | None] = mapped_column(sa.String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- people and supervision (own modules; imported here so Base.metadata holds every table) -
+
+from storage import account_models, case_models  # noqa: E402, F401

@@ -183,6 +183,16 @@ class CallbackTaskDue:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenCase:
+    """The survey was rated unsatisfied: a supervision case opens (``gateway.cases``), in the
+    same transaction as the rating, whether or not the citizen can be called back."""
+
+    survey_id: int
+    unit_id: int
+    origin: str = "sms_unsatisfied"
+
+
+@dataclass(frozen=True, slots=True)
 class OptOutRequested:
     """The citizen asked for no more messages: stop everything for the number, confirm once
     (decided per phone by :mod:`gateway.surveys.replies`)."""
@@ -201,7 +211,7 @@ class ReplyMarked:
     match_status: str
 
 
-Output = SendSms | CallbackTaskDue | OptOutRequested | ReplyMarked
+Output = SendSms | CallbackTaskDue | OpenCase | OptOutRequested | ReplyMarked
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,10 +323,13 @@ def _reply(record: SurveyRecord, event: ReplyRead, settings: SurveySettings) -> 
 def _rate(
     record: SurveyRecord, event: ReplyRead, settings: SurveySettings, reply_from: str | None
 ) -> Step:
-    """The survey's first rating: thank the citizen; an unsatisfied one asks for a callback."""
+    """The survey's first rating: thank the citizen; an unsatisfied one opens a case and asks
+    for a callback."""
     rating = event.reading.rating
     record = _raise(record, "replied", None)._replace(rating=rating, comment=event.reading.comment)
     outputs: tuple[Output, ...] = (ReplyMarked(event.inbound_id, "matched"),)
+    if rating == "unsatisfied":
+        outputs += (OpenCase(record.id, record.unit_id),)
     if record.status == "opted_out" or not record.phone:
         return Step(record, outputs)
     outputs += (_sms(settings, "thank_you", rating, record, reply_from),)
