@@ -124,10 +124,8 @@ def annual_sheets(
         for row in ranking(store, tx, month, settings):
             ranks[row.unit_code][month.key] = row.rank
         month = month.next()
-    deductions: dict[str, float] = {}
-    for record in store.interviews(tx):
-        if record.status == "confirmed" and record.month.startswith(year.key):
-            deductions[record.unit_code] = deductions.get(record.unit_code, 0) + record.deduction
+    adjusted = store.adjustments(tx, year.first.year)
+    deductions = {code: -points for code, points in adjusted.items()}
     start, end = year.bounds(settings.zone)
     figs = store.figures(tx, start, end, [u.code for u in group])
     return [

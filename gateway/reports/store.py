@@ -145,6 +145,11 @@ class ReportStore(Protocol):
         self, tx: Tx, interview_id: int, status: str, actor: str, now: datetime
     ) -> Interview | None: ...
 
+    def adjustments(self, tx: Tx, year: int) -> dict[str, float]:
+        """unit code -> assessment points added (+) or deducted (-) in ``year``; a confirmed
+        interview with a deduction adds its negative."""
+        ...
+
     def archive(self, tx: Tx, report: ArchivedReport) -> ArchivedReport: ...
 
     def archived(self, tx: Tx, kind: str | None = None) -> list[ArchivedReport]: ...
@@ -173,6 +178,7 @@ class InMemoryReportStore:
     facts: list[SurveyFact] = field(default_factory=list)
     _interviews: list[Interview] = field(default_factory=list)
     _archive: list[ArchivedReport] = field(default_factory=list)
+    _adjustments: list[tuple[str, int, float]] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def units(self, tx: Tx) -> list[UnitNode]:
@@ -234,8 +240,18 @@ class InMemoryReportStore:
                     return record
                 record = replace(record, status=status, decided_by=actor, decided_at=now)
                 self._interviews[n] = record
+                if status == "confirmed" and record.deduction:
+                    year = int(record.month[:4])
+                    self._adjustments.append((record.unit_code, year, -record.deduction))
                 return record
         return None
+
+    def adjustments(self, tx: Tx, year: int) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for code, y, points in self._adjustments:
+            if y == year:
+                out[code] = out.get(code, 0.0) + points
+        return out
 
     def archive(self, tx: Tx, report: ArchivedReport) -> ArchivedReport:
         stored = replace(report, id=next(self._ids))
