@@ -21,7 +21,7 @@ from gateway.reports.reasons import classify_comment, inferred
 from gateway.reports.store import UnitNode
 from ivr.flow import REASONS
 from storage import report_records
-from storage.models import CallbackTask, Officer, Survey, Unit, event_officers
+from storage.models import CallbackTask, Officer, ServiceEvent, Survey, Unit, event_officers
 
 #: keypad key (``callback_tasks.reason_key``) -> reason identifier
 REASON_NAMES = REASONS
@@ -194,6 +194,48 @@ class SqlReportStore:
             if row[-1] in table:
                 _fill(table[row[-1]][1], None, tuple(row[:-1]))
         return [(number, name, figs) for number, (name, figs) in sorted(table.items())]
+
+    def breakdown(
+        self,
+        tx: Session,
+        start: datetime,
+        end: datetime,
+        unit_code: str | None,
+        dimension: str,
+    ) -> list[tuple[str, Figures]]:
+        if dimension == "category":
+            key = Survey.category
+        elif dimension == "business":
+            key = ServiceEvent.business
+        else:
+            raise ValueError(f"unknown dimension {dimension!r}: expected category or business")
+        where = [Survey.occurred_at >= start, Survey.occurred_at < end]
+        if unit_code:
+            where.append(Survey.unit_id.in_(list(self._owners(tx, [unit_code]))))
+        survey_q = _survey_counts(where).add_columns(key).group_by(key)
+        callback_q = _callback_counts(where).add_columns(key).group_by(key)
+        reason_q = (
+            sa.select(key, CallbackTask.reason_key, Survey.comment, sa.func.count())
+            .outerjoin(CallbackTask, CallbackTask.survey_id == Survey.id)
+            .where(*where, (Survey.rating == "unsatisfied") | CallbackTask.reason_key.is_not(None))
+            .group_by(key, CallbackTask.reason_key, Survey.comment)
+        )
+        if dimension == "business":
+            survey_q = survey_q.join(ServiceEvent, ServiceEvent.id == Survey.event_id)
+            callback_q = callback_q.join(ServiceEvent, ServiceEvent.id == Survey.event_id)
+            reason_q = reason_q.join(ServiceEvent, ServiceEvent.id == Survey.event_id)
+        table: dict[str, Figures] = {}
+        for row in tx.execute(survey_q):
+            _fill(table.setdefault(row[-1] or "", Figures()), tuple(row[:-1]), None)
+        for row in tx.execute(callback_q):
+            _fill(table.setdefault(row[-1] or "", Figures()), None, tuple(row[:-1]))
+        grouped: dict[str, list[tuple]] = {}
+        for k, reason_key, comment, n in tx.execute(reason_q):
+            grouped.setdefault(k or "", []).append((reason_key, comment, n))
+        for k, rows in grouped.items():
+            table.setdefault(k, Figures()).reasons.update(_reasons(rows))
+        out = sorted(table.items(), key=lambda kv: (-kv[1].events, kv[0]))
+        return out
 
     save_proposals = staticmethod(report_records.save_proposals)
     interviews = staticmethod(report_records.interviews)

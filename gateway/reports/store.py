@@ -48,6 +48,8 @@ class SurveyFact:
     callback_overdue: bool = False
     callback_completed: bool = False
     reason_key: str | None = None  # reason identifier (attitude...) given on the IVR
+    category: str = "other"
+    business: str | None = None
 
 
 def count_facts(facts: Iterable[SurveyFact]) -> Figures:
@@ -132,6 +134,13 @@ class ReportStore(Protocol):
         """(police_number, name, figures) of the officers of the events of a subtree."""
         ...
 
+    def breakdown(
+        self, tx: Tx, start: datetime, end: datetime, unit_code: str | None, dimension: str
+    ) -> list[tuple[str, Figures]]:
+        """Figures (surveys, ratings, reasons) by ``category`` or ``business``, most events
+        first."""
+        ...
+
     def save_proposals(
         self, tx: Tx, proposals: list[InterviewProposal], now: datetime
     ) -> list[Interview]:
@@ -206,6 +215,21 @@ class InMemoryReportStore:
             for officer in fact.officers:
                 by_officer.setdefault(officer, []).append(fact)
         return [(num, name, count_facts(fs)) for (num, name), fs in sorted(by_officer.items())]
+
+    def breakdown(
+        self, tx: Tx, start: datetime, end: datetime, unit_code: str | None, dimension: str
+    ) -> list[tuple[str, Figures]]:
+        if dimension not in ("category", "business"):
+            raise ValueError(f"unknown dimension {dimension!r}: expected category or business")
+        codes = (
+            subtree(self.unit_nodes, unit_code) if unit_code else {u.code for u in self.unit_nodes}
+        )
+        groups: dict[str, list[SurveyFact]] = {}
+        for fact in self._in(start, end, codes):
+            groups.setdefault(getattr(fact, dimension) or "", []).append(fact)
+        rows = [(key, count_facts(fs)) for key, fs in groups.items()]
+        rows.sort(key=lambda row: (-row[1].events, row[0]))
+        return rows
 
     def save_proposals(
         self, tx: Tx, proposals: list[InterviewProposal], now: datetime

@@ -151,3 +151,16 @@ def test_interviews_adjustments_and_archive_round_trip(city):
     stored = db.run_sync(store.archive, report)
     assert db.run_sync(store.archived_one, stored.id).path == "/tmp/x.xlsx"
     assert stored.id in [r.id for r in db.run_sync(store.archived, "month")]
+
+
+@pytest.mark.parametrize("dimension", ["category", "business"])
+def test_breakdowns_add_up_to_the_unit(city, dimension):
+    _, db = city
+    store = SqlReportStore()
+    start, end = Period("period", date(2018, 5, 1), date(2018, 7, 1)).bounds(ZONE)
+    rows = db.run_sync(store.breakdown, start, end, "530402000000", dimension)
+    total = db.run_sync(store.figures, start, end, ["530402000000"])["530402000000"]
+    assert rows and sum(f.events for _, f in rows) == total.events
+    assert sum(f.unsatisfied for _, f in rows) == total.unsatisfied
+    assert sum(f.callbacks_due for _, f in rows) == total.callbacks_due
+    assert sum((f.reasons for _, f in rows), start=type(total.reasons)()) == total.reasons
