@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "replies",
     "sms",
     "export",
+    "report",
     "prompts",
     "simulate",
     "demo",

@@ -97,6 +97,7 @@ def _optional_sections() -> dict[str, str]:
         "survey": "gateway.surveys.settings:SurveySettings",
         "callbacks": "gateway.callbacks.settings:CallbackSettings",
         "ivr": "ivr.settings:IvrSettings",
+        "reports": "gateway.reports.settings:ReportSettings",
     }
 
 
