@@ -58,6 +58,7 @@ class Pingjing(MultiService):
     callbacks: Any
     amqp: Any = None
     http: Any = None
+    reports: Any = None
 
     def stopService(self) -> Any:
         from twisted.internet import defer
@@ -145,6 +146,26 @@ def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
     return ingest
 
 
+def make_report_scheduler(app: Pingjing, settings: Settings, reactor: Any, clock: Any) -> Any:
+    """The report schedule (``[reports]``), or None when ``reports.schedule`` is off."""
+    from pathlib import Path
+
+    from gateway.reports.delivery import Deliverer
+    from gateway.reports.service import ReportScheduler
+    from gateway.reports.settings import ReportSettings
+    from storage.report_store import SqlReportStore
+
+    reports = getattr(settings, "reports", None) or ReportSettings()
+    if not reports.schedule:
+        return None
+    directory = Path(reports.archive_dir or settings.data_dir / "reports")
+    scheduler = ReportScheduler(
+        app.db, SqlReportStore(), reports, clock, directory, Deliverer(reports, reactor)
+    )
+    scheduler.setServiceParent(app)
+    return scheduler
+
+
 def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) -> Pingjing:
     from gateway.amqp.consumer import EventConsumer
     from gateway.callbacks.scheduler import CallbackScheduler
@@ -199,6 +220,7 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         ingest_spool=spool_ingester(app.db, spool),
     )
     app.callbacks.setServiceParent(app)
+    app.reports = make_report_scheduler(app, settings, reactor, clock)
 
     if settings.http.enabled:
         app.http = strports.service(

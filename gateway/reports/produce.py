@@ -61,12 +61,14 @@ def write_files(report: Report, directory: Path, formats: tuple[str, ...]) -> li
                 path.write_text(as_csv(table), "utf-8")
                 out.append(path)
         elif fmt == "xlsx":
-            from gateway.reports.render_charts import write_chart
             from gateway.reports.render_xlsx import write_xlsx
 
             out.append(write_xlsx(report, directory / f"{report.stem}.xlsx"))
-            for chart in report.charts:
-                out.extend(write_chart(chart, directory, report.stem))
+            if report.charts:  # matplotlib is imported only when there is something to draw
+                from gateway.reports.render_charts import write_chart
+
+                for chart in report.charts:
+                    out.extend(write_chart(chart, directory, report.stem))
         else:
             raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
     return out

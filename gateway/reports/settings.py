@@ -35,11 +35,15 @@ class ReportSettings:
     streak_deduction: float = 2.0
     rank_points: list[float] = field(default_factory=lambda: [3.0, 2.0, 1.0])
     callback_bonus: float = 2.0
+    #: whether the daemon produces and delivers the reports on schedule
+    schedule: bool = True
     #: local times the scheduled reports are produced (weekly: Mondays; monthly: the 1st;
     #: quarterly: the 1st of Jan/Apr/Jul/Oct; annual: 1 January)
     daily_at: str = "08:00"
     weekly_at: str = "08:30"
     monthly_at: str = "09:00"
+    #: at start-up, produce a run missed in the last this many hours (0: none)
+    catch_up_hours: float = 0.0
     archive_dir: str = ""  # empty: <service.data_dir>/reports
     wecom_webhook: str = field(default="", repr=False, metadata={"secret": True})
     smtp_endpoint: str = ""
