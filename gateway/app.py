@@ -114,9 +114,19 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
         SqlApiStore(app.db), authenticate, settings.service.zone, recordings
     ).items():
         v1.putChild(name, resource)
+    v1.putChild(b"reports", report_resources(app, settings, authenticate))
     if not settings.http.tokens:
         log.warn("http: no API tokens configured; every API request will be refused (401)")
     return make_site(root)
+
+
+def report_resources(app: Any, settings: Settings, authenticate: Any) -> Any:
+    from gateway.http.reports import ReportApi, report_api
+    from gateway.reports.settings import ReportSettings
+    from storage.report_store import SqlReportStore
+
+    reports = getattr(settings, "reports", None) or ReportSettings()
+    return report_api(ReportApi(app.db, SqlReportStore(), reports, authenticate))
 
 
 def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
