@@ -61,6 +61,7 @@ class Pingjing(MultiService):
     amqp: Any = None
     http: Any = None
     user_tokens: Any = None
+    reports: Any = None
 
     def stopService(self) -> Any:
         from twisted.internet import defer
@@ -126,6 +127,7 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
         b"cases",
         CasesResource(SqlCaseStore(app.db, settings.cases), authenticate, settings.cases, evidence),
     )
+    v1.putChild(b"reports", report_resources(app, settings, authenticate))
     if not settings.http.tokens:
         log.warn("http: no API tokens in the configuration; only users' tokens will be accepted")
     return make_site(root)
@@ -135,6 +137,15 @@ def _reload_user_tokens(index: Any) -> Any:
     d = index.reload()
     d.addErrback(lambda f: log.failure("loading users' API tokens failed", f))
     return d
+
+
+def report_resources(app: Any, settings: Settings, authenticate: Any) -> Any:
+    from gateway.http.reports import ReportApi, report_api
+    from gateway.reports.settings import ReportSettings
+    from storage.report_store import SqlReportStore
+
+    reports = getattr(settings, "reports", None) or ReportSettings()
+    return report_api(ReportApi(app.db, SqlReportStore(), reports, authenticate))
 
 
 def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
@@ -162,6 +173,26 @@ def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
         return db.run(lambda _session: ingest_spool(directory, write)).addCallback(report)
 
     return ingest
+
+
+def make_report_scheduler(app: Pingjing, settings: Settings, reactor: Any, clock: Any) -> Any:
+    """The report schedule (``[reports]``), or None when ``reports.schedule`` is off."""
+    from pathlib import Path
+
+    from gateway.reports.delivery import Deliverer
+    from gateway.reports.service import ReportScheduler
+    from gateway.reports.settings import ReportSettings
+    from storage.report_store import SqlReportStore
+
+    reports = getattr(settings, "reports", None) or ReportSettings()
+    if not reports.schedule:
+        return None
+    directory = Path(reports.archive_dir or settings.data_dir / "reports")
+    scheduler = ReportScheduler(
+        app.db, SqlReportStore(), reports, clock, directory, Deliverer(reports, reactor)
+    )
+    scheduler.setServiceParent(app)
+    return scheduler
 
 
 def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) -> Pingjing:
@@ -222,6 +253,7 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         ingest_spool=spool_ingester(app.db, spool),
     )
     app.callbacks.setServiceParent(app)
+    app.reports = make_report_scheduler(app, settings, reactor, clock)
 
     if settings.http.enabled:
         site = make_api_site(app, settings)

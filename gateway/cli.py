@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "replies",
     "sms",
     "export",
+    "report",
     "prompts",
     "simulate",
     "demo",

@@ -101,6 +101,7 @@ def _optional_sections() -> dict[str, str]:
         "callbacks": "gateway.callbacks.settings:CallbackSettings",
         "cases": "gateway.cases.settings:CaseSettings",
         "ivr": "ivr.settings:IvrSettings",
+        "reports": "gateway.reports.settings:ReportSettings",
     }
 
 
