@@ -173,8 +173,9 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
     app.ami = AmiClient(settings.ami, reactor)
     app.ami.setServiceParent(app)
 
+    instance = settings.service.instance_name
     app.surveys = SurveyPipeline(
-        app.db, app.smpp, settings.survey, store=SqlSurveyStore(), clock=clock
+        app.db, app.smpp, settings.survey, store=SqlSurveyStore(), clock=clock, instance=instance
     )
     app.surveys.settle_in_sms_store(app.smpp.store)
     app.surveys.setServiceParent(app)
@@ -196,6 +197,7 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         settings.callbacks,
         clock,
         store=SqlCallbackStore(),
+        worker=settings.callbacks.worker or instance,
         ingest_spool=spool_ingester(app.db, spool),
     )
     app.callbacks.setServiceParent(app)
