@@ -58,6 +58,7 @@ class Pingjing(MultiService):
     callbacks: Any
     amqp: Any = None
     http: Any = None
+    ops: Any = None
 
     def stopService(self) -> Any:
         from twisted.internet import defer
@@ -201,6 +202,16 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         ingest_spool=spool_ingester(app.db, spool),
     )
     app.callbacks.setServiceParent(app)
+
+    if settings.http.enabled and settings.http.ops_endpoint:
+        from gateway.ops.metrics import GatewayCollector
+        from gateway.ops.service import OpsService
+        from storage.ops_store import read_depths
+
+        collector = GatewayCollector(app, read_depths, instance=instance, clock=reactor)
+        app.db.on_transaction = collector.latency.observe
+        app.ops = OpsService(settings.http.ops_endpoint, collector, reactor=reactor)
+        app.ops.setServiceParent(app)
 
     if settings.http.enabled:
         app.http = strports.service(

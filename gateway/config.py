@@ -88,6 +88,9 @@ class HttpSettings:
     #: A TOML file outside the repository with ``[[token]]`` tables (name, token, unit).
     tokens_file: str = ""
     max_body_bytes: int = 4 * 1024 * 1024
+    #: /metrics, /healthz and /readyz, without a token (keep it on loopback or a private
+    #: network). Empty, or [http] disabled: not served.
+    ops_endpoint: str = "tcp:port=9108:interface=127.0.0.1"
 
 
 #: section name -> "module:Class" of its settings. Sections owned by other packages are

@@ -94,6 +94,13 @@ def _tell_answered(on_answered: Callable[[SubmitOutcome], object], outcome: Subm
         log.failure("on_answered for outbound {oid} raised", oid=outcome.outbound_id)
 
 
+def reason_label(error: str) -> str:
+    """A short, bounded label for an error: the ESME status name, else the text before its
+    first colon (``not sent``), never a number or an address."""
+    head = error.split()[0] if error.startswith("ESME_") else error.split(":")[0]
+    return "".join(ch for ch in head if not ch.isdigit())[:40].strip() or "other"
+
+
 def _address_problem(sms: OutboundSms) -> str | None:
     """Why the addresses cannot go into a submit_sm (C-strings of at most 20 octets), if so."""
     if not sms.destination or not sms.destination.lstrip("+").isdigit():
@@ -752,6 +759,8 @@ class SmppService(MultiService):
             max(answered) if answered and status == "submitted" else None,
         )
         self.stats[f"outcome_{status}"] += 1
+        if error is not None:  # by reason, for /metrics: a status name or the error's kind
+            self.stats[f"reason_{status}:{reason_label(error)}"] += 1
         # parts resolved without a response (stopped, unanswered) are only in ``done``
         recorded = {id(r) for r in msg.results}
         records = msg.results + [r for r in msg.done.values() if id(r) not in recorded]
