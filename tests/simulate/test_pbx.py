@@ -530,7 +530,7 @@ def test_seeded_callees_rate_first_when_the_ivr_will_ask_for_a_rating():
 async def test_core_show_channels_lists_the_live_channels_as_asterisk_22(rig_factory):
     """CoreShowChannels: Success opening an event list, one CoreShowChannel per channel not
     hung up (Ringing, then Up), each with the ActionID, and CoreShowChannelsComplete."""
-    rig = rig_factory(scripted(DialOutcome("answered", 5.0)), agi_command=("/bin/false",))
+    rig = rig_factory(scripted(DialOutcome("answered", 5.0)), agi_command=("/bin/sleep", "5"))
     ami = await connect(rig)
     originate(ami, "pj-1")
     await ami.wait_reply("pj-1")
