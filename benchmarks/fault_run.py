@@ -218,7 +218,7 @@ window_end = "23:59"
 [callbacks]
 default_windows = ["00:00-23:59"]
 max_concurrent = {max_concurrent}
-retry_delays_minutes = [0.2, 0.4]
+retry_delays_minutes = [{retry_minutes}]
 
 [ivr]
 spool_dir = "{spool}"
@@ -346,10 +346,12 @@ def wait_port(port: int, seconds: float = 30.0) -> None:
 # -- faults -------------------------------------------------------------------------------------
 
 
-def plan_faults(rng: random.Random, kills: int, restart_services: bool) -> list[str]:
+def plan_faults(rng: random.Random, kills: int, each: int) -> list[str]:
+    """``kills`` kill -9s, ``each`` of every other fault, one broker and one database restart
+    (or cut), in a seeded order."""
     plan = ["kill"] * kills
-    plan += ["smsc_drop"] * 3 + ["smsc_silence"] * 2 + ["smsc_throttle"] * 2
-    plan += ["ami_cut"] * 2 + ["spool_full"] * 2
+    for fault in ("smsc_drop", "smsc_silence", "smsc_throttle", "ami_cut", "spool_full"):
+        plan += [fault] * each
     plan += ["rabbitmq_restart", "postgresql_restart"]
     rng.shuffle(plan)
     return plan
@@ -366,7 +368,7 @@ def inject(rig: Rig, fault: str, rng: random.Random) -> None:
         rig.proxies["smpp"].cut(rng.uniform(0.5, 3.0))
         rig.note("SMSC drops every connection")
     elif fault == "smsc_silence":
-        seconds = rng.uniform(5.0, 15.0)
+        seconds = rng.uniform(0.5, 1.5) * rig.args.silence
         rig.proxies["smpp"].silence(seconds)
         rig.note("SMSC silent", f"{seconds:.0f} s")
     elif fault == "smsc_throttle":
@@ -504,9 +506,12 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--kills", type=int, default=20)
+    p.add_argument("--each", type=int, default=2, help="how many of every other fault")
     p.add_argument("--fault-every", type=float, default=12.0, help="mean seconds between faults")
     p.add_argument("--restart-services", action="store_true")
     p.add_argument("--max-concurrent", type=int, default=4)
+    p.add_argument("--retry-minutes", default="0.2, 0.4", help="callback retry delays")
+    p.add_argument("--silence", type=float, default=10.0, help="mean SMSC silence, seconds")
     p.add_argument("--speed", type=float, default=120.0, help="SMSC citizens' time compression")
     p.add_argument("--call-speed", type=float, default=20.0, help="PBX callees' compression")
     p.add_argument("--reply-rate", type=float, default=0.25)
@@ -565,6 +570,7 @@ def main() -> int:
                     amqp_port=amqp_port,
                     queue=rig.queue,
                     max_concurrent=args.max_concurrent,
+                    retry_minutes=args.retry_minutes,
                     spool=rig.spool,
                     recordings=out / "recordings",
                 ),
@@ -574,7 +580,7 @@ def main() -> int:
             daemon.start()
             rig.daemons.append(daemon)
         rng = random.Random(f"{args.seed}-plan")
-        plan = plan_faults(rng, args.kills, args.restart_services)
+        plan = plan_faults(rng, args.kills, args.each)
         faults_done = threading.Event()
 
         def run_faults() -> None:

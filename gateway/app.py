@@ -202,6 +202,7 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         ingest_spool=spool_ingester(app.db, spool),
     )
     app.callbacks.setServiceParent(app)
+    app.surveys.callback_observers.append(app.callbacks.wake)
 
     if settings.http.enabled and settings.http.ops_endpoint:
         from gateway.ops.metrics import GatewayCollector

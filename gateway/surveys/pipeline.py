@@ -99,6 +99,9 @@ class SurveyPipeline(service.Service):
             name="submit-outcomes",
         )
         self._routine_replies = 0
+        #: Called when a reply created a callback task (the daemon wakes its scheduler, so an
+        #: unsatisfied citizen is called as soon as a line is free, not at its next poll).
+        self.callback_observers: list[Any] = []
         self._settled_by_sms_store = False
         self._replies: GroupCommit[tuple[InboundSms, Reading], Any] = GroupCommit(
             db,
@@ -403,6 +406,9 @@ class SurveyPipeline(service.Service):
             )
         if outcome.queued:
             self.kick()
+        if outcome.callback_task_id is not None:
+            for wake in self.callback_observers:
+                wake()
         return outcome
 
     def on_receipt(self, update: ReceiptUpdate) -> defer.Deferred[Any]:
