@@ -62,6 +62,7 @@ class Pingjing(MultiService):
     http: Any = None
     user_tokens: Any = None
     reports: Any = None
+    ops: Any = None
 
     def stopService(self) -> Any:
         from twisted.internet import defer
@@ -223,12 +224,14 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
     app.ami = AmiClient(settings.ami, reactor)
     app.ami.setServiceParent(app)
 
+    instance = settings.service.instance_name
     app.surveys = SurveyPipeline(
         app.db,
         app.smpp,
         settings.survey,
         store=SqlSurveyStore(getattr(settings, "cases", None)),
         clock=clock,
+        instance=instance,
     )
     app.surveys.settle_in_sms_store(app.smpp.store)
     app.surveys.setServiceParent(app)
@@ -250,10 +253,22 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         settings.callbacks,
         clock,
         store=SqlCallbackStore(settings.cases),
+        worker=settings.callbacks.worker or instance,
         ingest_spool=spool_ingester(app.db, spool),
     )
     app.callbacks.setServiceParent(app)
+    app.surveys.callback_observers.append(app.callbacks.wake)
     app.reports = make_report_scheduler(app, settings, reactor, clock)
+
+    if settings.http.enabled and settings.http.ops_endpoint:
+        from gateway.ops.metrics import GatewayCollector
+        from gateway.ops.service import OpsService
+        from storage.ops_store import read_depths
+
+        collector = GatewayCollector(app, read_depths, instance=instance, clock=reactor)
+        app.db.on_transaction = collector.latency.observe
+        app.ops = OpsService(settings.http.ops_endpoint, collector, reactor=reactor)
+        app.ops.setServiceParent(app)
 
     if settings.http.enabled:
         site = make_api_site(app, settings)
