@@ -271,6 +271,7 @@ _SURVEY_COLUMNS = (
     "clarification_sent",
     "created_at",
     "updated_at",
+    "occurred_at",
 )
 _OUTBOX_COLUMNS = (
     "survey_id",
@@ -359,6 +360,7 @@ def _insert(
                 False,
                 now,
                 now,
+                e.occurred_at,
             )
         )
         results[index] = IngestResult(
@@ -453,6 +455,7 @@ def _insert_rows(
                 "code": survey_code(pk, settings.code_digits) if selected else None,
                 "created_at": now,
                 "updated_at": now,
+                "occurred_at": e.occurred_at,
             }
         )
     survey_pks = session.scalars(

@@ -2,10 +2,10 @@
 
 ``surveys.code``: the short code in the SMS a caller enters (indexed: the line looks it up);
 ``surveys.rated_via``: sms, phone or callback. ``phone_calls``: one row per call to the line;
-``complaints``: what a caller with no survey left for the inspectorate.
+``complaints``: what a caller with no survey left, and the case it opened for the inspectorate.
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0009
 Create Date: 2026-12-03 01:10:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0005"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
@@ -73,7 +73,11 @@ def upgrade() -> None:
         sa.Column("recording_sha256", sa.String(length=64), nullable=True),
         sa.Column("recording_partial", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_complaints_case_id_cases")
+        ),
         sa.ForeignKeyConstraint(
             ["phone_call_id"],
             ["phone_calls.id"],
