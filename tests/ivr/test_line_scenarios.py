@@ -177,6 +177,7 @@ def test_unsatisfied_with_a_voice_message_completes_the_callback(
     ("script", "rating", "task_status"),
     [
         ([HangUp()], None, None),
+        ([Silence(), HangUp()], None, None),
         ([Press("3"), HangUp()], "unsatisfied", "pending"),
         (
             [Press("3"), Press("1"), HangUp(after_ms=1500, during="record")],
@@ -185,7 +186,7 @@ def test_unsatisfied_with_a_voice_message_completes_the_callback(
         ),
         ([Press("3"), Press("1"), Speak(2000), HangUp()], "unsatisfied", "completed"),
     ],
-    ids=["at-rating", "at-reason", "in-recording", "at-consent"],
+    ids=["at-welcome", "at-rating", "at-reason", "in-recording", "at-consent"],
 )
 def test_a_hangup_at_each_step_keeps_what_was_said(
     one: LineDb, tmp_path: Path, script, rating, task_status
