@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "db",
     "config",
     "units",
+    "users",
     "events",
     "replies",
     "sms",

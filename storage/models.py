@@ -261,6 +261,11 @@ class OutboundMessage(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(sa.String(128))
+    # the gateway process (instance) that claimed it; when its first submit_sm was about to be
+    # written to the SMSC link (committed before the bytes go): start-up recovery tells an SMS
+    # never written (queued again) from one that may have gone (unknown)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    wire_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -521,3 +526,8 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(sa.String(32))
     object_id: Mapped[str | None] = mapped_column(sa.String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- people and supervision (own modules; imported here so Base.metadata holds every table) -
+
+from storage import account_models, case_models  # noqa: E402, F401

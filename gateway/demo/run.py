@@ -90,7 +90,7 @@ def prepare(out: Path, say: Callable[[str], None]) -> Path:
     say(f"  database {out / 'pingjing.sqlite3'} (schema {migrate.current_revision(url)})")
     db = Database(url)
     try:
-        for name in ("units.csv", "officers.csv"):
+        for name in ("units.csv", "officers.csv", "leaders.csv"):
             report = db.run_sync(import_file, (CONF / name).read_text(encoding="utf-8"), name)
             if report.errors:
                 raise SystemExit("\n".join(report.errors))
