@@ -196,7 +196,7 @@ class Survey(Base):
             "occurred_at",
             "unit_id",
             "rating",
-            postgresql_include=["sent_at", "delivered_at", "replied_at"],
+            postgresql_include=["id", "sent_at", "delivered_at", "replied_at"],
         ),
     )
 
