@@ -11,17 +11,19 @@ reasons are read for the same surveys (the callbacks of the period's events). Th
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gateway.cases import states as cs
 from gateway.reports.figures import Figures
 from gateway.reports.reasons import classify_comment, inferred
 from gateway.reports.store import UnitNode
 from ivr.flow import REASONS
 from storage import report_records
+from storage.case_models import Case
 from storage.models import CallbackTask, Officer, ServiceEvent, Survey, Unit, event_officers
 
 #: keypad key (``callback_tasks.reason_key``) -> reason identifier
@@ -139,6 +141,37 @@ def _reasons_by(tx: Session, where: list, key: Any, join_event: bool = False) ->
     return {k: _reasons(rows) for k, rows in grouped.items()}
 
 
+def _case_counts(where: list, start: datetime, now: datetime) -> sa.Select:
+    """The cases opened from the period's surveys (a complaint without a survey is not an
+    evaluation and is not counted). ``opened_at >= start`` is exact (a case opens after its
+    event) and keeps the join to the cases of the period's time."""
+    c = Case
+    substantiated = c.substantiated_at.is_not(None)
+    return (
+        sa.select(
+            sa.func.sum(sa.case((substantiated, 1), else_=0)),
+            sa.func.sum(sa.case((c.state == cs.UNSUBSTANTIATED, 1), else_=0)),
+            sa.func.sum(sa.case((substantiated & (c.state == cs.CLOSED), 1), else_=0)),
+            sa.func.sum(sa.case((c.returns > 0, 1), else_=0)),
+            sa.func.sum(
+                sa.case((c.state.not_in(sorted(cs.FINAL)) & (c.due_at <= now), 1), else_=0)
+            ),
+        )
+        .select_from(c)
+        .join(Survey, Survey.id == c.survey_id)
+        .where(*where, c.opened_at >= start)
+    )
+
+
+def _fill_cases(figs: Figures, row: tuple) -> None:
+    substantiated, unsubstantiated, rectified, returned, overdue = row
+    figs.cases_substantiated += _n(substantiated)
+    figs.cases_unsubstantiated += _n(unsubstantiated)
+    figs.cases_rectified += _n(rectified)
+    figs.cases_returned += _n(returned)
+    figs.cases_overdue += _n(overdue)
+
+
 def _fill(figs: Figures, survey_row: tuple | None, callback_row: tuple | None) -> None:
     if survey_row is not None:
         n, sent, delivered, replied, sat, basic, unsat = survey_row
@@ -213,6 +246,10 @@ class SqlReportStore:
         for uid, reasons in _reasons_by(tx, in_period, Survey.unit_id).items():
             for code in owners.get(uid, ()):
                 out[code].reasons.update(reasons)
+        cases = _case_counts(in_period, start, datetime.now(UTC))
+        for row in tx.execute(cases.add_columns(Survey.unit_id).group_by(Survey.unit_id)):
+            for code in owners.get(row[-1], ()):
+                _fill_cases(out[code], tuple(row[:-1]))
         return out
 
     def officer_figures(
@@ -270,6 +307,11 @@ class SqlReportStore:
         table: dict[str, Figures] = {}
         for row in tx.execute(counts):
             _fill(table.setdefault(row[-1] or "", Figures()), tuple(row[:7]), tuple(row[7:12]))
+        cases = _case_counts(where, start, datetime.now(UTC)).add_columns(key).group_by(key)
+        if dimension == "business":
+            cases = cases.join(ServiceEvent, ServiceEvent.id == Survey.event_id)
+        for row in tx.execute(cases):
+            _fill_cases(table.setdefault(row[-1] or "", Figures()), tuple(row[:-1]))
         reasons = _reasons_by(tx, where, key, join_event=dimension == "business")
         for k, counted in reasons.items():
             table.setdefault(k or "", Figures()).reasons.update(counted)

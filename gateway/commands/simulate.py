@@ -157,6 +157,7 @@ def run_history_command(args: argparse.Namespace) -> int:
                     seed=args.seed,
                     survey=settings.survey,
                     callbacks=settings.callbacks,
+                    cases=settings.cases,
                 )
             )
         finally:
@@ -171,6 +172,7 @@ def run_history_command(args: argparse.Namespace) -> int:
     print(
         f"history: {run.days} days, {run.events:,} events, {run.surveys_sent:,} survey SMS, "
         f"{run.replies_sent:,} replies, {run.callbacks_completed:,} callbacks completed, "
+        f"{run.cases_worked:,} cases worked ({run.cases_substantiated:,} substantiated), "
         f"{len(run.rejected)} events rejected, in {time.monotonic() - began:.0f} s"
     )
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from gateway.callbacks.settings import CallbackSettings
+from gateway.cases.settings import CaseSettings
 from gateway.events.schema import validate_event
 from gateway.simulate.history import (
     FIRST,
@@ -43,6 +45,8 @@ class HistoryRun:
     surveys_sent: int = 0
     replies_sent: int = 0
     callbacks_completed: int = 0
+    cases_worked: int = 0
+    cases_substantiated: int = 0
     rejected: list[str] = field(default_factory=list)
 
 
@@ -116,6 +120,62 @@ def _call_back(session: Any, now: datetime, settings: CallbackSettings, reasons:
     return len(claims)
 
 
+INSPECTOR = SimpleNamespace(name="督察支队", unit="", role="inspector")
+HANDLER = SimpleNamespace(name="整改责任人", unit="", role="handler")
+
+
+def _work_cases(session: Any, now: datetime, settings: CaseSettings) -> tuple[int, int]:
+    """Every open case: verified; two in three substantiated (the event's officers), rectified,
+    submitted and accepted; the others found unsubstantiated. Through the case store's ``act``
+    (the lifecycle, the permission check, the timeline), as the console's users would."""
+    from gateway.cases import lifecycle as lc
+    from storage.case_models import Case
+    from storage.case_store import act
+
+    rows = session.execute(
+        sa.select(Case.id, Case.event_id).where(Case.state == "open").order_by(Case.id)
+    ).all()
+    substantiated = 0
+    for case_id, event_pk in rows:
+        at = now
+        act(session, INSPECTOR, case_id, lc.StartVerify("督察支队", at, None), settings)
+        officers = tuple(
+            session.scalars(
+                sa.select(m.Officer.police_number)
+                .join(m.event_officers, m.event_officers.c.officer_id == m.Officer.id)
+                .where(m.event_officers.c.event_id == event_pk)
+            )
+        )
+        if case_id % 3 and officers:
+            at += timedelta(hours=1)
+            act(
+                session,
+                INSPECTOR,
+                case_id,
+                lc.Substantiate("督察支队", at, None, officers, "经核查，群众反映属实"),
+                settings,
+            )
+            act(
+                session,
+                HANDLER,
+                case_id,
+                lc.Rectify("整改责任人", at, None, "批评教育，当面向群众致歉"),
+                settings,
+            )
+            act(session, HANDLER, case_id, lc.Submit("整改责任人", at, None), settings)
+            act(session, INSPECTOR, case_id, lc.Accept("督察支队", at, None), settings)
+            substantiated += 1
+        else:
+            act(
+                session,
+                INSPECTOR,
+                case_id,
+                lc.Unsubstantiate("督察支队", at, None, "经核查，与事实不符"),
+                settings,
+            )
+    return len(rows), substantiated
+
+
 @defer.inlineCallbacks
 def run_history(
     db: Any,
@@ -126,11 +186,13 @@ def run_history(
     last: date = LAST,
     survey: SurveySettings | None = None,
     callbacks: CallbackSettings | None = None,
+    cases: CaseSettings | None = None,
     say: Any = print,
 ) -> Any:
     t = totals(scale)
     survey = survey or SurveySettings()
     callbacks = callbacks or CallbackSettings()
+    cases = cases or CaseSettings()
     rng = random.Random(seed)
     days = (last - first).days + 1
     clock = Clock()
@@ -205,6 +267,9 @@ def run_history(
             clock.advance(local(day, 15).timestamp() - clock.seconds())
             call_at = datetime.fromtimestamp(clock.seconds(), UTC)
             result.callbacks_completed += yield db.run(_call_back, call_at, callbacks, reasons)
+            worked, found = yield db.run(_work_cases, call_at + timedelta(hours=1), cases)
+            result.cases_worked += worked
+            result.cases_substantiated += found
             if index % 30 == 0 or index == days - 1:
                 say(
                     f"  {day}: {result.events:,} events, {result.surveys_sent:,} SMS, "

@@ -71,6 +71,8 @@ def test_history_through_the_pipeline_prints_the_seeds_figures_scaled(tmp_path, 
         db.stop()
     assert (run.days, run.events, run.surveys_sent, run.replies_sent) == (436, 280, 280, 67)
     assert run.callbacks_completed == 2 and run.rejected == []
+    # cases 1 and 2 (ids not divisible by three) are substantiated, then rectified
+    assert (run.cases_worked, run.cases_substantiated) == (2, 2)
     capsys.readouterr()
     assert (
         main(
@@ -90,5 +92,5 @@ def test_history_through_the_pipeline_prints_the_seeds_figures_scaled(tmp_path, 
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == (
         "发送评警短信 280 条，收到回复 67 条，回复率 23.9%，满意及基本满意 65 条（满意率 97.0%），"
-        "不满意 2 条，已回访 2 条（100.0%）。"
+        "不满意 2 条，已回访 2 条（100.0%），查证属实 2 件，已整改 2 件（整改率 100.0%）。"
     )
