@@ -149,7 +149,7 @@ def report_resources(app: Any, settings: Settings, authenticate: Any) -> Any:
     return report_api(ReportApi(app.db, SqlReportStore(), reports, authenticate))
 
 
-def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
+def spool_ingester(db: Any, directory: str, survey: Any = None) -> Callable[[], Deferred[Any]]:
     """The ``ingest_spool`` argument for a real ``storage.db.Database``: runs
     ``ivr.spool.ingest_spool`` (blocking, one transaction per file) on the database threads
     and logs what it found."""
@@ -171,7 +171,25 @@ def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
         from storage.callback_results import session_writer
 
         write = session_writer(db.sessions)
-        return db.run(lambda _session: ingest_spool(directory, write)).addCallback(report)
+        d = db.run(lambda _session: ingest_spool(directory, write)).addCallback(report)
+        if survey is not None:  # calls to the evaluation line spooled while the DB was down
+            d.addCallback(
+                lambda first: db.run(lambda _session: ingest_lines()).addCallback(lambda _: first)
+            )
+        return d
+
+    def ingest_lines() -> Any:
+        from ivr.inbound_spool import ingest_line_spool
+        from storage.inbound_results import session_inbound_writer
+
+        result = ingest_line_spool(directory, session_inbound_writer(db.sessions, survey))
+        if result.ingested or result.bad:
+            log.info(
+                "evaluation line spool: {ingested} calls stored, {bad} unreadable moved to bad/",
+                ingested=len(result.ingested),
+                bad=len(result.bad),
+            )
+        return result
 
     return ingest
 
@@ -194,6 +212,18 @@ def make_report_scheduler(app: Pingjing, settings: Settings, reactor: Any, clock
     )
     scheduler.setServiceParent(app)
     return scheduler
+
+
+def trunk_lines(settings: Settings) -> Callable[[], Any] | None:
+    """Callbacks hold one of the trunk lines they share with the evaluation line's callers
+    (``[ivr] trunk_lines``; 0: the trunk is not counted)."""
+    count = settings.ivr.trunk_lines
+    if count <= 0:
+        return None
+    from ivr.lines import TRUNK, LinePool
+
+    pool = LinePool(str(settings.ivr.lines_path(settings.data_dir)), TRUNK, count)
+    return pool.take
 
 
 def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) -> Pingjing:
@@ -254,7 +284,8 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         clock,
         store=SqlCallbackStore(settings.cases),
         worker=settings.callbacks.worker or instance,
-        ingest_spool=spool_ingester(app.db, spool),
+        ingest_spool=spool_ingester(app.db, spool, settings.survey),
+        take_line=trunk_lines(settings),
     )
     app.callbacks.setServiceParent(app)
     app.surveys.callback_observers.append(app.callbacks.wake)
