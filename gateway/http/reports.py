@@ -37,6 +37,9 @@ from gateway.reports.store import ReportStore, subtree
 log = Logger()
 
 UNAUTHORIZED = "missing or unknown token: send 'Authorization: Bearer <token>'"
+#: reports that list officers by name (the quarterly analysis' repeated officers): their files
+#: are for the roles that may read per-officer figures
+OFFICER_KINDS = frozenset({"quarter"})
 CONTENT_TYPES = {
     "text": b"text/plain; charset=utf-8",
     "json": b"application/json; charset=utf-8",
@@ -320,10 +323,12 @@ class ArchiveResource(Resource):
 
         def read(tx: Any) -> dict[str, Any]:
             _, allowed = self.api.scoped_unit(tx, principal, None)
+            officers = bool(perm.may(principal, perm.REPORT_OFFICERS))
             files = [
                 r
                 for r in self.api.store.archived(tx, kind)
-                if not r.unit_code or r.unit_code in allowed
+                if (not r.unit_code or r.unit_code in allowed)
+                and (officers or r.kind not in OFFICER_KINDS)
             ]
             return {
                 "reports": [
@@ -368,6 +373,10 @@ class ArchivedFileResource(Resource):
                 raise ApiError(404, "no such report")
             if record.unit_code and record.unit_code not in allowed:
                 raise ApiError(403, f"token {principal.name!r} may not read report {record.id}")
+            if record.kind in OFFICER_KINDS:
+                decision = perm.may(principal, perm.REPORT_OFFICERS)
+                if not decision:
+                    raise ApiError(403, f"report {record.id} names officers: {decision.reason}")
             path = Path(record.path)
             try:
                 body = path.read_bytes()

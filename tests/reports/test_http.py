@@ -94,7 +94,7 @@ def site(tmp_path_factory):
         b"reports",
         report_api(ReportApi(Runner(db), store, SETTINGS, authenticator())),
     )
-    yield SimpleNamespace(root=root, db=db)
+    yield SimpleNamespace(root=root, db=db, dir=root_dir)
     db.stop()
 
 
@@ -160,3 +160,27 @@ def test_archive_lists_and_downloads_within_scope(site):
     assert get(site, week["url"], "t-ht")[0] == 403
     assert get(site, week["url"], "t-all")[0] == 200
     assert get(site, "/api/v1/reports/archive/999", "t-all")[0] == 404
+
+
+def test_archived_quarterly_analyses_name_officers_and_need_report_officers(site):
+    def produce(tx):
+        return produce_and_archive(
+            "quarter",
+            SqlReportStore(),
+            tx,
+            period_of("quarter", date(2018, 5, 1)),
+            SETTINGS,
+            datetime(2018, 7, 1, tzinfo=UTC),
+            site.dir,
+            ("text",),
+        )
+
+    [quarterly] = site.db.run_sync(produce).files
+    url = f"/api/v1/reports/archive/{quarterly.id}"
+    assert get(site, url, "u-inspector")[0] == 200
+    code, body = get(site, url, "u-viewer")
+    assert code == 403 and "names officers" in json.loads(body)["error"]
+    listed = json.loads(get(site, "/api/v1/reports/archive", "u-viewer")[1])["reports"]
+    assert quarterly.id not in [r["id"] for r in listed]
+    listed = json.loads(get(site, "/api/v1/reports/archive", "u-inspector")[1])["reports"]
+    assert quarterly.id in [r["id"] for r in listed]
