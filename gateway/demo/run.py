@@ -437,4 +437,7 @@ def run_demo(out: Path, *, events: int, seed: int, speed: float = 3600.0) -> int
         if exit_.code not in (0, None) or not result:
             return int(exit_.code or 1)
     print_summary(result[0], say)
+    from gateway.demo.reports import print_reports
+
+    print_reports(result[0], say)
     return 0 if result[0].finished else 1
