@@ -115,7 +115,31 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
         v1.putChild(name, resource)
     if not settings.http.tokens:
         log.warn("http: no API tokens configured; every API request will be refused (401)")
+    root.putChild(b"console", make_console(app, settings, recordings))
     return make_site(root)
+
+
+def make_console(app: Any, settings: Settings, recordings: str | None) -> Any:
+    """The supervisors' web console at ``/console``, over the same database and unit rules.
+
+    Its users come from ``app.console_users`` (a ``gateway.console.users.UserDirectory``);
+    without one nobody can sign in.
+    """
+    from gateway.console.site import console_resource
+    from gateway.console.users import MemoryUserDirectory
+    from gateway.console.web import Console
+    from storage.console_store import SqlConsoleStore
+
+    users = getattr(app, "console_users", None)
+    if users is None:
+        log.warn("console: no user directory configured; nobody can sign in")
+        users = MemoryUserDirectory()
+    clock = getattr(app, "reactor", None)
+    if clock is None:
+        from twisted.internet import reactor as clock
+    console = Console(SqlConsoleStore(app.db), users, settings.service.zone, clock, recordings)
+    app.console = console
+    return console_resource(console)
 
 
 def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
