@@ -32,7 +32,29 @@ REPO = Path(__file__).resolve().parents[2]
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=SH)
 PASSWORD = "控制台-pass-2026"
-AUDIO = b"RIFF" + b"\x00" * 40 + bytes(range(256)) * 4
+
+
+def _wav() -> bytes:
+    """Half a second of a quiet 440 Hz tone: real audio a browser can play."""
+    import io
+    import math
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(
+            b"".join(
+                int(800 * math.sin(2 * math.pi * 440 * i / 8000)).to_bytes(2, "little", signed=True)
+                for i in range(4000)
+            )
+        )
+    return out.getvalue()
+
+
+AUDIO = _wav()
 XSS = "<script>alert('xss')</script>"
 USERS = [
     ConsoleUser("insp", "inspector", "", "督察张三"),
@@ -251,3 +273,10 @@ def console_site(tmp_path: Path) -> Iterator[ConsoleSite]:
     yield ConsoleSite(f"http://127.0.0.1:{port.getHost().port}", db, clock, ids, app, pool)
     pytest_twisted.blockon(port.stopListening())
     db.dispose()
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    from tests.console.browser import chrome
+
+    yield from chrome()
