@@ -9,6 +9,11 @@ Claims are safe with several scheduler processes: on PostgreSQL the due tasks ar
 lock serialises writers, and a claim that lost the race fails its transaction rather than
 dialling twice. A claim carries the claimer's name and an expiry (``claimed_by``,
 ``claim_expires_at``): a task whose claim expired belongs to a crashed process and is recovered.
+
+The trunk's capacity (``max_concurrent``) holds across processes: a claim counts the calls in
+progress in the database (attempts not ended, of live claims), whoever placed them, and claims
+only what is left; on PostgreSQL claims take a transaction-scoped advisory lock first, so two
+processes never both see the same free line.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -32,11 +38,34 @@ from gateway.callbacks.policy import (
 )
 from gateway.callbacks.settings import CallbackSettings
 from gateway.callbacks.store import Change, Claim
+from gateway.cases.settings import CaseSettings
+from storage.case_rows import attach_callback
 from storage.models import CallAttempt, CallbackTask, OptOut, Survey
 from storage.sql import is_postgresql
 
 #: Placeholder channel id until the AMI client names the channel (unique, like the real ones).
 PLACEHOLDER_PREFIX = "claim-"
+#: The advisory lock that serialises callback claims across processes (PostgreSQL).
+TRUNK_LOCK = 0x706A_7472  # "pjtr"
+
+
+def calls_in_progress(session: Session, now: datetime) -> int:
+    """Lines in use across every process: the current attempt of each live claim that has
+    not ended (dialling, talking, or claimed and about to dial)."""
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(CallAttempt)
+            .join(CallbackTask, CallbackTask.id == CallAttempt.callback_id)
+            .where(
+                CallbackTask.status == "in_progress",
+                CallAttempt.attempt_number == CallbackTask.attempts,
+                CallAttempt.ended_at.is_(None),
+                CallbackTask.claim_expires_at >= now,
+            )
+        )
+        or 0
+    )
 
 
 def _opted_out(session: Session, phone: str) -> bool:
@@ -66,6 +95,11 @@ def claim_due(
     A due task whose number opted out is closed as ``opted_out`` instead, never claimed, so the
     citizen is not called. Returns the claims and those closings.
     """
+    if limit <= 0:
+        return [], []
+    if is_postgresql(session):
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(TRUNK_LOCK)))
+    limit = min(limit, settings.max_concurrent - calls_in_progress(session, now))
     if limit <= 0:
         return [], []
     query = (
@@ -133,6 +167,7 @@ def record_outcome(
     hangup_cause: int | None,
     now: datetime,
     settings: CallbackSettings,
+    cases: CaseSettings | None = None,
 ) -> Change | None:
     """Store how dialling went; an unanswered attempt is retried or sent to ``manual`` now.
 
@@ -184,6 +219,7 @@ def record_call_ended(
     hangup_cause: int | None,
     now: datetime,
     settings: CallbackSettings,
+    cases: CaseSettings | None = None,
 ) -> Change | None:
     """The answered call hung up: close the task from the IVR result if it is there already.
 
@@ -199,13 +235,18 @@ def record_call_ended(
     if not _owned(task, attempt):
         return None
     if attempt.ended_how is not None:
-        return _finish_from_result(task, attempt, now, settings)
+        return _finish_from_result(session, task, attempt, now, settings, cases)
     task.claim_expires_at = now + settings.result_grace
     return None
 
 
 def _finish_from_result(
-    task: CallbackTask, attempt: CallAttempt, now: datetime, settings: CallbackSettings
+    session: Session,
+    task: CallbackTask,
+    attempt: CallAttempt,
+    now: datetime,
+    settings: CallbackSettings,
+    cases: CaseSettings | None,
 ) -> Change:
     decision = after_answered(
         attempt.ended_how, attempt.reason_key, attempt.attempt_number, now, settings
@@ -216,6 +257,19 @@ def _finish_from_result(
         if attempt.rating is not None:
             task.rating = attempt.rating
         task.completed_at = attempt.result_at or now
+        # the result (reason, consent, voice message) goes onto the survey's case; an
+        # unsatisfied rating given on the phone by a non-responder opens one
+        attach_callback(
+            session,
+            task.survey_id,
+            consent=attempt.consent,
+            reason_key=attempt.reason_key,
+            rating=attempt.rating,
+            recording_id=attempt.recording.id if attempt.recording is not None else None,
+            actor="ivr",
+            now=now,
+            settings=cases or CaseSettings(),
+        )
     return _apply(task, decision)
 
 
@@ -226,7 +280,11 @@ def _is_final_result(attempt: CallAttempt) -> bool:
 
 
 def settle_results(
-    session: Session, now: datetime, settings: CallbackSettings, exclude: Iterable[int] = ()
+    session: Session,
+    now: datetime,
+    settings: CallbackSettings,
+    exclude: Iterable[int] = (),
+    cases: CaseSettings | None = None,
 ) -> list[Change]:
     """Apply IVR results that arrived (directly or from the spool) to their tasks.
 
@@ -270,7 +328,7 @@ def settle_results(
             continue
         if attempt.ended_at is None:
             attempt.ended_at = now
-        changes.append(_finish_from_result(task, attempt, now, settings))
+        changes.append(_finish_from_result(session, task, attempt, now, settings, cases))
         done.add(task.id)
     return changes
 
@@ -285,6 +343,7 @@ def recover_claims(
     *,
     worker: str | None = None,
     exclude: Iterable[int] = (),
+    cases: CaseSettings | None = None,
 ) -> list[Change]:
     """Give back tasks whose claimer is gone: claims that expired, and (at start-up) every
     claim of ``worker``, this process's own name from before a crash.
@@ -321,7 +380,7 @@ def recover_claims(
         if attempt.ended_at is None:
             attempt.ended_at = now
         if attempt.ended_how is not None or attempt.outcome == "answered":
-            changes.append(_finish_from_result(task, attempt, now, settings))
+            changes.append(_finish_from_result(session, task, attempt, now, settings, cases))
             continue
         if attempt.outcome is None:
             attempt.outcome = "unknown"
@@ -435,15 +494,31 @@ def create_non_response_tasks(
 
 
 class SqlCallbackStore:
-    """``gateway.callbacks.store.CallbackStore`` as these transaction functions."""
+    """``gateway.callbacks.store.CallbackStore`` as these transaction functions; ``cases``
+    (``[cases]``) times the cases a callback result opens."""
+
+    def __init__(self, cases: CaseSettings | None = None) -> None:
+        self.cases = cases
+
+    def record_call_ended(self, session: Session, *args: Any, **kwargs: Any) -> Change | None:
+        return record_call_ended(session, *args, cases=self.cases, **kwargs)
+
+    def recover_claims(self, session: Session, *args: Any, **kwargs: Any) -> list[Change]:
+        return recover_claims(session, *args, cases=self.cases, **kwargs)
+
+    def settle_results(
+        self,
+        session: Session,
+        now: datetime,
+        settings: CallbackSettings,
+        exclude: Iterable[int] = (),
+    ) -> list[Change]:
+        return settle_results(session, now, settings, exclude, self.cases)
 
     claim_due = staticmethod(claim_due)
     record_outcome = staticmethod(record_outcome)
     record_not_placed = staticmethod(record_not_placed)
     record_refused = staticmethod(record_refused)
-    record_call_ended = staticmethod(record_call_ended)
-    settle_results = staticmethod(settle_results)
-    recover_claims = staticmethod(recover_claims)
     sweep = staticmethod(sweep)
     next_due_at = staticmethod(next_due_at)
     create_non_response_tasks = staticmethod(create_non_response_tasks)

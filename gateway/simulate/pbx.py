@@ -43,7 +43,7 @@ from twisted.python.failure import Failure
 from gateway.masking import mask_phone
 from gateway.simulate.agi import AgiChannel
 from gateway.simulate.audio import write_voice_wav
-from gateway.simulate.callees import CalleeModel, DialOutcome, SeededCallees
+from gateway.simulate.callees import CalleeModel, CallScript, DialOutcome, SeededCallees
 from gateway.simulate.clock import PendingCalls
 from ivr.ami.message import AmiFramingError, AmiMessage, AmiParser
 
@@ -103,6 +103,10 @@ class Call:
     agi_exit_code: int | None = None
     agi_stderr_tail: list[str] = field(default_factory=list)
     hangup_cause: int | None = None
+    started_at: float | None = None  # wire (real) time of the Originate
+    ended_at: float | None = None  # wire time of the Hangup
+    inbound: bool = False  # a citizen calling the evaluation line (``incoming_call``)
+    callingpres: int = 0  # the caller's presentation (0x20: withheld)
 
     @property
     def result(self) -> str | None:
@@ -212,6 +216,7 @@ class PbxSimulator:
             timeout_ms = int(action.get("Timeout") or 30000)
         except ValueError:
             timeout_ms = 30000
+        call.started_at = self.wire_clock.seconds()
         self.calls.append(call)
         if number:
             outcome = self.callees.dial(number, attempt, variables)
@@ -256,6 +261,20 @@ class PbxSimulator:
         if done is not None:
             return done
         return [("Response", "Success"), ("Message", "Originate successfully queued")]
+
+    def incoming_call(self, number: str, script: CallScript, *, callingpres: int = 0) -> Call:
+        """A citizen calls the evaluation line: answered at once, the AGI program run in
+        inbound mode (context ``pingjing-inbound``, as dialplans/ routes the DID)."""
+        channel_id = f"{int(self.clock.seconds())}.{next(self._uniqueids)}"
+        call = Call(channel_id, "", number, "pingjing-inbound", "s", "1", {}, None, 0)
+        call.outcome = DialOutcome("answered", 0.0, script)
+        call.channel_name = f"PJSIP/carrier-{next(self._channel_numbers):08x}"
+        call.state, call.inbound, call.callingpres = "up", True, callingpres
+        self.calls.append(call)
+        self.log.info("incoming call {channel_id} from {number}", channel_id=channel_id,
+                      number=mask_phone(number) if number else "(no number)")  # fmt: skip
+        self._start_agi(call)
+        return call
 
     def _dialled(self, call: Call, is_async: bool, done: Deferred | None) -> None:
         outcome = call.outcome
@@ -314,6 +333,7 @@ class PbxSimulator:
             return
         state = call.state
         call.state = "ended"
+        call.ended_at = self.wire_clock.seconds()
         call.hangup_cause = cause
         self.emit(
             "Hangup",
@@ -339,6 +359,42 @@ class PbxSimulator:
         for observer in self.on_call_ended:
             observer(call)
 
+    def live_channels(self) -> list[list[tuple[str, object]]]:
+        """What ``CoreShowChannels`` lists: one event body per channel not yet hung up."""
+        out = []
+        for call in self.calls:
+            if call.state == "ended" or not call.channel_name:
+                continue
+            up = call.state == "up"
+            started = call.started_at if call.started_at is not None else 0.0
+            seconds = int(max(0.0, self.wire_clock.seconds() - started))
+            out.append(
+                [
+                    ("Channel", call.channel_name),
+                    ("ChannelState", 6 if up else 5),
+                    ("ChannelStateDesc", "Up" if up else "Ringing"),
+                    ("CallerIDNum", call.number),
+                    ("CallerIDName", "<unknown>"),
+                    ("ConnectedLineNum", "<unknown>"),
+                    ("ConnectedLineName", "<unknown>"),
+                    ("Language", "en"),
+                    ("AccountCode", ""),
+                    ("Context", call.context),
+                    ("Exten", call.exten),
+                    ("Priority", call.priority),
+                    ("Uniqueid", call.channel_id),
+                    ("Linkedid", call.channel_id),
+                    ("Application", "AGI" if up else "AppDial2"),
+                    ("ApplicationData", "pingjing-agi" if up else "(Outgoing Line)"),
+                    (
+                        "Duration",
+                        f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}",
+                    ),
+                    ("BridgeId", ""),
+                ]
+            )
+        return out
+
     # -- AGI -------------------------------------------------------------------------------
 
     def agi_environment(self, call: Call) -> dict[str, str]:
@@ -352,7 +408,7 @@ class PbxSimulator:
             "agi_version": self.settings.asterisk_version,
             "agi_callerid": call.number or "unknown",
             "agi_calleridname": "unknown",
-            "agi_callingpres": "0",
+            "agi_callingpres": str(call.callingpres),
             "agi_callingani2": "0",
             "agi_callington": "0",
             "agi_callingtns": "0",
@@ -364,8 +420,11 @@ class PbxSimulator:
             "agi_enhanced": "0.0",
             "agi_accountcode": "",
             "agi_threadid": str(140000000000000 + len(self.calls)),
-            **{f"agi_arg_{i}": arg for i, arg in enumerate(command[1:], start=1)},
+            **{f"agi_arg_{i}": arg for i, arg in enumerate(self._agi_args(call), start=1)},
         }
+
+    def _agi_args(self, call: Call) -> list[str]:
+        return [*self.settings.agi_command[1:], *(["inbound"] if call.inbound else [])]
 
     def resolve_command(self) -> str | None:
         """The AGI program's path: as given, on PATH, or next to this Python (a venv's bin)."""
@@ -411,7 +470,7 @@ class PbxSimulator:
         env.update(self.settings.agi_env)
         proc = AgiProcess(self, call, channel)
         self._processes[call.channel_id] = proc
-        args = [executable, *self.settings.agi_command[1:]]
+        args = [executable, *self._agi_args(call)]
         if executable.endswith(".py") and not os.access(executable, os.X_OK):
             args = [sys.executable, *args]
         self.process_reactor.spawnProcess(proc, args[0], args, env=env)
@@ -587,6 +646,8 @@ class AmiServerProtocol(Protocol):
                     ("Timestamp", f"{self.pbx.clock.seconds():.6f}"),
                 ],
             )
+        elif lower == "coreshowchannels":
+            self._core_show_channels(action)
         elif lower == "originate":
             result = self.pbx.originate(action)
             if isinstance(result, Deferred):
@@ -604,6 +665,30 @@ class AmiServerProtocol(Protocol):
                         "Use Action: ListCommands to show available commands.",
                     ),
                 ],
+            )
+
+    def _core_show_channels(self, action: AmiMessage) -> None:
+        """As Asterisk 22: Success opening an event list, a CoreShowChannel event per channel
+        with the action's ActionID, then CoreShowChannelsComplete with the count."""
+        self._reply(
+            action,
+            [("Response", "Success"), ("EventList", "start"), ("Message", "Channels will follow")],
+        )
+        channels = self.pbx.live_channels()
+        tag = [("ActionID", action.action_id)] if action.action_id is not None else []
+        for pairs in channels:
+            if not self.closed:
+                self.transport.write(packet([("Event", "CoreShowChannel"), *tag, *pairs]))
+        if not self.closed:
+            self.transport.write(
+                packet(
+                    [
+                        ("Event", "CoreShowChannelsComplete"),
+                        *tag,
+                        ("EventList", "Complete"),
+                        ("ListItems", len(channels)),
+                    ]
+                )
             )
 
     def _login(self, action: AmiMessage) -> None:
