@@ -153,18 +153,18 @@ def report_resources(app: Any, settings: Settings, authenticate: Any) -> Any:
 def make_console(app: Any, settings: Settings, recordings: str | None) -> Any:
     """The supervisors' web console at ``/console``, over the same database and unit rules.
 
-    Its users come from ``app.console_users`` (a ``gateway.console.users.UserDirectory``);
-    without one nobody can sign in.
+    Its users are the user accounts (``pingjing users``), unless ``app.console_users`` holds
+    another ``gateway.console.users.UserDirectory``.
     """
+    from gateway.console.accounts import AccountDirectory
     from gateway.console.site import console_resource
-    from gateway.console.users import MemoryUserDirectory
     from gateway.console.web import Console
     from storage.console_store import SqlConsoleStore
+    from storage.user_store import SqlUserStore
 
     users = getattr(app, "console_users", None)
     if users is None:
-        log.warn("console: no user directory configured; nobody can sign in")
-        users = MemoryUserDirectory()
+        users = AccountDirectory(SqlUserStore(app.db))
     clock = getattr(app, "reactor", None)
     if clock is None:
         from twisted.internet import reactor as clock

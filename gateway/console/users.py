@@ -17,9 +17,8 @@ from typing import Protocol
 
 from twisted.internet import defer
 
-#: The console's roles and their Chinese names: the inspectorate (督察) sees every unit and the
-#: audit log; a unit's handler acts on its unit's work; a viewer only reads.
-ROLES = {"inspector": "督察", "handler": "单位经办人", "viewer": "查看人员"}
+#: The roles of ``gateway.accounts.model.Role`` and their Chinese names.
+ROLES = {"inspector": "督察", "handler": "单位经办人", "leader": "单位领导", "viewer": "查看人员"}
 
 
 @dataclass(frozen=True)
