@@ -131,6 +131,7 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
     v1.putChild(b"reports", report_resources(app, settings, authenticate))
     if not settings.http.tokens:
         log.warn("http: no API tokens in the configuration; only users' tokens will be accepted")
+    root.putChild(b"console", make_console(app, settings, recordings))
     return make_site(root)
 
 
@@ -147,6 +148,29 @@ def report_resources(app: Any, settings: Settings, authenticate: Any) -> Any:
 
     reports = getattr(settings, "reports", None) or ReportSettings()
     return report_api(ReportApi(app.db, SqlReportStore(), reports, authenticate))
+
+
+def make_console(app: Any, settings: Settings, recordings: str | None) -> Any:
+    """The supervisors' web console at ``/console``, over the same database and unit rules.
+
+    Its users are the user accounts (``pingjing users``), unless ``app.console_users`` holds
+    another ``gateway.console.users.UserDirectory``.
+    """
+    from gateway.console.accounts import AccountDirectory
+    from gateway.console.site import console_resource
+    from gateway.console.web import Console
+    from storage.console_store import SqlConsoleStore
+    from storage.user_store import SqlUserStore
+
+    users = getattr(app, "console_users", None)
+    if users is None:
+        users = AccountDirectory(SqlUserStore(app.db))
+    clock = getattr(app, "reactor", None)
+    if clock is None:
+        from twisted.internet import reactor as clock
+    console = Console(SqlConsoleStore(app.db), users, settings.service.zone, clock, recordings)
+    app.console = console
+    return console_resource(console)
 
 
 def spool_ingester(
@@ -196,18 +220,6 @@ def spool_ingester(
     return ingest
 
 
-def trunk_lines(settings: Settings) -> Callable[[], Any] | None:
-    """Callbacks hold one of the trunk lines they share with the evaluation line's callers
-    (``[ivr] trunk_lines``; 0: the trunk is not counted)."""
-    count = settings.ivr.trunk_lines
-    if count <= 0:
-        return None
-    from ivr.lines import TRUNK, LinePool
-
-    pool = LinePool(str(settings.ivr.lines_path(settings.data_dir)), TRUNK, count)
-    return pool.take
-
-
 def make_report_scheduler(app: Pingjing, settings: Settings, reactor: Any, clock: Any) -> Any:
     """The report schedule (``[reports]``), or None when ``reports.schedule`` is off."""
     from pathlib import Path
@@ -226,6 +238,18 @@ def make_report_scheduler(app: Pingjing, settings: Settings, reactor: Any, clock
     )
     scheduler.setServiceParent(app)
     return scheduler
+
+
+def trunk_lines(settings: Settings) -> Callable[[], Any] | None:
+    """Callbacks hold one of the trunk lines they share with the evaluation line's callers
+    (``[ivr] trunk_lines``; 0: the trunk is not counted)."""
+    count = settings.ivr.trunk_lines
+    if count <= 0:
+        return None
+    from ivr.lines import TRUNK, LinePool
+
+    pool = LinePool(str(settings.ivr.lines_path(settings.data_dir)), TRUNK, count)
+    return pool.take
 
 
 def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) -> Pingjing:

@@ -196,7 +196,7 @@ class Survey(Base):
             "occurred_at",
             "unit_id",
             "rating",
-            postgresql_include=["sent_at", "delivered_at", "replied_at"],
+            postgresql_include=["id", "sent_at", "delivered_at", "replied_at"],
         ),
     )
 
@@ -209,10 +209,10 @@ class Survey(Base):
     status: Mapped[str] = mapped_column(sa.String(16))
     # The per-survey sub-number replies are sent to; reused over time, so not unique.
     reply_address: Mapped[str | None] = mapped_column(sa.String(32), index=True)
-    # The short code in the SMS (gateway/surveys/codes.py); reused over time, so not unique.
-    code: Mapped[str | None] = mapped_column(sa.String(12), index=True)
     #: the event's ``occurred_at``, copied at intake so reports read surveys alone
     occurred_at: Mapped[datetime | None]
+    # The short code in the SMS (gateway/surveys/codes.py); reused over time, so not unique.
+    code: Mapped[str | None] = mapped_column(sa.String(12), index=True)
     scheduled_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]

@@ -103,10 +103,10 @@ class Call:
     agi_exit_code: int | None = None
     agi_stderr_tail: list[str] = field(default_factory=list)
     hangup_cause: int | None = None
-    inbound: bool = False  # a citizen calling the evaluation line (``incoming_call``)
-    callingpres: int = 0  # the caller's presentation (0x20: withheld)
     started_at: float | None = None  # wire (real) time of the Originate
     ended_at: float | None = None  # wire time of the Hangup
+    inbound: bool = False  # a citizen calling the evaluation line (``incoming_call``)
+    callingpres: int = 0  # the caller's presentation (0x20: withheld)
 
     @property
     def result(self) -> str | None:
