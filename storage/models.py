@@ -459,6 +459,61 @@ class Recording(Base):
     attempt: Mapped[CallAttempt] = relationship(back_populates="recording")
 
 
+# --- reports -----------------------------------------------------------------------------------
+
+
+class Interview(Base):
+    """A 约谈 proposed from a monthly ranking (last place, or three months running), confirmed
+    or dismissed by a supervisor."""
+
+    __tablename__ = "interviews"
+    __table_args__ = (sa.UniqueConstraint("unit_code", "month", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_code: Mapped[str] = mapped_column(sa.String(32))
+    month: Mapped[str] = mapped_column(sa.String(7), index=True)  # 2018-05
+    kind: Mapped[str] = mapped_column(sa.String(24))  # monthly_last | three_months_last
+    interviewees: Mapped[list[Any]] = mapped_column(default=list)
+    deduction: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    status: Mapped[str] = mapped_column(sa.String(16), default="proposed")
+    decided_by: Mapped[str | None] = mapped_column(sa.String(64))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_column()
+
+
+class AssessmentAdjustment(Base):
+    """Points added to or taken from a unit's annual assessment (a confirmed deduction)."""
+
+    __tablename__ = "assessment_adjustments"
+    __table_args__ = (sa.Index(None, "year", "unit_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_code: Mapped[str] = mapped_column(sa.String(32))
+    year: Mapped[int]
+    points: Mapped[float] = mapped_column(sa.Float)
+    reason: Mapped[str] = mapped_column(sa.String(128))
+    interview_id: Mapped[int | None] = mapped_column(sa.ForeignKey("interviews.id"))
+    created_at: Mapped[datetime] = created_column()
+
+
+class ReportFile(Base):
+    """One produced report file in the archive (text, JSON, CSV, XLSX, chart)."""
+
+    __tablename__ = "report_archive"
+    __table_args__ = (sa.Index(None, "kind", "period_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    period_key: Mapped[str] = mapped_column(sa.String(32))
+    unit_code: Mapped[str] = mapped_column(sa.String(32), default="")
+    fmt: Mapped[str] = mapped_column(sa.String(8))
+    path: Mapped[str] = mapped_column(sa.String(512))
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    delivered_to: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = created_column()
+
+
 # --- the evaluation line (inbound calls) -------------------------------------------------------
 
 
@@ -514,61 +569,6 @@ class Complaint(Base):
     status: Mapped[str] = mapped_column(sa.String(16), default="open")
     # The supervision case it opened (storage/case_models.py), in the call's transaction.
     case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"))
-    created_at: Mapped[datetime] = created_column()
-
-
-# --- reports -----------------------------------------------------------------------------------
-
-
-class Interview(Base):
-    """A 约谈 proposed from a monthly ranking (last place, or three months running), confirmed
-    or dismissed by a supervisor."""
-
-    __tablename__ = "interviews"
-    __table_args__ = (sa.UniqueConstraint("unit_code", "month", "kind"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    unit_code: Mapped[str] = mapped_column(sa.String(32))
-    month: Mapped[str] = mapped_column(sa.String(7), index=True)  # 2018-05
-    kind: Mapped[str] = mapped_column(sa.String(24))  # monthly_last | three_months_last
-    interviewees: Mapped[list[Any]] = mapped_column(default=list)
-    deduction: Mapped[float] = mapped_column(sa.Float, default=0.0)
-    status: Mapped[str] = mapped_column(sa.String(16), default="proposed")
-    decided_by: Mapped[str | None] = mapped_column(sa.String(64))
-    decided_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = created_column()
-
-
-class AssessmentAdjustment(Base):
-    """Points added to or taken from a unit's annual assessment (a confirmed deduction)."""
-
-    __tablename__ = "assessment_adjustments"
-    __table_args__ = (sa.Index(None, "year", "unit_code"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    unit_code: Mapped[str] = mapped_column(sa.String(32))
-    year: Mapped[int]
-    points: Mapped[float] = mapped_column(sa.Float)
-    reason: Mapped[str] = mapped_column(sa.String(128))
-    interview_id: Mapped[int | None] = mapped_column(sa.ForeignKey("interviews.id"))
-    created_at: Mapped[datetime] = created_column()
-
-
-class ReportFile(Base):
-    """One produced report file in the archive (text, JSON, CSV, XLSX, chart)."""
-
-    __tablename__ = "report_archive"
-    __table_args__ = (sa.Index(None, "kind", "period_key"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(sa.String(8))
-    period_key: Mapped[str] = mapped_column(sa.String(32))
-    unit_code: Mapped[str] = mapped_column(sa.String(32), default="")
-    fmt: Mapped[str] = mapped_column(sa.String(8))
-    path: Mapped[str] = mapped_column(sa.String(512))
-    size_bytes: Mapped[int]
-    sha256: Mapped[str] = mapped_column(sa.String(64))
-    delivered_to: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = created_column()
 
 

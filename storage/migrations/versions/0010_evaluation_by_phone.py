@@ -2,7 +2,7 @@
 
 ``surveys.code``: the short code in the SMS a caller enters (indexed: the line looks it up);
 ``surveys.rated_via``: sms, phone or callback. ``phone_calls``: one row per call to the line;
-``complaints``: what a caller with no survey left, and the case it opened for the inspectorate.
+``complaints``: what a caller with no survey left for the inspectorate.
 
 Revision ID: 0010
 Revises: 0009
@@ -73,11 +73,7 @@ def upgrade() -> None:
         sa.Column("recording_sha256", sa.String(length=64), nullable=True),
         sa.Column("recording_partial", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("case_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["case_id"], ["cases.id"], name=op.f("fk_complaints_case_id_cases")
-        ),
         sa.ForeignKeyConstraint(
             ["phone_call_id"],
             ["phone_calls.id"],
