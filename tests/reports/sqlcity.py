@@ -125,7 +125,7 @@ def apply_outcomes(session, now: datetime) -> None:
                 comment=COMMENTS[i % len(COMMENTS)] or None,
             )
             if rating == "unsatisfied":
-                status = ("completed", "manual", "no_input", "pending")[i % 4]
+                status = ("completed", "manual", "no_input", "pending")[(i // 4) % 4]
                 state = CASE_STATES[i % len(CASE_STATES)]
                 substantiated = state not in ("open", "verifying", "unsubstantiated")
                 session.add(
