@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-_HOW_TO_RATE = "回复1满意，2基本满意，3不满意。回复TD退订。来电评价码{code}"
+_HOW_TO_RATE = "回复1满意，2基本满意，3不满意，TD退订。评价码{code}"
 DEFAULT_TEMPLATES: dict[str, str] = {
     "incident": "您{date}报警求助（{business}），请评价{unit}处警民警：" + _HOW_TO_RATE,
     "case": "您{date}在{unit}办理的{business}，请评价办案民警：" + _HOW_TO_RATE,
