@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "config",
     "units",
     "users",
+    "cases",
     "events",
     "replies",
     "sms",

@@ -17,7 +17,6 @@ case as it is then. A thin resource: parsing, answering; no SQL, no rule.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from gateway.accounts import permissions as perm
 from gateway.callbacks.export import ExportQueryError, parse_bound
 from gateway.cases import states as cs
 from gateway.cases.actions import ActionError, parse_action
+from gateway.cases.evidence import evidence_path, store_file
 from gateway.cases.opening import CaseOpening
 from gateway.cases.settings import CaseSettings
 from gateway.cases.store import CaseConflict, CaseError, CaseQuery, CaseStore
@@ -352,13 +352,7 @@ class CasesResource(Resource):
         filename = os.path.basename((_arg(request, "filename") or "evidence").replace("\\", "/"))
         version_text = _arg(request, "version")
         version = _int(version_text, "version", 0) if version_text is not None else None
-        digest = hashlib.sha256(data).hexdigest()
-        target = self.evidence_path(digest)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(".part")
-            partial.write_bytes(data)
-            os.replace(partial, target)
+        digest = store_file(self.evidence_dir, data)
         meta = {
             "sha256": digest,
             "filename": filename or "evidence",
@@ -370,7 +364,7 @@ class CasesResource(Resource):
         return d.addCallback(self._send, request, 201)
 
     def evidence_path(self, digest: str) -> Path:
-        return self.evidence_dir / digest[:2] / digest[2:4] / digest
+        return evidence_path(self.evidence_dir, digest)
 
     def _download(
         self, request: Request, person: Any, case_id: int, evidence_id: int
