@@ -126,6 +126,13 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
         b"cases",
         CasesResource(SqlCaseStore(app.db, settings.cases), authenticate, settings.cases, evidence),
     )
+    from gateway.http.ladder import LadderResource
+    from storage.ladder_store import SqlLadderStore
+
+    v1.putChild(
+        b"ladder",
+        LadderResource(SqlLadderStore(app.db, settings.cases), authenticate, settings.cases),
+    )
     if not settings.http.tokens:
         log.warn("http: no API tokens in the configuration; only users' tokens will be accepted")
     return make_site(root)

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "units",
     "users",
     "cases",
+    "ladder",
     "events",
     "replies",
     "sms",

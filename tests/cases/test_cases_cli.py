@@ -131,3 +131,40 @@ def test_an_unknown_user_and_a_forbidden_transition_are_reported(config: Path, c
     assert cases(config, "open", "--as", "du", "--unit", STATION, "--complaint", "x") == 0
     assert cases(config, "review", "1", "--as", "du", "--accept") == 1
     assert "not possible now" in capsys.readouterr().err
+
+
+def test_ladder_list_and_decide(config: Path, capsys) -> None:
+    assert cases(config, "open", "--as", "du", "--unit", STATION, "--complaint", "态度差") == 0
+    assert cases(config, "verify", "1", "--as", "du") == 0
+    assert (
+        cases(
+            config,
+            "verify",
+            "1",
+            "--as",
+            "du",
+            "--substantiated",
+            "--officers",
+            "100017",
+            "--finding",
+            "属实",
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["ladder", "list", "--config", str(config), "--format", "jsonl"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["subject"], r["police_number"], r["proposed"]) for r in rows] == [
+        ("officer", "100017", "notice"),
+        ("principal", "100015", "accountability"),
+        ("deputy", "100016", "accountability"),
+    ]
+    decide = ["ladder", "decide", "--config", str(config), "--case", "1", "--officer", "100017"]
+    assert main([*decide, "--as", "zheng"]) == 1
+    assert main([*decide, "--as", "du", "--decision", "dismissed"]) == 1
+    assert "reason" in capsys.readouterr().err
+    assert main([*decide, "--as", "du"]) == 0
+    assert "as_proposed, measure notice" in capsys.readouterr().out
+    assert main(["ladder", "list", "--config", str(config), "--undecided"]) == 0
+    left = [line.split("\t")[2] for line in capsys.readouterr().out.splitlines()]
+    assert left == ["principal", "deputy"]  # the officer's proposal is decided

@@ -222,3 +222,38 @@ def test_no_token_is_401_and_a_disabled_user_is_refused_after_reload(api):
     assert call(api, "GET", "/api/v1/cases", "b1-handler")[0] == 200  # until the reload
     api.app.user_tokens.reload()
     assert call(api, "GET", "/api/v1/cases", "b1-handler")[0] == 401
+
+
+def test_the_ladder_over_http(api):
+    case = api.ids["s1_case"]
+    url = f"/api/v1/cases/{case}/actions"
+    call(api, "POST", url, "b1-inspector", {"action": "start_verify"})
+    call(
+        api,
+        "POST",
+        url,
+        "b1-inspector",
+        {"action": "substantiate", "officers": ["P1"], "finding": "属实"},
+    )
+    status, body = call(api, "GET", "/api/v1/ladder", "b1-inspector")
+    assert status == 200
+    [proposal] = body["proposals"]
+    assert (proposal["police_number"], proposal["proposed"], proposal["case_ids"]) == (
+        "P1",
+        "notice",
+        [case],
+    )
+    assert call(api, "GET", "/api/v1/ladder", "b1-handler")[0] == 403
+    decision = {
+        "case_id": case,
+        "police_number": "P1",
+        "subject": "officer",
+        "decision": "changed",
+        "measure": "written_review",
+        "reason": "多次被投诉",
+    }
+    assert call(api, "POST", "/api/v1/ladder/decisions", "b2-handler", decision)[0] == 403
+    status, body = call(api, "POST", "/api/v1/ladder/decisions", "b1-inspector", decision)
+    assert status == 200 and body["decision"]["measure"] == "written_review"
+    status, body = call(api, "POST", "/api/v1/ladder/decisions", "b1-inspector", decision)
+    assert status == 409 and "already decided" in body["error"]

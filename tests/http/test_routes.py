@@ -30,7 +30,7 @@ from gateway.surveys.intake import EventIntake
 from storage.case_models import CaseEvidence
 from storage.case_rows import open_cases
 from storage.events_store import SqlEventStore
-from storage.models import CallAttempt, Recording
+from storage.models import CallAttempt, Officer, Recording
 from tests.callbacks.conftest import T0, SyncDatabase, add_task, add_unit
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,6 +57,9 @@ def seed(session: Any, audio_dir: Path) -> dict[str, str]:
     )
     session.add(recording)
     session.flush()
+    officer = Officer(police_number="S2-001", name="民警", unit_id=s2.id)
+    session.add(officer)
+    session.flush()
     opening = CaseOpening(event_unit_code="S2", origin="complaint", at=T0, complaint="投诉")
     [case_id] = open_cases(session, [opening], CaseSettings(assign_level="unit"))
     evidence = CaseEvidence(
@@ -74,6 +77,7 @@ def seed(session: Any, audio_dir: Path) -> dict[str, str]:
         "foreign_recording": str(recording.id),
         "foreign_case": str(case_id),
         "foreign_evidence": str(evidence.id),
+        "foreign_officer": officer.police_number,
     }
 
 
