@@ -133,6 +133,15 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
         b"ladder",
         LadderResource(SqlLadderStore(app.db, settings.cases), authenticate, settings.cases),
     )
+    from gateway.http.manual_callbacks import ManualCallbacksResource
+    from storage.manual_calls import SqlManualCallbacks
+
+    v1.putChild(
+        b"manual-callbacks",
+        ManualCallbacksResource(
+            SqlManualCallbacks(app.db, settings.cases), authenticate, settings.cases
+        ),
+    )
     if not settings.http.tokens:
         log.warn("http: no API tokens in the configuration; only users' tokens will be accepted")
     return make_site(root)

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "users",
     "cases",
     "ladder",
+    "callbacks",
     "events",
     "replies",
     "sms",

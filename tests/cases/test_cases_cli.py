@@ -168,3 +168,36 @@ def test_ladder_list_and_decide(config: Path, capsys) -> None:
     assert main(["ladder", "list", "--config", str(config), "--undecided"]) == 0
     left = [line.split("\t")[2] for line in capsys.readouterr().out.splitlines()]
     assert left == ["principal", "deputy"]  # the officer's proposal is decided
+
+
+def test_manual_callbacks_from_the_command_line(config: Path, tmp_path: Path, capsys) -> None:
+    import sqlalchemy as sa
+
+    from storage import models as m
+    from storage.db import Database
+    from tests.callbacks.conftest import add_task
+
+    db = Database(f"sqlite:///{tmp_path / 'pingjing.sqlite3'}")
+    try:
+        task_id = db.run_sync(
+            lambda s: (
+                add_task(
+                    s,
+                    s.scalar(sa.select(m.Unit).where(m.Unit.code == STATION)),
+                    "13800000001",
+                    status="manual",
+                ).id
+            )
+        )
+    finally:
+        db.stop()
+    base = ["callbacks", "manual"]
+    capsys.readouterr()
+    assert main([*base, "list", "--config", str(config), "--as", "du", "--format", "jsonl"]) == 0
+    [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (row["callback_id"], row["status"]) == (task_id, "manual")
+    record = [*base, "record", str(task_id), "--config", str(config), "--as", "du"]
+    assert main([*record, "--unreachable", "--notes", "关机"]) == 0
+    assert main([*record, "--reached", "--reason-key", "2", "--consent"]) == 0
+    assert f"callback {task_id}: completed" in capsys.readouterr().out
+    assert main([*base, "sweep", "--config", str(config)]) == 0

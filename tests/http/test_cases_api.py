@@ -257,3 +257,31 @@ def test_the_ladder_over_http(api):
     assert status == 200 and body["decision"]["measure"] == "written_review"
     status, body = call(api, "POST", "/api/v1/ladder/decisions", "b1-inspector", decision)
     assert status == 409 and "already decided" in body["error"]
+
+
+def test_manual_callbacks_over_http(api):
+    from tests.callbacks.conftest import add_task
+
+    def make(session):
+        s1 = session.scalar(sa.select(Unit).where(Unit.code == "S1"))
+        s2 = session.scalar(sa.select(Unit).where(Unit.code == "S2"))
+        return (
+            add_task(session, s1, "13800000001", status="manual").id,
+            add_task(session, s2, "13800000002", status="manual").id,
+        )
+
+    mine, theirs = api.db.run_sync(make)
+    status, body = call(api, "GET", "/api/v1/manual-callbacks?limit=1", "city-inspector")
+    assert status == 200 and [r["callback_id"] for r in body["callbacks"]] == [mine]
+    assert body["next_after"] == mine
+    status, body = call(api, "GET", "/api/v1/manual-callbacks", "b1-inspector")
+    assert [r["callback_id"] for r in body["callbacks"]] == [mine]
+    assert call(api, "GET", "/api/v1/manual-callbacks", "b1-handler")[0] == 403
+    url = f"/api/v1/manual-callbacks/{theirs}/calls"
+    assert call(api, "POST", url, "b1-inspector", {"reached": False})[0] == 403
+    url = f"/api/v1/manual-callbacks/{mine}/calls"
+    assert call(api, "POST", url, "b1-inspector", {"reached": "yes"})[0] == 400
+    status, body = call(
+        api, "POST", url, "b1-inspector", {"reached": True, "reason_key": "2", "consent": True}
+    )
+    assert status == 200 and body["status"] == "completed"

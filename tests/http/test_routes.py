@@ -78,6 +78,7 @@ def seed(session: Any, audio_dir: Path) -> dict[str, str]:
         "foreign_case": str(case_id),
         "foreign_evidence": str(evidence.id),
         "foreign_officer": officer.police_number,
+        "foreign_callback": str(task.id),
     }
 
 
