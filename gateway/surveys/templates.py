@@ -86,9 +86,14 @@ def render_survey(
     return RenderedSms(text, sms_parts(text))
 
 
-def render_reply(settings: SurveySettings, kind: str) -> RenderedSms:
+def reply_text(settings: SurveySettings, kind: str) -> str:
     """A follow-up text (thank-you per rating, opt-out confirmation, clarification)."""
-    text = settings.signature + settings.replies[kind]
+    return settings.signature + settings.replies[kind]
+
+
+def render_reply(settings: SurveySettings, kind: str) -> RenderedSms:
+    """A follow-up text with the number of SMS parts it takes."""
+    text = reply_text(settings, kind)
     return RenderedSms(text, sms_parts(text))
 
 
