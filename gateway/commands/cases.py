@@ -47,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lst.add_argument("--unit", metavar="CODE")
     lst.add_argument("--state", action="append", default=[], help="repeat for several")
     lst.add_argument("--overdue", action="store_true", help="only overdue cases")
+    lst.add_argument("--inbox", action="store_true", help="only what --as USER's role moves on")
     lst.add_argument("--from", dest="start", metavar="DATE")
     lst.add_argument("--to", dest="end", metavar="DATE")
     lst.add_argument("--limit", type=int, default=100)
@@ -145,10 +146,15 @@ def list_cases(args: argparse.Namespace) -> int:
     try:
         person = _person(db, args.user)
         tree = db.run_sync(UnitTable)
+        states = list(args.state)
+        if args.inbox:
+            mine = perm.inbox_states(person)
+            states = [s for s in states if s in mine] if states else mine
+            states = states or ["-"]
         query = CaseQuery(
             scope=perm.scope_units(person, tree),
             unit=args.unit,
-            states=args.state,
+            states=states,
             overdue=True if args.overdue else None,
             start=start,
             end=end,

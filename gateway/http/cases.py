@@ -249,6 +249,14 @@ class CasesResource(Resource):
         if overdue_text not in (None, "true", "false"):
             raise _AnswerError(400, "overdue must be true or false")
         overdue = None if overdue_text is None else overdue_text == "true"
+        inbox = _arg(request, "inbox")
+        if inbox not in (None, "true", "false"):
+            raise _AnswerError(400, "inbox must be true or false")
+        if inbox == "true":  # what the asker's role moves on, within any state asked for
+            mine = perm.inbox_states(person)
+            states = [s for s in states if s in mine] if states else mine
+            if not states:
+                states = ["-"]  # nothing to do: no state matches
         unit = _arg(request, "unit")
         limit = _int(_arg(request, "limit"), "limit", 50, MAX_LIMIT) or 50
         after = _int(_arg(request, "after"), "after", 0)

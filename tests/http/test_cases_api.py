@@ -285,3 +285,24 @@ def test_manual_callbacks_over_http(api):
         api, "POST", url, "b1-inspector", {"reached": True, "reason_key": "2", "consent": True}
     )
     assert status == 200 and body["status"] == "completed"
+
+
+def test_the_inbox_is_per_role(api):
+    case = api.ids["s1_case"]
+    url = f"/api/v1/cases/{case}/actions"
+    _, body = call(api, "GET", "/api/v1/cases?inbox=true", "b1-inspector")
+    assert [c["id"] for c in body["cases"]] == [case]
+    _, body = call(api, "GET", "/api/v1/cases?inbox=true", "b1-handler")
+    assert body["cases"] == []
+    call(api, "POST", url, "b1-inspector", {"action": "start_verify"})
+    call(
+        api,
+        "POST",
+        url,
+        "b1-inspector",
+        {"action": "substantiate", "officers": ["P1"], "finding": "属实"},
+    )
+    _, body = call(api, "GET", "/api/v1/cases?inbox=true", "b1-handler")
+    assert [c["id"] for c in body["cases"]] == [case]
+    _, body = call(api, "GET", "/api/v1/cases?inbox=true", "b1-inspector")
+    assert body["cases"] == []
