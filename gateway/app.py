@@ -61,6 +61,8 @@ class Pingjing(MultiService):
     amqp: Any = None
     http: Any = None
     user_tokens: Any = None
+    reports: Any = None
+    ops: Any = None
 
     def stopService(self) -> Any:
         from twisted.internet import defer
@@ -142,6 +144,7 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
             SqlManualCallbacks(app.db, settings.cases), authenticate, settings.cases
         ),
     )
+    v1.putChild(b"reports", report_resources(app, settings, authenticate))
     if not settings.http.tokens:
         log.warn("http: no API tokens in the configuration; only users' tokens will be accepted")
     return make_site(root)
@@ -151,6 +154,15 @@ def _reload_user_tokens(index: Any) -> Any:
     d = index.reload()
     d.addErrback(lambda f: log.failure("loading users' API tokens failed", f))
     return d
+
+
+def report_resources(app: Any, settings: Settings, authenticate: Any) -> Any:
+    from gateway.http.reports import ReportApi, report_api
+    from gateway.reports.settings import ReportSettings
+    from storage.report_store import SqlReportStore
+
+    reports = getattr(settings, "reports", None) or ReportSettings()
+    return report_api(ReportApi(app.db, SqlReportStore(), reports, authenticate))
 
 
 def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
@@ -178,6 +190,26 @@ def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
         return db.run(lambda _session: ingest_spool(directory, write)).addCallback(report)
 
     return ingest
+
+
+def make_report_scheduler(app: Pingjing, settings: Settings, reactor: Any, clock: Any) -> Any:
+    """The report schedule (``[reports]``), or None when ``reports.schedule`` is off."""
+    from pathlib import Path
+
+    from gateway.reports.delivery import Deliverer
+    from gateway.reports.service import ReportScheduler
+    from gateway.reports.settings import ReportSettings
+    from storage.report_store import SqlReportStore
+
+    reports = getattr(settings, "reports", None) or ReportSettings()
+    if not reports.schedule:
+        return None
+    directory = Path(reports.archive_dir or settings.data_dir / "reports")
+    scheduler = ReportScheduler(
+        app.db, SqlReportStore(), reports, clock, directory, Deliverer(reports, reactor)
+    )
+    scheduler.setServiceParent(app)
+    return scheduler
 
 
 def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) -> Pingjing:
@@ -208,12 +240,14 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
     app.ami = AmiClient(settings.ami, reactor)
     app.ami.setServiceParent(app)
 
+    instance = settings.service.instance_name
     app.surveys = SurveyPipeline(
         app.db,
         app.smpp,
         settings.survey,
         store=SqlSurveyStore(getattr(settings, "cases", None)),
         clock=clock,
+        instance=instance,
     )
     app.surveys.settle_in_sms_store(app.smpp.store)
     app.surveys.setServiceParent(app)
@@ -235,9 +269,22 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         settings.callbacks,
         clock,
         store=SqlCallbackStore(settings.cases),
+        worker=settings.callbacks.worker or instance,
         ingest_spool=spool_ingester(app.db, spool),
     )
     app.callbacks.setServiceParent(app)
+    app.surveys.callback_observers.append(app.callbacks.wake)
+    app.reports = make_report_scheduler(app, settings, reactor, clock)
+
+    if settings.http.enabled and settings.http.ops_endpoint:
+        from gateway.ops.metrics import GatewayCollector
+        from gateway.ops.service import OpsService
+        from storage.ops_store import read_depths
+
+        collector = GatewayCollector(app, read_depths, instance=instance, clock=reactor)
+        app.db.on_transaction = collector.latency.observe
+        app.ops = OpsService(settings.http.ops_endpoint, collector, reactor=reactor)
+        app.ops.setServiceParent(app)
 
     if settings.http.enabled:
         site = make_api_site(app, settings)

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "replies",
     "sms",
     "export",
+    "report",
     "prompts",
     "simulate",
     "demo",

@@ -31,8 +31,12 @@ class ServiceSettings:
     #: Where the SQLite database, the AGI spool and the recordings live by default.
     data_dir: str = "var/pingjing"
     log_level: str = "info"
+    #: This process's name among several sharing one database. Empty: the host name.
+    instance: str = ""
 
     def validate(self) -> ServiceSettings:
+        if len(self.instance) > 64:
+            raise ValueError("service.instance: at most 64 characters")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -44,6 +48,13 @@ class ServiceSettings:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def instance_name(self) -> str:
+        """``instance``, or the host name: stable across restarts."""
+        import socket
+
+        return self.instance or socket.gethostname()[:64]
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,9 @@ class HttpSettings:
     #: Seconds between reloads of users' API tokens (``pingjing users token``) from the
     #: database: a new, revoked or disabled user's token takes effect within this time.
     user_tokens_refresh: float = 30.0
+    #: /metrics, /healthz and /readyz, without a token (keep it on loopback or a private
+    #: network). Empty, or [http] disabled: not served.
+    ops_endpoint: str = "tcp:port=9108:interface=127.0.0.1"
 
 
 #: section name -> "module:Class" of its settings. Sections owned by other packages are
@@ -101,6 +115,7 @@ def _optional_sections() -> dict[str, str]:
         "callbacks": "gateway.callbacks.settings:CallbackSettings",
         "cases": "gateway.cases.settings:CaseSettings",
         "ivr": "ivr.settings:IvrSettings",
+        "reports": "gateway.reports.settings:ReportSettings",
     }
 
 

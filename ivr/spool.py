@@ -89,7 +89,8 @@ def _quarantine(path: Path, why: str) -> None:
 
 def ingest_spool(directory: str | os.PathLike[str], write: ResultWriter) -> SpoolReport:
     """Store every spooled result with ``write`` (one transaction each; blocking: run it in a
-    thread, e.g. ``Database.run``).
+    thread, e.g. ``Database.run``). Several processes may share one spool: storing a result
+    twice is a duplicate (the writer is idempotent), and a file another took is skipped.
 
     A database error stops the run and propagates, leaving that file and the rest in place for
     the next run; everything stored before it is already committed and deleted.
@@ -99,6 +100,8 @@ def ingest_spool(directory: str | os.PathLike[str], write: ResultWriter) -> Spoo
     for path in pending_files(directory):
         try:
             result = read_spool_file(path)
+        except FileNotFoundError:
+            continue  # another process sharing the spool took it first
         except ValueError as exc:
             _quarantine(path, str(exc))
             report.bad.append(path.name)
@@ -109,7 +112,7 @@ def ingest_spool(directory: str | os.PathLike[str], write: ResultWriter) -> Spoo
             _quarantine(path, f"{path.name}: {exc}")
             report.bad.append(path.name)
             continue
-        path.unlink()
+        path.unlink(missing_ok=True)  # or another process sharing the spool stored it too
         (report.ingested if stored else report.duplicates).append(path.name)
         if stored and result.attempt_id is not None:
             report.attempt_ids.append(result.attempt_id)

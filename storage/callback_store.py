@@ -9,6 +9,11 @@ Claims are safe with several scheduler processes: on PostgreSQL the due tasks ar
 lock serialises writers, and a claim that lost the race fails its transaction rather than
 dialling twice. A claim carries the claimer's name and an expiry (``claimed_by``,
 ``claim_expires_at``): a task whose claim expired belongs to a crashed process and is recovered.
+
+The trunk's capacity (``max_concurrent``) holds across processes: a claim counts the calls in
+progress in the database (attempts not ended, of live claims), whoever placed them, and claims
+only what is left; on PostgreSQL claims take a transaction-scoped advisory lock first, so two
+processes never both see the same free line.
 """
 
 from __future__ import annotations
@@ -40,6 +45,27 @@ from storage.sql import is_postgresql
 
 #: Placeholder channel id until the AMI client names the channel (unique, like the real ones).
 PLACEHOLDER_PREFIX = "claim-"
+#: The advisory lock that serialises callback claims across processes (PostgreSQL).
+TRUNK_LOCK = 0x706A_7472  # "pjtr"
+
+
+def calls_in_progress(session: Session, now: datetime) -> int:
+    """Lines in use across every process: the current attempt of each live claim that has
+    not ended (dialling, talking, or claimed and about to dial)."""
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(CallAttempt)
+            .join(CallbackTask, CallbackTask.id == CallAttempt.callback_id)
+            .where(
+                CallbackTask.status == "in_progress",
+                CallAttempt.attempt_number == CallbackTask.attempts,
+                CallAttempt.ended_at.is_(None),
+                CallbackTask.claim_expires_at >= now,
+            )
+        )
+        or 0
+    )
 
 
 def _opted_out(session: Session, phone: str) -> bool:
@@ -69,6 +95,11 @@ def claim_due(
     A due task whose number opted out is closed as ``opted_out`` instead, never claimed, so the
     citizen is not called. Returns the claims and those closings.
     """
+    if limit <= 0:
+        return [], []
+    if is_postgresql(session):
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(TRUNK_LOCK)))
+    limit = min(limit, settings.max_concurrent - calls_in_progress(session, now))
     if limit <= 0:
         return [], []
     query = (

@@ -7,6 +7,7 @@ gives the reactor a Deferred of the result.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -107,6 +108,8 @@ class Database:
         self._reactor = reactor
         self._started = False
         self._stopped = False
+        #: Called on the pool thread with each transaction's duration in seconds (metrics).
+        self.on_transaction: Callable[[float], None] | None = None
 
     def start(self) -> None:
         if self._stopped:
@@ -130,8 +133,14 @@ class Database:
         self.start()
 
         def work() -> T:
-            with transaction(self.sessions) as session:
-                return fn(session, *args, **kwargs)
+            observe = self.on_transaction
+            started = time.perf_counter()
+            try:
+                with transaction(self.sessions) as session:
+                    return fn(session, *args, **kwargs)
+            finally:
+                if observe is not None:
+                    observe(time.perf_counter() - started)
 
         return deferToThreadPool(self._reactor, self._pool, work)
 

@@ -269,6 +269,7 @@ _SURVEY_COLUMNS = (
     "clarification_sent",
     "created_at",
     "updated_at",
+    "occurred_at",
 )
 _OUTBOX_COLUMNS = (
     "survey_id",
@@ -355,6 +356,7 @@ def _insert(
                 False,
                 now,
                 now,
+                e.occurred_at,
             )
         )
         results[index] = IngestResult(
@@ -443,6 +445,7 @@ def _insert_rows(
                 "reply_address": settings.reply_address(pk) if selected else None,
                 "created_at": now,
                 "updated_at": now,
+                "occurred_at": e.occurred_at,
             }
         )
     survey_pks = session.scalars(

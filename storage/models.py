@@ -189,6 +189,15 @@ class Survey(Base):
         # Closing reply windows (status sent/delivered, expires_at passed) and finding expired
         # surveys for non-responder callbacks read a status and a range of expires_at.
         sa.Index(None, "status", "expires_at"),
+        # Reports count surveys by when their event occurred, per unit and rating: the
+        # ranking reads only this index (index-only on PostgreSQL, with the INCLUDE columns).
+        sa.Index(
+            None,
+            "occurred_at",
+            "unit_id",
+            "rating",
+            postgresql_include=["sent_at", "delivered_at", "replied_at"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -200,6 +209,8 @@ class Survey(Base):
     status: Mapped[str] = mapped_column(sa.String(16))
     # The per-survey sub-number replies are sent to; reused over time, so not unique.
     reply_address: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    #: the event's ``occurred_at``, copied at intake so reports read surveys alone
+    occurred_at: Mapped[datetime | None]
     scheduled_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
@@ -250,6 +261,11 @@ class OutboundMessage(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(sa.String(128))
+    # the gateway process (instance) that claimed it; when its first submit_sm was about to be
+    # written to the SMSC link (committed before the bytes go): start-up recovery tells an SMS
+    # never written (queued again) from one that may have gone (unknown)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    wire_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -437,6 +453,61 @@ class Recording(Base):
     created_at: Mapped[datetime] = created_column()
 
     attempt: Mapped[CallAttempt] = relationship(back_populates="recording")
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+
+class Interview(Base):
+    """A 约谈 proposed from a monthly ranking (last place, or three months running), confirmed
+    or dismissed by a supervisor."""
+
+    __tablename__ = "interviews"
+    __table_args__ = (sa.UniqueConstraint("unit_code", "month", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_code: Mapped[str] = mapped_column(sa.String(32))
+    month: Mapped[str] = mapped_column(sa.String(7), index=True)  # 2018-05
+    kind: Mapped[str] = mapped_column(sa.String(24))  # monthly_last | three_months_last
+    interviewees: Mapped[list[Any]] = mapped_column(default=list)
+    deduction: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    status: Mapped[str] = mapped_column(sa.String(16), default="proposed")
+    decided_by: Mapped[str | None] = mapped_column(sa.String(64))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_column()
+
+
+class AssessmentAdjustment(Base):
+    """Points added to or taken from a unit's annual assessment (a confirmed deduction)."""
+
+    __tablename__ = "assessment_adjustments"
+    __table_args__ = (sa.Index(None, "year", "unit_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_code: Mapped[str] = mapped_column(sa.String(32))
+    year: Mapped[int]
+    points: Mapped[float] = mapped_column(sa.Float)
+    reason: Mapped[str] = mapped_column(sa.String(128))
+    interview_id: Mapped[int | None] = mapped_column(sa.ForeignKey("interviews.id"))
+    created_at: Mapped[datetime] = created_column()
+
+
+class ReportFile(Base):
+    """One produced report file in the archive (text, JSON, CSV, XLSX, chart)."""
+
+    __tablename__ = "report_archive"
+    __table_args__ = (sa.Index(None, "kind", "period_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    period_key: Mapped[str] = mapped_column(sa.String(32))
+    unit_code: Mapped[str] = mapped_column(sa.String(32), default="")
+    fmt: Mapped[str] = mapped_column(sa.String(8))
+    path: Mapped[str] = mapped_column(sa.String(512))
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    delivered_to: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = created_column()
 
 
 # --- audit -------------------------------------------------------------------------------------

@@ -121,6 +121,7 @@ class SqlSmsStore:
         self.max_batch = max_batch
         self._sms = _Lane()  # submissions and receipts
         self._replies = _Lane()  # replies and held reply parts
+        self._wire = _Lane()  # wire marks: not behind a batch of outcomes and receipts
         self.batches = 0
         self._hooks: list[_Hook] = []
 
@@ -151,11 +152,17 @@ class SqlSmsStore:
     def held_inbound_parts(self) -> defer.Deferred[list[InboundPart]]:
         return self.db.run(_load_held)
 
+    def mark_wired(self, outbound_id: int, at: datetime) -> defer.Deferred[None]:
+        return self._enqueue("wire", outbound_id, at)
+
     # --- batching -----------------------------------------------------------------------
 
     def _enqueue(self, kind: str, *args: Any) -> defer.Deferred:
         op = _Op(kind, args)
-        lane = self._replies if kind in _INBOUND_KINDS else self._sms
+        if kind == "wire":
+            lane = self._wire
+        else:
+            lane = self._replies if kind in _INBOUND_KINDS else self._sms
         lane.queue.append(op)
         if not lane.busy:
             self._flush(lane)
@@ -224,6 +231,9 @@ def _run_batch(
     """Write ``ops``; the results in their order, and the hooks that raised."""
     results: list[Any] = [None] * len(ops)
     unsettled: list[_Unsettled] = []
+    wires = [op.args for op in ops if op.kind == "wire"]
+    if wires:
+        _mark_wired(session, wires)
     submissions = [(i, op) for i, op in enumerate(ops) if op.kind == "submission"]
     receipts = [(i, op) for i, op in enumerate(ops) if op.kind == "receipt"]
     orphan_updates: dict[int, list[tuple[int, ReceiptRecord]]] = {}
@@ -296,6 +306,16 @@ _RECEIPT_COLUMNS = (
     "text",
     "received_at",
 )
+
+
+def _mark_wired(session: Session, wires: list[tuple[int, datetime]]) -> None:
+    """Stamp ``wire_at`` on SMS about to be written (once: a resend keeps the first time)."""
+    o = OutboundMessage
+    at = min(when for _, when in wires)
+    ids = sorted({oid for oid, _ in wires})
+    session.execute(
+        sa.update(o).where(_one_of(session, o.id, ids), o.wire_at.is_(None)).values(wire_at=at)
+    )
 
 
 def _write_outbound_status(

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gateway.masking import mask_phone
+from gateway.surveys.lifecycle import shown_delivery
 from storage import models as m
 
 EXPORT_FIELDS = (
@@ -80,7 +81,7 @@ def survey_records(
             "decision": row[5],
             "status": row[6],
             "sent_at": row[7],
-            "delivered_at": row[8],
+            "delivered_at": shown_delivery(row[7], row[8]),
             "replied_at": row[9],
             "rating": row[10],
             "comment": row[11],

@@ -47,9 +47,11 @@ def queue_sms(
 
 
 def claim_due(
-    session: Session, now: datetime, limit: int, settings: SurveySettings
+    session: Session, now: datetime, limit: int, settings: SurveySettings, instance: str = ""
 ) -> list[OutboxItem]:
-    """Claim up to ``limit`` due queued SMS (``submitting``), as ``sort_claimed`` decides.
+    """Claim up to ``limit`` due queued SMS (``submitting``, ``claimed_by`` this process's
+    ``instance``), as ``sort_claimed`` decides. Several processes claim at once safely: on
+    PostgreSQL the rows are read ``FOR UPDATE SKIP LOCKED``.
 
     The rows are read once and written with one UPDATE per kind of change, not one per row.
     """
@@ -119,7 +121,13 @@ def claim_due(
         session.execute(
             sa.update(o)
             .where(one_of(session, o.id, [item.outbound_id for item in claim.send]))
-            .values(status="submitting", attempts=o.attempts + 1, updated_at=now)
+            .values(
+                status="submitting",
+                attempts=o.attempts + 1,
+                updated_at=now,
+                claimed_by=instance or None,
+                wire_at=None,
+            )
         )
     return claim.send
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from gateway.smpp.api import ReceiptUpdate, SubmitOutcome
 from gateway.surveys import lifecycle as lc
-from gateway.surveys.outbox import INTERRUPTED, recovered_outcome
+from gateway.surveys.outbox import INTERRUPTED, Recovered, recovered_outcome
 from gateway.surveys.settings import SurveySettings
 from gateway.surveys.sms_events import outcome_event, receipt_event
 from storage import models as m
@@ -155,16 +155,38 @@ def expire_surveys(session: Session, now: datetime, settings: SurveySettings) ->
     return write_records(session, before, after, now)
 
 
-def recover_interrupted(session: Session, now: datetime, settings: SurveySettings) -> int:
-    """Settle what a crash interrupted; returns how many SMS were left ``submitting``.
+def recover_interrupted(
+    session: Session, now: datetime, settings: SurveySettings, instance: str = ""
+) -> Recovered:
+    """Settle what a crash of this process (``instance``) interrupted.
 
+    Its SMS left ``submitting`` (and those claimed before claims were named) are queued again
+    when their first submit_sm was never written (no ``wire_at``), else marked unknown with a
+    reason: they may have reached the SMSC. Other processes' claims are theirs to settle.
     A survey still ``pending`` although its SMS has an outcome (the process stopped between
     the SMPP store's commit and the survey's) is moved on from that outcome and its receipt.
     """
     o, p = m.OutboundMessage, m.SmsPart
     status, error = INTERRUPTED
+    mine = (
+        o.claimed_by.is_(None)
+        if not instance
+        else sa.or_(o.claimed_by == instance, o.claimed_by.is_(None))
+    )
+    requeued = session.execute(
+        sa.update(o)
+        .where(o.status == "submitting", mine, o.wire_at.is_(None))
+        .values(
+            status="queued",
+            next_attempt_at=now,
+            attempts=sa.case((o.attempts > 0, o.attempts - 1), else_=0),
+            claimed_by=None,
+        )
+    ).rowcount
     interrupted = session.execute(
-        sa.update(o).where(o.status == "submitting").values(status=status, error=error)
+        sa.update(o)
+        .where(o.status == "submitting", mine, o.wire_at.is_not(None))
+        .values(status=status, error=error)
     ).rowcount
     parts = (
         sa.select(
@@ -204,4 +226,4 @@ def recover_interrupted(session: Session, now: datetime, settings: SurveySetting
             if event is not None:
                 events.append((sid, event))
     _apply(session, events, now, settings)
-    return interrupted or 0
+    return Recovered(requeued or 0, interrupted or 0)

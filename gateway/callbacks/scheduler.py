@@ -315,6 +315,22 @@ class CallbackScheduler(Service):
     @inlineCallbacks
     def _on_outcome(self, outcome: CallOutcome, call: _Call) -> Any:
         claim = call.claim
+        if outcome.result == "unknown":
+            # The channel ended while the AMI link was down and its outcome was lost with the
+            # link: not a failure to retry at once. Treated as a call that ended: its IVR
+            # result (stored or spooled) decides, else the claim runs out and the attempt is
+            # retried as unknown (``recover_claims``).
+            self.log.warn(
+                "attempt {attempt_id} of callback {task_id} ended while the AMI link was down; "
+                "its IVR result decides",
+                attempt_id=claim.attempt_id,
+                task_id=claim.task_id,
+            )
+            self._free(call)
+            yield self._on_ended(
+                CallEnded(claim.attempt_id, outcome.channel_id, outcome.hangup_cause, None), call
+            )
+            return
         answered = outcome.result == "answered"
         if answered:
             call.state = CallState.IN_CALL if call.ended is not None else CallState.AWAITING_RESULT

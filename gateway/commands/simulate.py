@@ -255,6 +255,8 @@ def run_pbx(args: argparse.Namespace) -> int:
                 "recordings": [r.path for r in call.agi.recordings] if call.agi else [],
                 "hung_up_by": call.agi.hung_up_by if call.agi else None,
                 "agi_exit_code": call.agi_exit_code,
+                "started_at": call.started_at,
+                "ended_at": call.ended_at,
             }
         )
 

@@ -103,6 +103,8 @@ class Call:
     agi_exit_code: int | None = None
     agi_stderr_tail: list[str] = field(default_factory=list)
     hangup_cause: int | None = None
+    started_at: float | None = None  # wire (real) time of the Originate
+    ended_at: float | None = None  # wire time of the Hangup
 
     @property
     def result(self) -> str | None:
@@ -212,6 +214,7 @@ class PbxSimulator:
             timeout_ms = int(action.get("Timeout") or 30000)
         except ValueError:
             timeout_ms = 30000
+        call.started_at = self.wire_clock.seconds()
         self.calls.append(call)
         if number:
             outcome = self.callees.dial(number, attempt, variables)
@@ -314,6 +317,7 @@ class PbxSimulator:
             return
         state = call.state
         call.state = "ended"
+        call.ended_at = self.wire_clock.seconds()
         call.hangup_cause = cause
         self.emit(
             "Hangup",
@@ -338,6 +342,42 @@ class PbxSimulator:
         )
         for observer in self.on_call_ended:
             observer(call)
+
+    def live_channels(self) -> list[list[tuple[str, object]]]:
+        """What ``CoreShowChannels`` lists: one event body per channel not yet hung up."""
+        out = []
+        for call in self.calls:
+            if call.state == "ended" or not call.channel_name:
+                continue
+            up = call.state == "up"
+            started = call.started_at if call.started_at is not None else 0.0
+            seconds = int(max(0.0, self.wire_clock.seconds() - started))
+            out.append(
+                [
+                    ("Channel", call.channel_name),
+                    ("ChannelState", 6 if up else 5),
+                    ("ChannelStateDesc", "Up" if up else "Ringing"),
+                    ("CallerIDNum", call.number),
+                    ("CallerIDName", "<unknown>"),
+                    ("ConnectedLineNum", "<unknown>"),
+                    ("ConnectedLineName", "<unknown>"),
+                    ("Language", "en"),
+                    ("AccountCode", ""),
+                    ("Context", call.context),
+                    ("Exten", call.exten),
+                    ("Priority", call.priority),
+                    ("Uniqueid", call.channel_id),
+                    ("Linkedid", call.channel_id),
+                    ("Application", "AGI" if up else "AppDial2"),
+                    ("ApplicationData", "pingjing-agi" if up else "(Outgoing Line)"),
+                    (
+                        "Duration",
+                        f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}",
+                    ),
+                    ("BridgeId", ""),
+                ]
+            )
+        return out
 
     # -- AGI -------------------------------------------------------------------------------
 
@@ -587,6 +627,8 @@ class AmiServerProtocol(Protocol):
                     ("Timestamp", f"{self.pbx.clock.seconds():.6f}"),
                 ],
             )
+        elif lower == "coreshowchannels":
+            self._core_show_channels(action)
         elif lower == "originate":
             result = self.pbx.originate(action)
             if isinstance(result, Deferred):
@@ -604,6 +646,30 @@ class AmiServerProtocol(Protocol):
                         "Use Action: ListCommands to show available commands.",
                     ),
                 ],
+            )
+
+    def _core_show_channels(self, action: AmiMessage) -> None:
+        """As Asterisk 22: Success opening an event list, a CoreShowChannel event per channel
+        with the action's ActionID, then CoreShowChannelsComplete with the count."""
+        self._reply(
+            action,
+            [("Response", "Success"), ("EventList", "start"), ("Message", "Channels will follow")],
+        )
+        channels = self.pbx.live_channels()
+        tag = [("ActionID", action.action_id)] if action.action_id is not None else []
+        for pairs in channels:
+            if not self.closed:
+                self.transport.write(packet([("Event", "CoreShowChannel"), *tag, *pairs]))
+        if not self.closed:
+            self.transport.write(
+                packet(
+                    [
+                        ("Event", "CoreShowChannelsComplete"),
+                        *tag,
+                        ("EventList", "Complete"),
+                        ("ListItems", len(channels)),
+                    ]
+                )
             )
 
     def _login(self, action: AmiMessage) -> None:

@@ -94,6 +94,13 @@ def _tell_answered(on_answered: Callable[[SubmitOutcome], object], outcome: Subm
         log.failure("on_answered for outbound {oid} raised", oid=outcome.outbound_id)
 
 
+def reason_label(error: str) -> str:
+    """A short, bounded label for an error: the ESME status name, else the text before its
+    first colon (``not sent``), never a number or an address."""
+    head = error.split()[0] if error.startswith("ESME_") else error.split(":")[0]
+    return "".join(ch for ch in head if not ch.isdigit())[:40].strip() or "other"
+
+
 def _address_problem(sms: OutboundSms) -> str | None:
     """Why the addresses cannot go into a submit_sm (C-strings of at most 20 octets), if so."""
     if not sms.destination or not sms.destination.lstrip("+").isdigit():
@@ -132,6 +139,10 @@ class _Message:
     failed_error: str | None = None
     finished: bool = False
     on_answered: Callable[[SubmitOutcome], object] | None = None
+    # the store committed that its first submit_sm is about to be written (``mark_wired``);
+    # no part is written before
+    wired: bool = False
+    marking: bool = False
 
 
 @dataclass
@@ -176,6 +187,8 @@ class SmppService(MultiService):
         self._sessions: set[SmppSession] = set()
         self._bucket = TokenBucket(settings.rate_limit, self.clock) if settings.rate_limit else None
         self._pump_call: IDelayedCall | None = None
+        self._marking = 0  # messages whose wire mark is being committed
+        self._mark_retry: IDelayedCall | None = None
         self._pumping = False
         self._pump_again = False
         self._paused_until = 0.0
@@ -315,6 +328,9 @@ class SmppService(MultiService):
     def stopService(self):  # type: ignore[override]
         """Take no new work, wait (bounded) for what is outstanding, unbind, stop the clients."""
         self._stopping = True
+        if self._mark_retry is not None and self._mark_retry.active():
+            self._mark_retry.cancel()
+        self._mark_retry = None
         self._notify_availability()
         deadline = self.clock.seconds() + self.settings.stop_timeout
         while (self._open or self._deliveries_in_progress()) and self.clock.seconds() < deadline:
@@ -456,6 +472,11 @@ class SmppService(MultiService):
                 self._queue.popleft()
                 self._maybe_finish(job.message)
                 continue
+            if not job.message.wired:
+                self._mark_ahead()
+                if not job.message.wired:
+                    break  # its mark is being committed: the commit pumps again
+                continue
             if self._bucket is not None and not self._bucket.take():
                 self._pump_call = self.clock.callLater(self._bucket.wait(), self._timed_pump)
                 break
@@ -464,6 +485,60 @@ class SmppService(MultiService):
 
     def _timed_pump(self) -> None:
         self._pump_call = None
+        self._pump()
+
+    def _mark_ahead(self) -> None:
+        """Have the store commit the wire mark of the next unmarked messages in the queue
+        (about two windows' worth, so that writing does not wait for each commit).
+
+        A message is marked only while a bind can transmit: one marked but not written when
+        the process dies ends ``unknown`` at start-up instead of being sent again, which is
+        safe but should stay rare."""
+        if self._marking >= self.settings.window or self._mark_retry is not None:
+            return
+        budget = 2 * self.settings.window - self._marking
+        seen = 0
+        for job in self._queue:
+            msg = job.message
+            seen += 1
+            if seen > 8 * self.settings.window or budget <= 0:
+                break
+            if msg.wired or msg.marking or msg.finished:
+                continue
+            budget -= 1
+            self._mark(msg)
+
+    def _mark(self, msg: _Message) -> None:
+        mark = getattr(self.store, "mark_wired", None)
+        if mark is None:
+            msg.wired = True
+            return
+        msg.marking = True
+        self._marking += 1
+        d = defer.maybeDeferred(mark, msg.sms.outbound_id, utcnow_from(self.business_clock))
+
+        def marked(_: object) -> None:
+            msg.marking = False
+            msg.wired = True
+            self._marking -= 1
+            self._pump()
+
+        def failed(f: Failure) -> None:
+            msg.marking = False
+            self._marking -= 1
+            if self._mark_retry is None and not self._stopping:
+                log.warn(
+                    "storing the wire mark of outbound {oid} failed ({why}); its SMS waits "
+                    "and is marked again in a second",
+                    oid=msg.sms.outbound_id,
+                    why=f.getErrorMessage()[:200],
+                )
+                self._mark_retry = self.clock.callLater(1.0, self._retry_marks)
+
+        d.addCallbacks(marked, failed)
+
+    def _retry_marks(self) -> None:
+        self._mark_retry = None
         self._pump()
 
     def _submit_fields(self, job: _PartJob) -> dict[str, Any]:
@@ -684,6 +759,8 @@ class SmppService(MultiService):
             max(answered) if answered and status == "submitted" else None,
         )
         self.stats[f"outcome_{status}"] += 1
+        if error is not None:  # by reason, for /metrics: a status name or the error's kind
+            self.stats[f"reason_{status}:{reason_label(error)}"] += 1
         # parts resolved without a response (stopped, unanswered) are only in ``done``
         recorded = {id(r) for r in msg.results}
         records = msg.results + [r for r in msg.done.values() if id(r) not in recorded]

@@ -87,6 +87,12 @@ class SmsStore(Protocol):
     def held_inbound_parts(self) -> defer.Deferred[list[InboundPart]]:
         """Parts held when the process stopped, to restore the reassembler on start."""
 
+    def mark_wired(self, outbound_id: int, at: datetime) -> defer.Deferred[None]:
+        """Commit that the first submit_sm of ``outbound_id`` is about to be written to the
+        SMSC link: the service writes it only once this has fired. After a crash an SMS
+        without the mark never reached the wire and may be sent again; one with it may have
+        gone."""
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -122,6 +128,7 @@ class MemorySmsStore:
         self.inbound: dict[int, InboundRecord] = {}
         self.held: dict[int, InboundPart] = {}
         self.fail_next: Exception | None = None
+        self.wired: dict[int, datetime] = {}  # outbound id -> when marked (mark_wired)
         self._by_key: dict[str, list[_MemPart]] = {}
         self._by_outbound: dict[int, list[_MemPart]] = {}
 
@@ -195,6 +202,10 @@ class MemorySmsStore:
             if cur is None or cur.id < p.id:
                 latest[r.part_number] = p
         return list(latest.values())
+
+    def mark_wired(self, outbound_id: int, at: datetime) -> defer.Deferred[None]:
+        self.wired.setdefault(outbound_id, at)
+        return defer.succeed(None)
 
     # -- replies -------------------------------------------------------------------------
 

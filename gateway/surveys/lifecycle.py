@@ -265,6 +265,16 @@ def delivery_time(done_at: datetime | None, arrived_at: datetime) -> datetime:
     return arrived_at
 
 
+def shown_delivery(sent_at: datetime | None, delivered_at: datetime | None) -> datetime | None:
+    """The delivery time to show: never before the acceptance. A receipt's done date is cut
+    to the minute and ``sent_at`` is when the answer was read, so a delivery in the same
+    minute can be stored a few seconds before it; the stored fields stay as the traffic gave
+    them (each an order-independent merge), and this is applied where they are shown."""
+    if sent_at is None or delivered_at is None:
+        return delivered_at
+    return max(sent_at, delivered_at)
+
+
 def answerable(record: SurveyRecord, in_flight: bool, received_at: datetime) -> bool:
     """Whether a reply that arrived at ``received_at`` can answer this survey: inside its reply
     window, or its SMS handed to the SMSC and the answer not yet recorded (a receipt, and even

@@ -2,8 +2,10 @@
 
 An SMS to a number that opted out meanwhile is not sent (only the opt-out confirmation itself
 still goes), and its survey is opted out at once; a survey SMS outside sending hours waits for
-the next window. What a crash left ``submitting`` may have gone out: it is marked unknown,
-never resent.
+the next window. What a crash left ``submitting`` is settled by the process that claimed it,
+at its next start: an SMS whose first submit_sm was never written to the SMSC link (no wire
+mark) is queued again; one that may have gone out is marked unknown with a reason, never
+resent.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from gateway.smpp.api import SubmitOutcome
 from gateway.surveys.schedule import in_window
 from gateway.surveys.settings import SurveySettings
 
-INTERRUPTED = ("unknown", "interrupted: the gateway stopped during submit")
+INTERRUPTED = ("unknown", "interrupted: the gateway stopped after writing its submit_sm")
 OPTED_OUT_ERROR = "opted_out"
 
 
@@ -29,6 +31,14 @@ class OutboxItem:
     source_addr: str | None
     kind: str
     survey_id: int | None
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What start-up recovery did with the SMS a crash left ``submitting``."""
+
+    requeued: int = 0  # never written to the SMSC link: queued again
+    unknown: int = 0  # may have reached the SMSC: unknown, with INTERRUPTED's reason
 
 
 @dataclass

@@ -31,6 +31,7 @@ from gateway.masking import mask_phone
 from gateway.smpp.api import InboundSms, OutboundSms, ReceiptUpdate, SubmitOutcome
 from gateway.surveys.batching import GroupCommit
 from gateway.surveys.classifier import Reading, classify
+from gateway.surveys.outbox import Recovered
 from gateway.surveys.settings import SurveySettings
 from gateway.surveys.store import Runner, SurveyStore
 
@@ -67,12 +68,15 @@ class SurveyPipeline(service.Service):
         *,
         store: SurveyStore,
         clock: Any = None,
+        instance: str = "",
     ) -> None:
         """``db`` runs ``store``'s transaction functions (``Database``, or ``MemoryRunner``
-        with ``MemorySurveyStore``)."""
+        with ``MemorySurveyStore``). ``instance`` names this process among those sharing the
+        database: its claims carry it, and at start-up it settles only its own."""
         if clock is None:
             from twisted.internet import reactor as clock
         self._db = db
+        self._instance = instance
         self._smpp = smpp
         self._settings = settings
         self._clock = clock
@@ -95,6 +99,9 @@ class SurveyPipeline(service.Service):
             name="submit-outcomes",
         )
         self._routine_replies = 0
+        #: Called when a reply created a callback task (the daemon wakes its scheduler, so an
+        #: unsatisfied citizen is called as soon as a line is free, not at its next poll).
+        self.callback_observers: list[Any] = []
         self._settled_by_sms_store = False
         self._replies: GroupCommit[tuple[InboundSms, Reading], Any] = GroupCommit(
             db,
@@ -147,7 +154,9 @@ class SurveyPipeline(service.Service):
     def startService(self) -> None:
         super().startService()
         self._track(self._db.run(self._store.longest_names)).addCallback(self._check_templates)
-        d = self._db.run(self._store.recover_interrupted, self.now(), self._settings)
+        d = self._db.run(
+            self._store.recover_interrupted, self.now(), self._settings, self._instance
+        )
         d.addCallback(self._recovered)
         self._track(d)
 
@@ -163,9 +172,19 @@ class SurveyPipeline(service.Service):
             log.warn("surveys: {warning}", warning=warning)
         return warnings
 
-    def _recovered(self, count: int) -> None:
-        if count:
-            log.warn("surveys: {n} SMS were interrupted during submit; marked unknown", n=count)
+    def _recovered(self, recovered: Recovered) -> None:
+        if recovered.requeued:
+            log.warn(
+                "surveys: {n} SMS claimed before a stop were never written to the SMSC; "
+                "queued again",
+                n=recovered.requeued,
+            )
+        if recovered.unknown:
+            log.warn(
+                "surveys: {n} SMS were interrupted after their submit_sm was written; "
+                "marked unknown (they may have reached the SMSC)",
+                n=recovered.unknown,
+            )
         self.kick()
         self._track(self._sweep_replies())
 
@@ -263,7 +282,9 @@ class SurveyPipeline(service.Service):
                 room = self._room()
                 if room <= 0:
                     break
-                items = yield self._db.run(store.claim_due, self.now(), room, self._settings)
+                items = yield self._db.run(
+                    store.claim_due, self.now(), room, self._settings, self._instance
+                )
                 for item in items:
                     self._submit(item)
                 if not items and not self._again:
@@ -385,6 +406,9 @@ class SurveyPipeline(service.Service):
             )
         if outcome.queued:
             self.kick()
+        if outcome.callback_task_id is not None:
+            for wake in self.callback_observers:
+                wake()
         return outcome
 
     def on_receipt(self, update: ReceiptUpdate) -> defer.Deferred[Any]:

@@ -22,7 +22,13 @@ from gateway.events.schema import ServiceEvent
 from gateway.smpp.api import InboundSms, ReceiptUpdate, SubmitOutcome
 from gateway.surveys import lifecycle as lc
 from gateway.surveys.classifier import Reading
-from gateway.surveys.outbox import INTERRUPTED, OPTED_OUT_ERROR, OutboxItem, sort_claimed
+from gateway.surveys.outbox import (
+    INTERRUPTED,
+    OPTED_OUT_ERROR,
+    OutboxItem,
+    Recovered,
+    sort_claimed,
+)
 from gateway.surveys.replies import (
     Candidate,
     ReplyContext,
@@ -40,7 +46,7 @@ Tx = Any  # the transaction a runner hands to a store method (a SQLAlchemy sessi
 
 class SurveyStore(Protocol):
     def claim_due(
-        self, tx: Tx, now: datetime, limit: int, settings: SurveySettings
+        self, tx: Tx, now: datetime, limit: int, settings: SurveySettings, instance: str = ""
     ) -> list[OutboxItem]: ...
 
     def next_due_at(self, tx: Tx, now: datetime) -> datetime | None: ...
@@ -72,7 +78,9 @@ class SurveyStore(Protocol):
 
     def expire_surveys(self, tx: Tx, now: datetime, settings: SurveySettings) -> int: ...
 
-    def recover_interrupted(self, tx: Tx, now: datetime, settings: SurveySettings) -> int: ...
+    def recover_interrupted(
+        self, tx: Tx, now: datetime, settings: SurveySettings, instance: str = ""
+    ) -> Recovered: ...
 
     def unprocessed_replies(self, tx: Tx, after_id: int, limit: int) -> list[InboundSms]: ...
 
@@ -123,6 +131,8 @@ class MemorySms:
     status: str = "queued"
     due: datetime | None = None
     error: str | None = None
+    claimed_by: str = ""
+    wire_at: datetime | None = None
 
 
 @dataclass
@@ -171,7 +181,7 @@ class MemorySurveyStore:
     # -- the contract --------------------------------------------------------------------
 
     def claim_due(
-        self, tx: Tx, now: datetime, limit: int, settings: SurveySettings
+        self, tx: Tx, now: datetime, limit: int, settings: SurveySettings, instance: str = ""
     ) -> list[OutboxItem]:
         due = sorted(
             (
@@ -192,8 +202,14 @@ class MemorySurveyStore:
         for oid in claim.waiting:
             self.sms[oid].due = next_send_time(now, settings)
         for item in claim.send:
-            self.sms[item.outbound_id].status = "submitting"
+            sms = self.sms[item.outbound_id]
+            sms.status, sms.claimed_by, sms.wire_at = "submitting", instance, None
         return claim.send
+
+    def mark_wired(self, outbound_id: int, at: datetime) -> None:
+        """What the SMPP store's ``mark_wired`` writes to the outbox row."""
+        sms = self.sms[outbound_id]
+        sms.wire_at = sms.wire_at or at
 
     def next_due_at(self, tx: Tx, now: datetime) -> datetime | None:
         dues = [s.due or now for s in self.sms.values() if s.status == "queued"]
@@ -291,11 +307,21 @@ class MemorySurveyStore:
                 changed += 1
         return changed
 
-    def recover_interrupted(self, tx: Tx, now: datetime, settings: SurveySettings) -> int:
-        interrupted = [s for s in self.sms.values() if s.status == "submitting"]
-        for sms in interrupted:
-            sms.status, sms.error = INTERRUPTED
-        return len(interrupted)
+    def recover_interrupted(
+        self, tx: Tx, now: datetime, settings: SurveySettings, instance: str = ""
+    ) -> Recovered:
+        mine = [
+            s
+            for s in self.sms.values()
+            if s.status == "submitting" and s.claimed_by in ("", instance)
+        ]
+        for sms in mine:
+            if sms.wire_at is None:
+                sms.status, sms.due, sms.claimed_by = "queued", now, ""
+            else:
+                sms.status, sms.error = INTERRUPTED
+        unknown = sum(1 for s in mine if s.status == "unknown")
+        return Recovered(len(mine) - unknown, unknown)
 
     def unprocessed_replies(self, tx: Tx, after_id: int, limit: int) -> list[InboundSms]:
         rows = sorted(

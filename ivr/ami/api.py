@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from ivr.ami.message import AmiMessage
 
-OutcomeResult = Literal["answered", "busy", "no_answer", "congestion", "failed"]
+#: ``unknown``: the channel was gone when the AMI link came back and its OriginateResponse was
+#: lost with the link; the IVR result (if the citizen answered) decides, not a guess.
+OutcomeResult = Literal["answered", "busy", "no_answer", "congestion", "failed", "unknown"]
 
 #: OriginateResponse ``Reason`` codes as measured on a real Asterisk 22 (see asterisk-facts.md).
 REASON_RESULTS: dict[int, OutcomeResult] = {

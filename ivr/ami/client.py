@@ -8,6 +8,13 @@ even if it arrives on a new connection after a reconnect.
 
 A call's life is an explicit state machine (:class:`CallState`); each state has a deadline on
 the injected clock, so no tracker outlives its call.
+
+Events lost while the link is down are not guessed at: a deadline that passes without a link
+waits for it, and when the link comes back, before anything new is dialled (``connected``
+stays false meanwhile), the calls still tracked are reconciled from Asterisk's own list of
+channels (``CoreShowChannels``): a channel that is up was answered, one still there is still
+ringing or talking, one that is gone ended while we were away; an unanswered-or-answered call
+that vanished is reported ``unknown`` so that its IVR result, if any, decides.
 """
 
 from __future__ import annotations
@@ -16,10 +23,11 @@ import enum
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, inlineCallbacks, succeed
 from twisted.internet.endpoints import clientFromString
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
@@ -122,6 +130,9 @@ class AmiClient(Service):
         self._channel_id_factory = channel_id_factory
         self._protocol: AmiProtocol | None = None
         self._calls: dict[str, OriginateHandle] = {}
+        # CoreShowChannels lists being collected: ActionID -> (channels so far, done)
+        self._lists: dict[str, tuple[dict[str, AmiMessage], Deferred[dict[str, AmiMessage]]]] = {}
+        self.reconciliations = 0
         self._ready_waiters: list[Deferred[AmiProtocol]] = []
         self._login_failures = 0
         self._ping_timer: IDelayedCall | None = None
@@ -158,8 +169,20 @@ class AmiClient(Service):
         def ready(_: AmiMessage) -> None:
             self.link.up()
             self._login_failures = 0
-            self._protocol = proto
             proto.when_lost().addCallback(lost)
+            if not self._calls:
+                usable(None)
+                return
+            # Calls tracked across the outage: learn what became of them before dialling.
+            # Not part of prepareConnection (which would then outlive a stopService).
+            d = self._reconcile(proto)
+            d.addCallback(lambda ok: usable(None) if ok else None)
+            d.addErrback(lambda f: self.log.failure("AMI: reconciling calls failed", f))
+
+        def usable(_: object) -> None:
+            if proto.state is not AmiState.READY:
+                return  # lost during reconciliation: the next login tries again
+            self._protocol = proto
             self._schedule_ping(proto)
             waiters, self._ready_waiters = self._ready_waiters, []
             for d in waiters:
@@ -303,6 +326,17 @@ class AmiClient(Service):
 
     def on_event(self, event: AmiMessage) -> None:
         name = (event.event or "").lower()
+        if name in ("coreshowchannel", "coreshowchannelscomplete"):
+            listing = self._lists.get(event.action_id or "")
+            if listing is None:
+                return
+            channels, done = listing
+            if name == "coreshowchannel":
+                channels[event.get("Uniqueid") or ""] = event
+            else:
+                del self._lists[event.action_id or ""]
+                done.callback(channels)
+            return
         if name == "originateresponse":
             handle = self._calls.get(event.action_id or "") or self._calls.get(
                 event.get("Uniqueid") or ""
@@ -364,6 +398,92 @@ class AmiClient(Service):
         # SENDING / DIALLING: keep listening, the OriginateResponse decides (busy and
         # congestion hang up both legs before it arrives).
 
+    # -- after an outage ------------------------------------------------------------------------
+
+    @inlineCallbacks
+    def _reconcile(self, proto: AmiProtocol) -> Any:
+        """Ask Asterisk which channels exist and settle every tracked call from that."""
+        action_id = proto.next_action_id()
+        channels: dict[str, AmiMessage] = {}
+        done: Deferred[dict[str, AmiMessage]] = Deferred()
+        self._lists[action_id] = (channels, done)
+        timeout = self.clock.callLater(
+            self.settings.action_timeout,
+            lambda: done.called or done.errback(TimeoutError("CoreShowChannels list unfinished")),
+        )
+        try:
+            yield proto.send_action("CoreShowChannels", action_id=action_id)
+            live = yield done
+        except Exception as exc:
+            self._lists.pop(action_id, None)
+            done.addErrback(lambda _: None)
+            self.log.warn(
+                "AMI: could not list Asterisk's channels after reconnecting ({error}); "
+                "reconnecting to try again before dialling",
+                error=str(exc),
+            )
+            if proto.transport is not None:
+                proto.transport.loseConnection()
+            return False
+        finally:
+            if timeout.active():
+                timeout.cancel()
+        self.reconciliations += 1
+        counts = {"answered": 0, "ringing": 0, "talking": 0, "ended": 0}
+        for handle in list(self._calls.values()):
+            counts[self._reconcile_call(handle, live.get(handle.channel_id))] += 1
+        self.log.warn(
+            "AMI: reconciled {n} calls from Asterisk's channel list: {answered} answered while "
+            "the link was down, {ringing} still ringing, {talking} still talking, {ended} ended",
+            n=sum(counts.values()),
+            **counts,
+        )
+        return True
+
+    def _reconcile_call(self, handle: OriginateHandle, channel: AmiMessage | None) -> str:
+        dialling = handle.state in (CallState.SENDING, CallState.DIALLING)
+        if channel is not None:
+            up = channel.get("ChannelState") == "6"
+            if dialling and up:
+                handle.reason_code = 4
+                self._cancel_timer(handle)
+                handle.state = CallState.IN_CALL
+                self._resolve(handle)
+                handle.timer = self.clock.callLater(
+                    self.settings.call_max_seconds, self._call_timed_out, handle
+                )
+                return "answered"
+            if handle.timer is None:  # its deadline passed while the link was down
+                if dialling:
+                    handle.timer = self.clock.callLater(
+                        self.settings.outcome_timeout, self._outcome_timed_out, handle
+                    )
+                elif handle.state is CallState.IN_CALL:
+                    handle.timer = self.clock.callLater(
+                        self.settings.call_max_seconds, self._call_timed_out, handle
+                    )
+            return "talking" if handle.state is CallState.IN_CALL else "ringing"
+        # gone: it ended while the link was down
+        if handle.state is CallState.IN_CALL:
+            self._finish(handle)
+            self._end(handle)
+        elif handle.state is CallState.AWAITING_CAUSE:
+            self._settle(handle)  # its OriginateResponse came: the Reason decides
+        else:
+            self._finish(handle)
+            handle.outcome.callback(
+                CallOutcome(
+                    attempt_id=handle.request.attempt_id,
+                    channel_id=handle.channel_id,
+                    result="unknown",
+                    reason_code=-1,
+                    hangup_cause=handle.hangup_cause,
+                    hangup_cause_txt="the call ended while the AMI link was down",
+                )
+            )
+            self._end(handle)
+        return "ended"
+
     # -- endings -------------------------------------------------------------------------------
 
     def _outcome(
@@ -403,6 +523,8 @@ class AmiClient(Service):
         handle.timer = None
         if handle.state not in (CallState.SENDING, CallState.DIALLING):
             return
+        if not self.connected:
+            return  # its events may be lost with the link: reconciliation decides
         self.log.warn(
             "no OriginateResponse for attempt {attempt_id} ({channel_id}) in {seconds} s",
             attempt_id=handle.request.attempt_id,
@@ -417,6 +539,8 @@ class AmiClient(Service):
 
     def _call_timed_out(self, handle: OriginateHandle) -> None:
         handle.timer = None
+        if not self.connected:
+            return  # its Hangup may be lost with the link: reconciliation decides
         self.log.warn(
             "no Hangup for answered attempt {attempt_id} ({channel_id}) in {seconds} s",
             attempt_id=handle.request.attempt_id,

@@ -581,3 +581,34 @@ def test_an_opted_out_non_responder_is_never_called(world: World, ami: FakeAmi) 
         ).one()
     )
     assert status == "opted_out"
+
+
+def test_a_call_that_ended_while_ami_was_down_waits_for_its_result(
+    world: World, ami: FakeAmi
+) -> None:
+    """``unknown`` (the channel vanished with its events while the AMI link was down) is not
+    retried at once: the line is freed, and the IVR result, if the citizen answered, decides."""
+    (tid,) = world.seed()
+    world.start()
+    handle = ami.handles[0]
+    ami.finish(handle, "unknown", reason=-1)
+    t = world.task(tid)
+    assert (t.status, t.attempts) == ("in_progress", 1)
+    assert len(ami.open_calls()) == 0
+    world.db.run_sync(write_ivr_result, handle.request.attempt_id, "completed", reason_key="2")
+    world.clock.advance(S.poll_interval.total_seconds())
+    t = world.task(tid)
+    assert (t.status, t.reason_key, t.attempts) == ("completed", "2", 1)
+    assert len(ami.handles) == 1  # never called twice
+
+
+def test_an_unknown_call_without_result_is_retried_after_the_grace(
+    world: World, ami: FakeAmi
+) -> None:
+    (tid,) = world.seed()
+    world.start()
+    ami.finish(ami.handles[0], "unknown", reason=-1)
+    world.clock.advance(S.result_grace.total_seconds() + MINUTE)
+    t = world.task(tid)
+    assert (t.status, t.attempts) == ("pending", 1)
+    assert [a.outcome for a in world.attempts(tid)] == ["unknown"]

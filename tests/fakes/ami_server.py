@@ -98,6 +98,7 @@ class FakeAmiFactory(Factory):
     number_pattern: re.Pattern[str] = re.compile(r"^[A-Za-z0-9]+/(\+?\d+)(?:@|$)")
     require_async: bool = True
     answer_pings: bool = True  # False: a half-open link, Pings go unanswered
+    answer_list: bool = True  # False: CoreShowChannels goes unanswered
 
     def __post_init__(self) -> None:
         self.sessions: list[FakeAmiSession] = []
@@ -105,6 +106,9 @@ class FakeAmiFactory(Factory):
         self.actions: list[list[tuple[str, str]]] = []
         self._channel_seq = itertools.count(1)
         self._calls_by_number: dict[str, int] = {}
+        # channels alive now, by Uniqueid: what CoreShowChannels lists
+        self.live: dict[str, _FakeCall] = {}
+        self.drop_events = False  # True: events happen but reach no session (a cut link)
 
     def buildProtocol(self, addr: object) -> FakeAmiSession:
         p = FakeAmiSession()
@@ -119,6 +123,8 @@ class FakeAmiFactory(Factory):
 
     def broadcast(self, event: str, headers: list[tuple[str, str]]) -> None:
         packet = _packet([("Event", event), ("Privilege", "call,all"), *headers])
+        if self.drop_events:
+            return
         for s in list(self.sessions):
             if s.authenticated and s.events_on:
                 s.transport.write(packet)
@@ -206,8 +212,39 @@ class FakeAmiSession(LineOnlyReceiver):
             self.transport.loseConnection()
         elif action == "originate":
             self._originate(headers, get, aid)
+        elif action == "coreshowchannels":
+            if self.factory.answer_list:
+                self._core_show_channels(aid)
         else:
             self._reply(aid, ("Response", "Error"), ("Message", "Invalid/unknown command"))
+
+    def _core_show_channels(self, aid: str | None) -> None:
+        """As Asterisk 22 answers: a Success reply opening an event list, one CoreShowChannel
+        event per live channel (with the same ActionID), then CoreShowChannelsComplete."""
+        self._reply(
+            aid,
+            ("Response", "Success"),
+            ("EventList", "start"),
+            ("Message", "Channels will follow"),
+        )
+        calls = list(self.factory.live.values())
+        for call in calls:
+            headers = [("Event", "CoreShowChannel")]
+            if aid is not None:
+                headers.append(("ActionID", aid))
+            headers += call._chan_headers(call.state, call.state_desc, call.uniqueid, call.channel)
+            headers += [
+                ("Application", "AppDial2" if call.state != "6" else "AGI"),
+                ("ApplicationData", "" if call.state != "6" else "pingjing-agi"),
+                ("Duration", "00:00:05"),
+                ("BridgeId", ""),
+            ]
+            self.transport.write(_packet(headers))
+        done = [("Event", "CoreShowChannelsComplete")]
+        if aid is not None:
+            done.append(("ActionID", aid))
+        done += [("EventList", "Complete"), ("ListItems", str(len(calls)))]
+        self.transport.write(_packet(done))
 
     def _originate(
         self, headers: list[tuple[str, str]], get: dict[str, str], aid: str | None
@@ -253,6 +290,7 @@ class _FakeCall:
         self.timeout = int(get.get("timeout", "30000")) / 1000.0
         self.uniqueid = get.get("channelid") or f"1700000000.{next(factory._channel_seq)}"
         self.channel = factory.channel_name(number)
+        self.state, self.state_desc = "0", "Down"
 
     def run(self, step: Step) -> None:
         if isinstance(step, NoResponse):
@@ -293,6 +331,8 @@ class _FakeCall:
         ]
 
     def _newchannel(self) -> None:
+        self.f.live[self.uniqueid] = self
+        self.state, self.state_desc = "5", "Ringing"
         self.f.broadcast("Newchannel", self._chan_headers("0", "Down", self.uniqueid, self.channel))
         for k, v in self.variables.items():
             self.f.broadcast(
@@ -307,6 +347,8 @@ class _FakeCall:
     def _hangup(self, cause: int, txt: str, uniqueid: str | None = None, state="6") -> None:
         desc = {"6": "Up", "5": "Ringing", "0": "Down"}.get(state, "Down")
         channel = self.channel if uniqueid is None else self.channel + ";2"
+        if uniqueid is None:
+            self.f.live.pop(self.uniqueid, None)
         self.f.broadcast(
             "Hangup",
             [
@@ -333,6 +375,7 @@ class _FakeCall:
         self.f.broadcast("OriginateResponse", headers)
 
     def _answer(self, step: Answer) -> None:
+        self.state, self.state_desc = "6", "Up"
         self.f.broadcast("Newstate", self._chan_headers("6", "Up", self.uniqueid, self.channel))
         self._response("Success", 4)
         if step.on_answer is not None:

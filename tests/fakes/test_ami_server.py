@@ -204,3 +204,54 @@ def test_steps_are_consumed_per_call_and_the_last_repeats() -> None:
         clock.advance(5)
     reasons = [e["Reason"] for e in events(transport, "OriginateResponse")]
     assert reasons == ["5", "4", "4"]
+
+
+def test_core_show_channels_lists_live_channels_as_asterisk_22_does() -> None:
+    """Success with ``EventList: start``, one CoreShowChannel per channel carrying the
+    ActionID, then CoreShowChannelsComplete with ``EventList: Complete`` and ``ListItems``."""
+    from twisted.internet.task import Clock
+
+    from tests.fakes.ami_server import Answer, FakeAmiFactory, _FakeCall
+
+    clock = Clock()
+    factory = FakeAmiFactory(clock=clock)
+    session = factory.buildProtocol(None)
+    written: list[bytes] = []
+
+    class Transport:
+        def write(self, data: bytes) -> None:
+            written.append(data)
+
+        def loseConnection(self) -> None:
+            pass
+
+    session.makeConnection(Transport())
+    session.authenticated = True
+    call = _FakeCall(factory, {"channelid": "pj-1-abc", "context": "cb"}, "pj-1-abc", "", "1", {})
+    call.run(Answer(ring_seconds=1, talk_seconds=10))
+    written.clear()
+    session._action([("Action", "CoreShowChannels"), ("ActionID", "q1")])
+    packets = [p for p in b"".join(written).decode().split("\r\n\r\n") if p]
+    heads = [dict(line.split(": ", 1) for line in p.split("\r\n")) for p in packets]
+    assert heads[0] == {
+        "Response": "Success",
+        "ActionID": "q1",
+        "EventList": "start",
+        "Message": "Channels will follow",
+    }
+    assert heads[1]["Event"] == "CoreShowChannel" and heads[1]["ActionID"] == "q1"
+    assert (heads[1]["Uniqueid"], heads[1]["ChannelStateDesc"]) == ("pj-1-abc", "Ringing")
+    assert heads[2] == {
+        "Event": "CoreShowChannelsComplete",
+        "ActionID": "q1",
+        "EventList": "Complete",
+        "ListItems": "1",
+    }
+    clock.advance(1)
+    written.clear()
+    session._action([("Action", "CoreShowChannels"), ("ActionID", "q2")])
+    assert "ChannelStateDesc: Up" in b"".join(written).decode()
+    clock.advance(10)  # hung up: no longer listed
+    written.clear()
+    session._action([("Action", "CoreShowChannels"), ("ActionID", "q3")])
+    assert "ListItems: 0" in b"".join(written).decode()

@@ -30,7 +30,7 @@ from gateway.surveys.intake import EventIntake
 from storage.case_models import CaseEvidence
 from storage.case_rows import open_cases
 from storage.events_store import SqlEventStore
-from storage.models import CallAttempt, Officer, Recording
+from storage.models import CallAttempt, Officer, Recording, ReportFile
 from tests.callbacks.conftest import T0, SyncDatabase, add_task, add_unit
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +41,8 @@ TOKENS = [
 
 
 def seed(session: Any, audio_dir: Path) -> dict[str, str]:
-    """C0 > B1 > {S1, S2}; S2 has a callback with a recording. Returns the placeholders."""
+    """C0 > B1 > {S1, S2}; S2 has a callback with a recording and a weekly report. Returns the
+    placeholders."""
     city = add_unit(session, "C0")
     b1 = add_unit(session, "B1", city)
     add_unit(session, "S1", b1)
@@ -56,6 +57,16 @@ def seed(session: Any, audio_dir: Path) -> dict[str, str]:
         call_attempt_id=attempt.id, path=str(audio), size_bytes=4, sha256="0" * 64
     )
     session.add(recording)
+    report = ReportFile(
+        kind="week",
+        period_key="2026-W48",
+        unit_code="S2",
+        fmt="text",
+        path=str(audio_dir / "week_S2.txt"),
+        size_bytes=0,
+        sha256="0" * 64,
+    )
+    session.add(report)
     session.flush()
     officer = Officer(police_number="S2-001", name="民警", unit_id=s2.id)
     session.add(officer)
@@ -79,6 +90,7 @@ def seed(session: Any, audio_dir: Path) -> dict[str, str]:
         "foreign_evidence": str(evidence.id),
         "foreign_officer": officer.police_number,
         "foreign_callback": str(task.id),
+        "foreign_report": str(report.id),
     }
 
 

@@ -524,3 +524,29 @@ def test_seeded_callees_rate_first_when_the_ivr_will_ask_for_a_rating():
         rating = script.inputs[1]
         assert isinstance(rating, Keys) and rating.digits in "123"
         assert (len(script.inputs) > 2) == (rating.digits == "3")
+
+
+@pytest_twisted.ensureDeferred
+async def test_core_show_channels_lists_the_live_channels_as_asterisk_22(rig_factory):
+    """CoreShowChannels: Success opening an event list, one CoreShowChannel per channel not
+    hung up (Ringing, then Up), each with the ActionID, and CoreShowChannelsComplete."""
+    rig = rig_factory(scripted(DialOutcome("answered", 5.0)), agi_command=("/bin/sleep", "5"))
+    ami = await connect(rig)
+    originate(ami, "pj-1")
+    await ami.wait_reply("pj-1")
+    ami.send("CoreShowChannels", ActionID="list-1")
+    done = await ami.wait(
+        lambda m: m.event == "CoreShowChannelsComplete" and m.action_id == "list-1"
+    )
+    reply = next(m for m in ami.messages if m.response and m.action_id == "list-1")
+    assert (reply.get("EventList"), reply.get("Message")) == ("start", "Channels will follow")
+    [channel] = [m for m in ami.messages if m.event == "CoreShowChannel"]
+    assert channel.action_id == "list-1"
+    assert (channel.get("Uniqueid"), channel.get("ChannelStateDesc")) == ("pj-1", "Ringing")
+    assert (done.get("EventList"), done.get("ListItems")) == ("Complete", "1")
+    rig.clock.advance(5)
+    ami.send("CoreShowChannels", ActionID="list-2")
+    await ami.wait(lambda m: m.event == "CoreShowChannelsComplete" and m.action_id == "list-2")
+    [up] = [m for m in ami.messages if m.event == "CoreShowChannel" and m.action_id == "list-2"]
+    assert up.get("ChannelState") == "6"
+    ami.transport.loseConnection()

@@ -99,13 +99,17 @@ def test_unsatisfied_reply_gives_callback_task_and_thank_you_sms(sqlite_db, sett
     clock = clock_at(NOW)
     smpp = FakeSmppService()
     pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    woken = []
+    pipeline.callback_observers.append(lambda: woken.append(True))
     yield intake.ingest_body(repr_json(event_data()), "amqp")
     yield pipeline.idle()
     [survey_sms] = smpp.submitted
     smpp.deliver_receipt(ReceiptUpdate(survey_sms.outbound_id, "m", "DELIVRD", "delivered"))
     yield pipeline.idle()
+    assert woken == []
     smpp.deliver_reply(stored_reply(sqlite_db, "不满意，民警态度生硬"))
     yield pipeline.idle()
+    assert woken == [True]  # the daemon's callback scheduler is woken at once
     assert [s.text for s in smpp.submitted[1:]] == [
         "【某某公安】感谢您的评价，我们将尽快回访了解情况，请留意来电。"
     ]

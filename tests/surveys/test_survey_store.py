@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from gateway.events.schema import validate_event
 from gateway.smpp.api import InboundSms, ReceiptUpdate, SubmitOutcome
 from gateway.surveys.classifier import classify
+from gateway.surveys.outbox import INTERRUPTED, Recovered
 from storage import models as m
 from storage import survey_store as ss
 from storage.events_store import store_event
@@ -102,14 +103,58 @@ def test_failed_submit_fails_the_survey_with_reason(db, settings):
     assert (s.status, s.failure_reason) == ("failed", "ESME_RINVDSTADR")
 
 
-def test_interrupted_submit_is_marked_unknown_never_resent(db, settings):
+def _mark_wired(db, outbound_id, at=NOW):
+    """What the SMPP store commits just before the first submit_sm's bytes are written."""
+    from storage.sms_store import _mark_wired
+
+    db.run_sync(_mark_wired, [(outbound_id, at)])
+
+
+def test_interrupted_submit_written_to_the_wire_is_marked_unknown_never_resent(db, settings):
     add_event(db, settings)
-    db.run_sync(ss.claim_due, NOW, 100, settings)
-    assert db.run_sync(ss.recover_interrupted, NOW, settings) == 1
+    [item] = db.run_sync(ss.claim_due, NOW, 100, settings, "gw-a")
+    _mark_wired(db, item.outbound_id)
+    assert db.run_sync(ss.recover_interrupted, NOW, settings, "gw-a") == Recovered(0, 1)
     [sms] = outbound(db)
-    assert sms.status == "unknown"
+    assert (sms.status, sms.error) == ("unknown", INTERRUPTED[1])
     assert survey(db).status == "sent"
     assert db.run_sync(ss.claim_due, NOW, 100, settings) == []
+
+
+def test_interrupted_claim_never_written_is_queued_again_and_sent_once(db, settings):
+    add_event(db, settings)
+    [item] = db.run_sync(ss.claim_due, NOW, 100, settings, "gw-a")
+    later = NOW + timedelta(minutes=1)
+    assert db.run_sync(ss.recover_interrupted, later, settings, "gw-a") == Recovered(1, 0)
+    [sms] = outbound(db)
+    assert (sms.status, sms.attempts, sms.claimed_by, sms.wire_at) == ("queued", 0, None, None)
+    assert survey(db).status == "pending"
+    [again] = db.run_sync(ss.claim_due, later, 100, settings, "gw-a")
+    assert again.outbound_id == item.outbound_id
+    assert outbound(db)[0].attempts == 1
+
+
+def test_recovery_settles_only_this_instances_claims(db, settings):
+    """Two processes share the outbox: a restarted one leaves the other's SMS in flight."""
+    add_event(db, settings, event_id="E-1", citizen_phone="13800000001")
+    add_event(db, settings, event_id="E-2", citizen_phone="13800000002")
+    [a] = db.run_sync(ss.claim_due, NOW, 1, settings, "gw-a")
+    [b] = db.run_sync(ss.claim_due, NOW, 1, settings, "gw-b")
+    _mark_wired(db, b.outbound_id)
+    assert db.run_sync(ss.recover_interrupted, NOW, settings, "gw-a") == Recovered(1, 0)
+    rows = {row.id: row for row in outbound(db)}
+    assert rows[a.outbound_id].status == "queued"
+    assert (rows[b.outbound_id].status, rows[b.outbound_id].claimed_by) == ("submitting", "gw-b")
+    assert db.run_sync(ss.recover_interrupted, NOW, settings, "gw-b") == Recovered(0, 1)
+    assert outbound(db)[1].status == "unknown"
+
+
+def test_wire_mark_keeps_the_first_time(db, settings):
+    add_event(db, settings)
+    [item] = db.run_sync(ss.claim_due, NOW, 100, settings, "gw-a")
+    _mark_wired(db, item.outbound_id, NOW)
+    _mark_wired(db, item.outbound_id, NOW + timedelta(seconds=5))
+    assert outbound(db)[0].wire_at == NOW
 
 
 def _smpp_store_wrote(db, outbound_id, status):
@@ -156,11 +201,11 @@ def test_survey_whose_outcome_a_crash_kept_from_commit_is_settled_at_start(db, s
     for item, status in zip(items, ("submitted", "delivered", "failed"), strict=True):
         _smpp_store_wrote(db, item.outbound_id, status)
     later = NOW + timedelta(minutes=5)
-    assert db.run_sync(ss.recover_interrupted, later, settings) == 0  # none left submitting
+    assert db.run_sync(ss.recover_interrupted, later, settings) == Recovered()  # none left
     statuses = [survey(db, item.survey_id).status for item in items]
     assert statuses == ["sent", "delivered", "failed"]
     assert survey(db, items[0].survey_id).sent_at == later
-    assert db.run_sync(ss.recover_interrupted, later, settings) == 0
+    assert db.run_sync(ss.recover_interrupted, later, settings) == Recovered()
     assert [survey(db, item.survey_id).status for item in items] == statuses
 
 

@@ -22,6 +22,45 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
+        "ladder_decisions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("officer_id", sa.Integer(), nullable=False),
+        sa.Column("subject", sa.String(length=16), nullable=False),
+        sa.Column("about_officer_id", sa.Integer(), nullable=True),
+        sa.Column("unit_id", sa.Integer(), nullable=False),
+        sa.Column("period", sa.String(length=24), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
+        sa.Column("proposed", sa.String(length=24), nullable=False),
+        sa.Column("decision", sa.String(length=16), nullable=False),
+        sa.Column("measure", sa.String(length=24), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("case_ids", sa.JSON(), nullable=False),
+        sa.Column("decided_by", sa.String(length=64), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["about_officer_id"],
+            ["officers.id"],
+            name=op.f("fk_ladder_decisions_about_officer_id_officers"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["officer_id"], ["officers.id"], name=op.f("fk_ladder_decisions_officer_id_officers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["unit_id"], ["units.id"], name=op.f("fk_ladder_decisions_unit_id_units")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ladder_decisions")),
+        sa.UniqueConstraint(
+            "officer_id",
+            "subject",
+            "period",
+            "step",
+            name=op.f("uq_ladder_decisions_officer_id_subject_period_step"),
+        ),
+    )
+    op.create_index(
+        op.f("ix_ladder_decisions_officer_id"), "ladder_decisions", ["officer_id"], unique=False
+    )
+    op.create_table(
         "manual_calls",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("callback_id", sa.Integer(), nullable=False),
@@ -149,53 +188,8 @@ def upgrade() -> None:
         op.f("ix_case_officers_officer_id"), "case_officers", ["officer_id"], unique=False
     )
 
-    op.create_table(
-        "ladder_decisions",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("officer_id", sa.Integer(), nullable=False),
-        sa.Column("subject", sa.String(length=16), nullable=False),
-        sa.Column("case_id", sa.Integer(), nullable=False),
-        sa.Column("about_officer_id", sa.Integer(), nullable=True),
-        sa.Column("unit_id", sa.Integer(), nullable=False),
-        sa.Column("period", sa.String(length=24), nullable=False),
-        sa.Column("step", sa.Integer(), nullable=False),
-        sa.Column("proposed", sa.String(length=24), nullable=False),
-        sa.Column("decision", sa.String(length=16), nullable=False),
-        sa.Column("measure", sa.String(length=24), nullable=True),
-        sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("case_ids", sa.JSON(), nullable=False),
-        sa.Column("decided_by", sa.String(length=64), nullable=False),
-        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["about_officer_id"],
-            ["officers.id"],
-            name=op.f("fk_ladder_decisions_about_officer_id_officers"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["case_id"], ["cases.id"], name=op.f("fk_ladder_decisions_case_id_cases")
-        ),
-        sa.ForeignKeyConstraint(
-            ["officer_id"], ["officers.id"], name=op.f("fk_ladder_decisions_officer_id_officers")
-        ),
-        sa.ForeignKeyConstraint(
-            ["unit_id"], ["units.id"], name=op.f("fk_ladder_decisions_unit_id_units")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_ladder_decisions")),
-        sa.UniqueConstraint(
-            "officer_id",
-            "subject",
-            "case_id",
-            name=op.f("uq_ladder_decisions_officer_id_subject_case_id"),
-        ),
-    )
-    op.create_index(
-        op.f("ix_ladder_decisions_officer_id"), "ladder_decisions", ["officer_id"], unique=False
-    )
-
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_ladder_decisions_officer_id"), table_name="ladder_decisions")
-    op.drop_table("ladder_decisions")
     op.drop_index(op.f("ix_case_officers_officer_id"), table_name="case_officers")
     op.drop_table("case_officers")
     op.drop_index(op.f("ix_case_evidence_case_id"), table_name="case_evidence")
@@ -211,3 +205,5 @@ def downgrade() -> None:
     op.drop_table("cases")
     op.drop_index(op.f("ix_manual_calls_callback_id"), table_name="manual_calls")
     op.drop_table("manual_calls")
+    op.drop_index(op.f("ix_ladder_decisions_officer_id"), table_name="ladder_decisions")
+    op.drop_table("ladder_decisions")

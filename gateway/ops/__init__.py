@@ -1,0 +1,1 @@
+"""What an operator watches: Prometheus metrics, liveness and readiness (``docs/deployment.md``)."""

@@ -1,0 +1,124 @@
+"""After the AMI link returns, tracked calls are settled from Asterisk's channel list
+(``CoreShowChannels``) before anything is dialled; events lost meanwhile are not guessed at."""
+
+from __future__ import annotations
+
+import pytest
+from twisted.internet import reactor
+from twisted.internet.task import Clock
+
+from ivr.ami.api import CallOutcome
+from ivr.ami.client import AmiClient
+from tests.fakes.ami_server import Answer, FakeAmiFactory, LoopbackEndpoint, NoAnswer
+from tests.ivr.test_ami_client import NUMBER, SETTINGS, Env, request, result
+
+
+@pytest.fixture
+def env():
+    clock = Clock()
+    server = FakeAmiFactory(clock=clock)
+    wire = LoopbackEndpoint(server, clock)
+    client = AmiClient(SETTINGS, reactor, clock=clock, endpoint=wire)
+    client.startService()
+    wire.flush()
+    assert client.connected
+    yield Env(clock, server, wire, client)
+    client.stopService()
+    wire.flush()
+
+
+def cut(env: Env) -> None:
+    """The link drops and stays down (reconnects refused) until :func:`restore`."""
+    env.wire.refuse = True
+    env.server.disconnect_all()
+    env.wire.flush()
+    assert not env.client.connected
+
+
+def restore(env: Env) -> None:
+    env.wire.refuse = False
+    for _ in range(120):  # the backoff's next try reconnects and reconciles
+        env.wire.run(1, step=1)
+        if env.client.connected:
+            return
+
+
+def actions(env: Env) -> list[str]:
+    return [dict(h).get("Action", "") for h in env.server.actions]
+
+
+def test_a_call_answered_while_the_link_was_down_is_answered_not_failed(env: Env) -> None:
+    env.server.script[NUMBER] = [Answer(ring_seconds=5, talk_seconds=10_000)]
+    handle = env.client.originate_call(request())
+    env.wire.flush()
+    cut(env)
+    env.wire.run(90, step=1)  # answered at 5 s; the outcome deadline (60 s) passes unlinked
+    assert not handle.outcome.called
+    restore(env)
+    assert env.client.connected
+    outcome: CallOutcome = result(handle.outcome)
+    assert (outcome.result, outcome.reason_code) == ("answered", 4)
+    assert not handle.ended.called  # still talking: its Hangup will come
+    assert env.client.reconciliations == 1
+    assert "CoreShowChannels" in actions(env)
+
+
+def test_a_call_that_ended_while_the_link_was_down_is_unknown(env: Env) -> None:
+    env.server.script[NUMBER] = [NoAnswer()]
+    handle = env.client.originate_call(request())
+    env.wire.flush()
+    cut(env)
+    env.wire.run(40, step=1)  # rang out (30 s) unseen
+    restore(env)
+    outcome: CallOutcome = result(handle.outcome)
+    assert outcome.result == "unknown"
+    assert "AMI link was down" in (outcome.hangup_cause_txt or "")
+    assert handle.ended.called
+    assert env.client.active_calls == 0
+
+
+def test_a_call_still_ringing_keeps_waiting_for_its_events(env: Env) -> None:
+    env.server.script[NUMBER] = [Answer(ring_seconds=100, talk_seconds=5)]
+    handle = env.client.originate_call(request())
+    env.wire.flush()
+    cut(env)
+    env.wire.run(70, step=1)
+    restore(env)
+    assert env.client.connected
+    assert not handle.outcome.called  # Asterisk still lists it, ringing
+    env.wire.run(100 - env.clock.seconds() + 1, step=1)
+    assert result(handle.outcome).result == "answered"
+    env.wire.run(6, step=1)
+    assert handle.ended.called and not result(handle.ended).timed_out
+
+
+def test_a_call_that_hung_up_while_the_link_was_down_ends(env: Env) -> None:
+    env.server.script[NUMBER] = [Answer(ring_seconds=1, talk_seconds=20)]
+    handle = env.client.originate_call(request())
+    env.wire.run(2, step=1)
+    assert result(handle.outcome).result == "answered"
+    cut(env)
+    env.wire.run(30, step=1)  # the Hangup at 21 s reaches nobody
+    assert not handle.ended.called
+    restore(env)
+    assert handle.ended.called
+    assert env.client.active_calls == 0
+
+
+def test_nothing_is_dialled_before_the_reconciliation_answers(env: Env) -> None:
+    env.server.script[NUMBER] = [Answer(ring_seconds=1, talk_seconds=1000)]
+    env.client.originate_call(request())
+    env.wire.flush()
+    cut(env)
+    env.wire.refuse = False
+    env.server.answer_list = False  # the fake will not answer CoreShowChannels
+    env.wire.run(120, step=1)
+    assert env.wire.connects >= 2
+    assert not env.client.connected  # logged in, but not usable until reconciled
+
+
+def test_no_calls_tracked_means_no_channel_list(env: Env) -> None:
+    cut(env)
+    restore(env)
+    assert env.client.connected
+    assert "CoreShowChannels" not in actions(env)
