@@ -55,11 +55,18 @@ def manual_list(
     scope = perm.scope_units(person, units)
     t = m.CallbackTask
     statuses = LISTED if include_unreachable else MANUAL_STATUSES
+    reached = (
+        sa.select(ManualCall.id)
+        .where(ManualCall.callback_id == t.id, ManualCall.reached.is_(True))
+        .exists()
+    )
     query = (
         sa.select(t, m.Unit.code, m.Unit.name, Case.id)
         .join(m.Unit, m.Unit.id == t.unit_id)
         .outerjoin(Case, Case.survey_id == t.survey_id)
-        .where(t.status.in_(statuses), t.id > after)
+        .where(t.status.in_(statuses), t.id > after, ~reached)
+        # a ``manual`` task with completed_at took a late IVR result: nothing left to do
+        .where(sa.or_(t.status != "manual", t.completed_at.is_(None)))
     )
     for code in (scope, unit):
         if code:
@@ -120,10 +127,20 @@ def record_call(
         raise CaseForbidden(decision.reason)
     try:
         check_call(call)
-        first = session.scalar(
-            sa.select(sa.func.min(ManualCall.at)).where(ManualCall.callback_id == task.id)
+        first, reached_before = session.execute(
+            sa.select(
+                sa.func.min(ManualCall.at),
+                sa.func.count().filter(ManualCall.reached.is_(True)),
+            ).where(ManualCall.callback_id == task.id)
+        ).one()
+        new_status = status_after(
+            task.status,
+            call,
+            first,
+            now,
+            settings.unreachable_after_days,
+            reached_before=bool(reached_before),
         )
-        new_status = status_after(task.status, call, first, now, settings.unreachable_after_days)
     except ManualCallError as exc:
         raise CaseRefused(str(exc)) from None
     session.add(
@@ -162,7 +179,12 @@ def record_call(
     else:
         case_id = session.scalar(sa.select(Case.id).where(Case.survey_id == task.survey_id))
     session.flush()
-    return {"callback_id": task.id, "status": new_status, "case_id": case_id}
+    return {
+        "callback_id": task.id,
+        "status": new_status,
+        "reached": call.reached,
+        "case_id": case_id,
+    }
 
 
 def sweep_unreachable(session: Session, now: datetime, settings: CaseSettings) -> list[int]:

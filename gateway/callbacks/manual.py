@@ -3,9 +3,11 @@ made by a person does to them. Pure; ``storage/manual_calls.py`` reads and write
 
 A task is on the manual list when the IVR gave up (``manual``: no answer after the retries,
 busy, a wrong number) or reached nobody useful (``wrong_person``, ``no_input``). A person's
-call that reaches the citizen completes the task (it counts as called back, like an IVR
-call); one that does not is recorded, and once the first of them is ``unreachable_after_days``
-old the task is marked ``unreachable``, with every attempt listed.
+call that reaches the citizen completes the task: it stays ``manual`` with ``completed_at``
+set, which is what the reports count as reached by hand (``gateway/reports/store.py``), and
+the callback rate counts it with the IVR's. One that does not is recorded, and once the first
+of them is ``unreachable_after_days`` old the task is marked ``unreachable``, with every
+attempt listed.
 """
 
 from __future__ import annotations
@@ -46,12 +48,17 @@ def status_after(
     first_manual_call: datetime | None,
     now: datetime,
     unreachable_after_days: int,
+    *,
+    reached_before: bool = False,
 ) -> str:
-    """The task's status after ``call`` (``first_manual_call``: the earliest recorded before)."""
+    """The task's status after ``call`` (``first_manual_call``: the earliest recorded before;
+    ``reached_before``: a person already reached the citizen)."""
+    if reached_before:
+        raise ManualCallError("the citizen was already reached by hand: the callback is done")
     if status not in MANUAL_STATUSES and status != "unreachable":
         raise ManualCallError(f"the task is {status}: it is not on the manual list")
     if call.reached:
-        return "completed"
+        return "manual"  # with completed_at: reached by hand
     first = first_manual_call or now
     if now - first >= timedelta(days=unreachable_after_days):
         return "unreachable"

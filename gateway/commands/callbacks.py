@@ -123,7 +123,8 @@ def record(args: argparse.Namespace) -> int:
     finally:
         db.stop()
     case = f", case {result['case_id']}" if result["case_id"] else ""
-    print(f"callback {result['callback_id']}: {result['status']}{case}")
+    done = "reached by hand" if result["reached"] else result["status"]
+    print(f"callback {result['callback_id']}: {done}{case}")
     return 0
 
 

@@ -57,7 +57,8 @@ def count_facts(facts: Iterable[SurveyFact]) -> Figures:
 
     Callbacks: ``reached_ivr`` = task completed by the IVR (``completed``, ``wrong_person``
     is not a reach); ``reached_by_hand`` = task in ``manual`` that a supervisor closed
-    (``completed_at`` set); ``unreachable`` = ``manual`` still open or ``no_input``.
+    (``completed_at`` set); ``unreachable`` = ``manual`` still open, ``no_input``, or marked
+    ``unreachable`` after the manual calls (``gateway/callbacks/manual.py``).
     Reasons: the IVR key when given, else the comment of an unsatisfied SMS reply, inferred.
     """
     f = Figures()
@@ -77,7 +78,7 @@ def count_facts(facts: Iterable[SurveyFact]) -> Figures:
                 f.reached_ivr += 1
             elif status == "manual" and fact.callback_completed:
                 f.reached_by_hand += 1
-            elif status in ("manual", "no_input"):
+            elif status in ("manual", "no_input", "unreachable"):
                 f.unreachable += 1
         if fact.reason_key:
             reasons[fact.reason_key] += 1

@@ -199,5 +199,5 @@ def test_manual_callbacks_from_the_command_line(config: Path, tmp_path: Path, ca
     record = [*base, "record", str(task_id), "--config", str(config), "--as", "du"]
     assert main([*record, "--unreachable", "--notes", "关机"]) == 0
     assert main([*record, "--reached", "--reason-key", "2", "--consent"]) == 0
-    assert f"callback {task_id}: completed" in capsys.readouterr().out
+    assert f"callback {task_id}: reached by hand" in capsys.readouterr().out
     assert main([*base, "sweep", "--config", str(config)]) == 0

@@ -47,6 +47,25 @@ def tasks(db, *, with_case: bool):
     return db.run_sync(make)
 
 
+def counted_by_the_reports(db) -> dict[str, int]:
+    """What the reports (issue 15) count for these tasks: reached by hand, unreachable."""
+    from gateway.reports.store import SurveyFact, count_facts
+
+    def facts(session):
+        return [
+            SurveyFact(
+                unit_code="",
+                occurred_at=T0,
+                callback_status=t.status,
+                callback_completed=t.completed_at is not None,
+            )
+            for t in session.scalars(sa.select(m.CallbackTask))
+        ]
+
+    figures = count_facts(db.run_sync(facts))
+    return {"reached_by_hand": figures.reached_by_hand, "unreachable": figures.unreachable}
+
+
 def test_the_list_holds_what_the_ivr_could_not_finish_within_the_units(db):
     mine, other = tasks(db, with_case=True)
     everything = db.run_sync(manual_list, INSPECTOR)
@@ -71,14 +90,15 @@ def test_a_reached_call_completes_the_task_and_reaches_the_case(db):
     mine, _ = tasks(db, with_case=True)
     call = ManualCallRecord(reached=True, reason_key="2", consent=True, notes="已致歉")
     result = db.run_sync(record_call, INSPECTOR, mine, call, T0 + timedelta(days=1), SETTINGS)
-    assert result["status"] == "completed"
+    assert (result["status"], result["reached"]) == ("manual", True)
     task = db.run_sync(lambda s: s.get(m.CallbackTask, mine))
     assert (task.reason_key, task.consent, task.completed_at is not None) == ("2", True, True)
+    assert counted_by_the_reports(db) == {"reached_by_hand": 1, "unreachable": 1}
     detail = db.run_sync(case_store.case_detail, INSPECTOR, result["case_id"], T0)
     assert (detail["consent"], detail["reason_key"]) == (True, "2")
     assert detail["callback"]["manual_calls"][0]["notes"] == "已致歉"
     assert db.run_sync(manual_list, INSPECTOR)[0]["callback_id"] != mine
-    with pytest.raises(CaseRefused, match="not on the manual list"):
+    with pytest.raises(CaseRefused, match="already reached"):
         db.run_sync(record_call, INSPECTOR, mine, call, T0, SETTINGS)
 
 
@@ -104,6 +124,7 @@ def test_unreachable_after_the_configured_days_with_every_attempt_listed(db):
         if r["callback_id"] == mine
     ]
     assert row["status"] == "unreachable" and len(row["manual_calls"]) == 2
+    assert counted_by_the_reports(db)["unreachable"] == 2
     with pytest.raises(CaseRefused, match="no answers"):
         db.run_sync(
             record_call,

@@ -284,7 +284,9 @@ def test_manual_callbacks_over_http(api):
     status, body = call(
         api, "POST", url, "b1-inspector", {"reached": True, "reason_key": "2", "consent": True}
     )
-    assert status == 200 and body["status"] == "completed"
+    assert status == 200 and (body["status"], body["reached"]) == ("manual", True)
+    status, body = call(api, "GET", "/api/v1/manual-callbacks", "b1-inspector")
+    assert body["callbacks"] == []
 
 
 def test_the_inbox_is_per_role(api):
