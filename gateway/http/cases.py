@@ -388,6 +388,7 @@ class CasesResource(Resource):
             request.setResponseCode(200)
             request.setHeader(b"content-type", file.content_type.encode("ascii", "replace"))
             request.setHeader(b"cache-control", b"no-store")
+            request.setHeader(b"x-content-type-options", b"nosniff")
             request.setHeader(
                 b"content-disposition",
                 f"attachment; filename*=UTF-8''{quote(file.filename)}".encode("ascii"),
