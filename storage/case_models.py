@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.models import Base, Unit, created_column, utcnow
 
-CASE_ORIGINS = ("sms_unsatisfied", "ivr_unsatisfied", "complaint")
+CASE_ORIGINS = ("sms_unsatisfied", "ivr_unsatisfied", "complaint", "follow_up")
 
 case_officers = sa.Table(
     "case_officers",

@@ -146,7 +146,22 @@ def apply_replies(
         )
     before = {c.record.id: c.record for cs in candidates.values() for c in cs}
     decisions = decide_replies(replies, ReplyContext(seen, candidates, opted), settings)
-    _write(session, decisions, before, now, cases or CaseSettings())
+    cases = cases or CaseSettings()
+    _write(session, decisions, before, now, cases)
+    if cases.outcome_follow_up:
+        # a rating that answered no survey may answer an outcome SMS's question
+        leftovers = [
+            (inbound, reading)
+            for (inbound, reading), outcome in zip(replies, decisions.outcomes, strict=True)
+            if outcome.match_status == "unmatched" and reading.is_rating
+        ]
+        if leftovers:
+            from storage.case_follow_up import apply_follow_ups
+
+            consumed = apply_follow_ups(session, leftovers, now, cases)
+            for outcome in decisions.outcomes:
+                if outcome.inbound_id in consumed:
+                    outcome.match_status = "case_reply"
     return decisions.outcomes
 
 

@@ -9,10 +9,10 @@ from io import BytesIO
 from twisted.web.test.requesthelper import DummyRequest
 
 from gateway.accounts.model import Role, User
-from gateway.cases.memory import MemoryCaseStore
 from gateway.cases.opening import CaseOpening
 from gateway.cases.settings import CaseSettings
 from gateway.http.cases import CasesResource
+from tests.fakes.case_store import MemoryCaseStore
 
 NOW = datetime(2026, 11, 20, 2, tzinfo=UTC)
 UNITS = {

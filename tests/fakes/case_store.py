@@ -1,6 +1,8 @@
 """A :class:`gateway.cases.store.CaseStore` in dictionaries, for tests of what sits on top (the
 API, the web console) without a database. The same rules as the SQL store: the lifecycle
-decides, ``gateway.accounts.permissions`` checks, refusals change nothing."""
+decides, ``gateway.accounts.permissions`` checks, refusals change nothing. It lives with the
+fakes, not in ``gateway/cases``, because it asks the permission module (which reads the case
+states table) as the SQL store does: from ``gateway/cases`` that would be an import cycle."""
 
 from __future__ import annotations
 
