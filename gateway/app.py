@@ -147,6 +147,7 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
     v1.putChild(b"reports", report_resources(app, settings, authenticate))
     if not settings.http.tokens:
         log.warn("http: no API tokens in the configuration; only users' tokens will be accepted")
+    root.putChild(b"console", make_console(app, settings, recordings))
     return make_site(root)
 
 
@@ -184,7 +185,30 @@ def report_resources(app: Any, settings: Settings, authenticate: Any) -> Any:
     return report_api(ReportApi(app.db, SqlReportStore(), reports, authenticate))
 
 
-def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
+def make_console(app: Any, settings: Settings, recordings: str | None) -> Any:
+    """The supervisors' web console at ``/console``, over the same database and unit rules.
+
+    Its users are the user accounts (``pingjing users``), unless ``app.console_users`` holds
+    another ``gateway.console.users.UserDirectory``.
+    """
+    from gateway.console.accounts import AccountDirectory
+    from gateway.console.site import console_resource
+    from gateway.console.web import Console
+    from storage.console_store import SqlConsoleStore
+    from storage.user_store import SqlUserStore
+
+    users = getattr(app, "console_users", None)
+    if users is None:
+        users = AccountDirectory(SqlUserStore(app.db))
+    clock = getattr(app, "reactor", None)
+    if clock is None:
+        from twisted.internet import reactor as clock
+    console = Console(SqlConsoleStore(app.db), users, settings.service.zone, clock, recordings)
+    app.console = console
+    return console_resource(console)
+
+
+def spool_ingester(db: Any, directory: str, survey: Any = None) -> Callable[[], Deferred[Any]]:
     """The ``ingest_spool`` argument for a real ``storage.db.Database``: runs
     ``ivr.spool.ingest_spool`` (blocking, one transaction per file) on the database threads
     and logs what it found."""
@@ -206,7 +230,25 @@ def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
         from storage.callback_results import session_writer
 
         write = session_writer(db.sessions)
-        return db.run(lambda _session: ingest_spool(directory, write)).addCallback(report)
+        d = db.run(lambda _session: ingest_spool(directory, write)).addCallback(report)
+        if survey is not None:  # calls to the evaluation line spooled while the DB was down
+            d.addCallback(
+                lambda first: db.run(lambda _session: ingest_lines()).addCallback(lambda _: first)
+            )
+        return d
+
+    def ingest_lines() -> Any:
+        from ivr.inbound_spool import ingest_line_spool
+        from storage.inbound_results import session_inbound_writer
+
+        result = ingest_line_spool(directory, session_inbound_writer(db.sessions, survey))
+        if result.ingested or result.bad:
+            log.info(
+                "evaluation line spool: {ingested} calls stored, {bad} unreadable moved to bad/",
+                ingested=len(result.ingested),
+                bad=len(result.bad),
+            )
+        return result
 
     return ingest
 
@@ -229,6 +271,18 @@ def make_report_scheduler(app: Pingjing, settings: Settings, reactor: Any, clock
     )
     scheduler.setServiceParent(app)
     return scheduler
+
+
+def trunk_lines(settings: Settings) -> Callable[[], Any] | None:
+    """Callbacks hold one of the trunk lines they share with the evaluation line's callers
+    (``[ivr] trunk_lines``; 0: the trunk is not counted)."""
+    count = settings.ivr.trunk_lines
+    if count <= 0:
+        return None
+    from ivr.lines import TRUNK, LinePool
+
+    pool = LinePool(str(settings.ivr.lines_path(settings.data_dir)), TRUNK, count)
+    return pool.take
 
 
 def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) -> Pingjing:
@@ -289,7 +343,8 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         clock,
         store=SqlCallbackStore(settings.cases),
         worker=settings.callbacks.worker or instance,
-        ingest_spool=spool_ingester(app.db, spool),
+        ingest_spool=spool_ingester(app.db, spool, settings.survey),
+        take_line=trunk_lines(settings),
     )
     app.callbacks.setServiceParent(app)
     app.surveys.callback_observers.append(app.callbacks.wake)

@@ -196,7 +196,7 @@ class Survey(Base):
             "occurred_at",
             "unit_id",
             "rating",
-            postgresql_include=["sent_at", "delivered_at", "replied_at"],
+            postgresql_include=["id", "sent_at", "delivered_at", "replied_at"],
         ),
     )
 
@@ -211,6 +211,8 @@ class Survey(Base):
     reply_address: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     #: the event's ``occurred_at``, copied at intake so reports read surveys alone
     occurred_at: Mapped[datetime | None]
+    # The short code in the SMS (gateway/surveys/codes.py); reused over time, so not unique.
+    code: Mapped[str | None] = mapped_column(sa.String(12), index=True)
     scheduled_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
@@ -220,6 +222,8 @@ class Survey(Base):
     comment: Mapped[str | None] = mapped_column(sa.Text)
     clarification_sent: Mapped[bool] = mapped_column(default=False)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(128))
+    # How the rating that counts arrived: sms | phone | callback (gateway/surveys/lifecycle.py)
+    rated_via: Mapped[str | None] = mapped_column(sa.String(8))
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -507,6 +511,61 @@ class ReportFile(Base):
     size_bytes: Mapped[int]
     sha256: Mapped[str] = mapped_column(sa.String(64))
     delivered_to: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = created_column()
+
+
+# --- the evaluation line (inbound calls) -------------------------------------------------------
+
+
+class PhoneCall(Base):
+    """One call to the evaluation line and what it did (ivr/inbound_flow.py).
+
+    ``counted``: its rating is the survey's rating (the first to arrive); a rating that came
+    after an SMS reply or another call is kept here and shown, never counted.
+    """
+
+    __tablename__ = "phone_calls"
+    __table_args__ = (sa.Index(None, "survey_id"), sa.Index(None, "caller", "started_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    caller: Mapped[str | None] = mapped_column(sa.String(20))  # normalised; None: withheld
+    survey_id: Mapped[int | None] = mapped_column(sa.ForeignKey("surveys.id"))
+    found_by: Mapped[str | None] = mapped_column(sa.String(12))  # phone | choice | code
+    rating: Mapped[str | None] = mapped_column(sa.String(24))
+    counted: Mapped[bool] = mapped_column(default=False)
+    reason_key: Mapped[str | None] = mapped_column(sa.String(4))
+    consent: Mapped[bool | None]
+    # The unsatisfied path: the callback task it completed and the attempt holding the message.
+    call_attempt_id: Mapped[int | None] = mapped_column(sa.ForeignKey("call_attempts.id"))
+    ended_how: Mapped[str] = mapped_column(sa.String(16))
+    busy: Mapped[bool] = mapped_column(default=False)  # turned away: every line taken
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_column()
+
+
+COMPLAINT_STATUSES = ("open", "case_opened")
+
+
+class Complaint(Base):
+    """A complaint left on the evaluation line by a caller with no survey to rate: the
+    inspectorate opens a case for it by hand."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (sa.Index(None, "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_call_id: Mapped[int] = mapped_column(sa.ForeignKey("phone_calls.id"), unique=True)
+    caller: Mapped[str | None] = mapped_column(sa.String(20))
+    category_key: Mapped[str] = mapped_column(sa.String(4))
+    category: Mapped[str] = mapped_column(sa.String(24))
+    recording_path: Mapped[str | None] = mapped_column(sa.String(512))
+    recording_seconds: Mapped[float | None]
+    recording_bytes: Mapped[int | None]
+    recording_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    recording_partial: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
     created_at: Mapped[datetime] = created_column()
 
 

@@ -134,6 +134,11 @@ signature = "【示例公安】"
 sub_number_prefix = "10690000"
 sub_number_digits = 4
 
+[ivr]
+# Calls to the evaluation line served at once (citizens who call instead of replying). Time runs
+# compressed, so calls hours apart in the simulation can overlap in real time.
+inbound_lines = 8
+
 [callbacks]
 # Business time runs compressed in the demo; leases and grace periods are in simulated time.
 claim_lease_seconds = 86400.0
@@ -180,6 +185,7 @@ async def run_loop(
     from gateway.config import load_settings
     from gateway.demo.day import plan_day
     from gateway.simulate.callees import SeededCallees
+    from gateway.simulate.callers import SeededCallers
     from gateway.simulate.citizens import SeededCitizens
     from gateway.simulate.clock import ScaledClock
     from gateway.simulate.pbx import PbxSettings, PbxSimulator
@@ -215,6 +221,34 @@ async def run_loop(
         reactor,
         wire_clock=reactor,
     )
+    # A few citizens call the evaluation line instead of replying (电话评警).
+    callers = SeededCallers(seed=seed)
+
+    def maybe_call(sms: Any) -> None:
+        reaction = sms.reaction
+        if reaction is None or not reaction.delivered:
+            return
+        planned = callers.decide(sms.destination_addr, sms.text, reaction.reply is not None)
+        if planned is not None:
+            clock.callLater(
+                planned.delay,
+                pbx.incoming_call,
+                planned.number,
+                planned.script,
+                callingpres=planned.callingpres,
+            )
+
+    smsc.on_received.append(maybe_call)
+    for planned in callers.complaints(1, within=12 * 3600.0):
+        clock.callLater(
+            (start - datetime.fromtimestamp(clock.seconds(), ZONE)).total_seconds()
+            + 3 * 3600.0
+            + planned.delay,
+            pbx.incoming_call,
+            planned.number,
+            planned.script,
+            callingpres=planned.callingpres,
+        )
     smsc_port = reactor.listenTCP(0, smsc.factory(), interface="127.0.0.1")
     pbx_port = reactor.listenTCP(0, pbx.factory(), interface="127.0.0.1")
     env = {
@@ -377,7 +411,9 @@ def _read_body(response: Any) -> Any:
     return done
 
 
-def run_demo(out: Path, *, events: int, seed: int, speed: float = 3600.0) -> int:
+def run_demo(
+    out: Path, *, events: int, seed: int, speed: float = 3600.0, serve: bool = False
+) -> int:
     from twisted.internet import defer, task
 
     from gateway.demo.summary import print_summary
@@ -395,6 +431,12 @@ def run_demo(out: Path, *, events: int, seed: int, speed: float = 3600.0) -> int
         result.append(
             await run_loop(reactor, config, events=events, seed=seed, speed=speed, say=say)
         )
+        if serve:
+            from gateway.demo.serve import serve_console
+
+            print_summary(result[0], say)
+            _supervise(result[0], say)  # so the console shows cases at every stage
+            await serve_console(reactor, config, say)
 
     os.environ.setdefault("PINGJING_CONFIG", str(config))
     try:
@@ -402,8 +444,14 @@ def run_demo(out: Path, *, events: int, seed: int, speed: float = 3600.0) -> int
     except SystemExit as exit_:
         if exit_.code not in (0, None) or not result:
             return int(exit_.code or 1)
-    print_summary(result[0], say)
-    supervised = _supervise(result[0], say)
+    if not serve:
+        print_summary(result[0], say)
+        from gateway.demo.reports import print_reports
+
+        print_reports(result[0], say)
+        supervised = _supervise(result[0], say)
+    else:
+        supervised = True
     return 0 if result[0].finished and supervised else 1
 
 

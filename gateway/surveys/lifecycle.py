@@ -69,6 +69,7 @@ class SurveyRecord(NamedTuple):
     comment: str | None = None
     clarification_sent: bool = False
     failure_reason: str | None = None
+    rated_via: str | None = None  # how the rating that counts arrived (:data:`VIAS`)
 
 
 # --- events --------------------------------------------------------------------------------
@@ -119,13 +120,23 @@ class Receipt:
     arrived_at: datetime
 
 
+#: How a rating can arrive: an SMS reply, a call to the evaluation line, a callback's IVR.
+VIAS = ("sms", "phone", "callback")
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyRead:
-    """A reply matched to this survey, as the classifier read it."""
+    """A reply matched to this survey, as the classifier read it.
+
+    ``via``: an SMS reply (``inbound_id`` is its inbound row) or a rating keyed on the
+    evaluation line (``phone``; ``inbound_id`` is the call's row). The first rating counts,
+    whichever way it came; a caller was thanked by voice, so no thank-you SMS follows.
+    """
 
     inbound_id: int
     received_at: datetime
     reading: Reading
+    via: str = "sms"
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +216,8 @@ class OptOutRequested:
 @dataclass(frozen=True, slots=True)
 class ReplyMarked:
     """How the reply's inbound row is to be marked: ``matched``, ``comment``, ``duplicate``
-    (the same rating again) or ``opt_out``."""
+    (the same rating again) or ``opt_out``; a phone rating after the one that counts:
+    ``later``."""
 
     inbound_id: int
     match_status: str
@@ -336,13 +348,16 @@ def _rate(
     """The survey's first rating: thank the citizen; an unsatisfied one opens a case and asks
     for a callback."""
     rating = event.reading.rating
-    record = _raise(record, "replied", None)._replace(rating=rating, comment=event.reading.comment)
+    record = _raise(record, "replied", None)._replace(
+        rating=rating, comment=event.reading.comment, rated_via=event.via
+    )
     outputs: tuple[Output, ...] = (ReplyMarked(event.inbound_id, "matched"),)
     if rating == "unsatisfied":
         outputs += (OpenCase(record.id, record.unit_id),)
     if record.status == "opted_out" or not record.phone:
         return Step(record, outputs)
-    outputs += (_sms(settings, "thank_you", rating, record, reply_from),)
+    if event.via == "sms":
+        outputs += (_sms(settings, "thank_you", rating, record, reply_from),)
     if rating == "unsatisfied":
         outputs += (CallbackTaskDue(record.id, record.unit_id, record.phone),)
     return Step(record, outputs)
@@ -352,6 +367,8 @@ def _after_rating(record: SurveyRecord, event: ReplyRead) -> Step:
     """A reply to a survey already rated: the same rating again is a duplicate; anything
     else is kept as a comment (a different rating does not replace the first)."""
     reading = event.reading
+    if event.via != "sms":  # kept on the call's own row (phone_calls), shown beside the survey
+        return Step(record, (ReplyMarked(event.inbound_id, "later"),))
     if reading.rating == record.rating and reading.comment is None:
         return Step(record, (ReplyMarked(event.inbound_id, "duplicate"),))
     added = reading.comment if reading.rating == record.rating else reading.text.strip()

@@ -247,3 +247,30 @@ def test_status_never_moves_back(case):
             if getattr(record, name) is not None:
                 assert getattr(after, name) is not None
         record = after
+
+
+def phone_rating(call_id: int, seconds: float, key: str) -> lc.ReplyRead:
+    return lc.ReplyRead(call_id, at(seconds), classify(key), via="phone")
+
+
+def test_a_phone_rating_counts_says_so_and_sends_no_thank_you_sms():
+    """A rating keyed on the evaluation line is the survey's rating, marked phone; the caller
+    was thanked by voice, so no SMS; an unsatisfied one still asks for the callback."""
+    record, outputs = run([lc.Accepted(at(1)), phone_rating(50, 60, "3")])
+    assert (record.status, record.rating, record.rated_via) == ("replied", "unsatisfied", "phone")
+    assert not [o for o in outputs if isinstance(o, lc.SendSms)]
+    assert [type(o) for o in outputs] == [lc.ReplyMarked, lc.CallbackTaskDue]
+
+
+def test_an_sms_after_a_phone_rating_is_kept_not_counted():
+    """The first rating counts whichever way it came; the SMS after it is a comment."""
+    record, outputs = run([lc.Accepted(at(1)), phone_rating(50, 60, "1"), reply(9, 70, "3")])
+    assert (record.rating, record.rated_via) == ("satisfied", "phone")
+    assert record.comment == "3"
+    assert outputs[-1] == lc.ReplyMarked(9, "comment")
+
+
+def test_a_phone_rating_after_an_sms_reply_is_kept_not_counted():
+    record, outputs = run([lc.Accepted(at(1)), reply(9, 30, "2"), phone_rating(50, 60, "3")])
+    assert (record.rating, record.rated_via, record.comment) == ("basically_satisfied", "sms", None)
+    assert outputs[-1] == lc.ReplyMarked(50, "later")
