@@ -242,9 +242,14 @@ def _write(
             decision.outcome.callback_task_id = task_id
     if decisions.cases:
         # after the opt-outs: a number that opted out in this batch gets no outcome SMS
-        openings = openings_for_surveys(
-            session, [c.survey_id for c in decisions.cases], "sms_unsatisfied", now
-        )
+        by_origin: dict[str, list[int]] = {}
+        for case in decisions.cases:
+            by_origin.setdefault(case.origin, []).append(case.survey_id)
+        openings = [
+            opening
+            for origin, survey_ids in sorted(by_origin.items())
+            for opening in openings_for_surveys(session, survey_ids, origin, now)
+        ]
         open_cases(session, openings, cases)
     if decisions.inbound:
         update_by_id(

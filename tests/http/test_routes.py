@@ -30,7 +30,7 @@ from gateway.surveys.intake import EventIntake
 from storage.case_models import CaseEvidence
 from storage.case_rows import open_cases
 from storage.events_store import SqlEventStore
-from storage.models import CallAttempt, Officer, Recording, ReportFile
+from storage.models import CallAttempt, Interview, Officer, Recording, ReportFile
 from tests.callbacks.conftest import T0, SyncDatabase, add_task, add_unit
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +41,8 @@ TOKENS = [
 
 
 def seed(session: Any, audio_dir: Path) -> dict[str, str]:
-    """C0 > B1 > {S1, S2}; S2 has a callback with a recording and a weekly report. Returns the
+    """C0 > B1 > {S1, S2}; S2 has a callback with a recording, a weekly report and a
+    约谈 record. Returns the
     placeholders."""
     city = add_unit(session, "C0")
     b1 = add_unit(session, "B1", city)
@@ -67,6 +68,15 @@ def seed(session: Any, audio_dir: Path) -> dict[str, str]:
         sha256="0" * 64,
     )
     session.add(report)
+    interview = Interview(
+        unit_code="S2",
+        month="2026-10",
+        kind="monthly_last",
+        interviewees=["分管领导"],
+        deduction=0.0,
+        status="proposed",
+    )
+    session.add(interview)
     session.flush()
     officer = Officer(police_number="S2-001", name="民警", unit_id=s2.id)
     session.add(officer)
@@ -91,6 +101,7 @@ def seed(session: Any, audio_dir: Path) -> dict[str, str]:
         "foreign_officer": officer.police_number,
         "foreign_callback": str(task.id),
         "foreign_report": str(report.id),
+        "foreign_interview": str(interview.id),
     }
 
 

@@ -7,7 +7,7 @@ which does not move. No code wrote ladder_decisions before this revision (the la
 it), so the table is recreated rather than altered.
 
 Revision ID: 0006c
-Revises: 0010
+Revises: 0010b
 Create Date: 2026-12-03 01:30:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006c"
-down_revision = "0010"
+down_revision = "0010b"
 branch_labels = None
 depends_on = None
 
