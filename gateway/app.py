@@ -128,11 +128,46 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
         b"cases",
         CasesResource(SqlCaseStore(app.db, settings.cases), authenticate, settings.cases, evidence),
     )
+    from gateway.http.ladder import LadderResource
+    from storage.ladder_store import SqlLadderStore
+
+    v1.putChild(
+        b"ladder",
+        LadderResource(SqlLadderStore(app.db, settings.cases), authenticate, settings.cases),
+    )
+    from gateway.http.manual_callbacks import ManualCallbacksResource
+    from storage.manual_calls import SqlManualCallbacks
+
+    v1.putChild(
+        b"manual-callbacks",
+        ManualCallbacksResource(
+            SqlManualCallbacks(app.db, settings.cases), authenticate, settings.cases
+        ),
+    )
     v1.putChild(b"reports", report_resources(app, settings, authenticate))
     if not settings.http.tokens:
         log.warn("http: no API tokens in the configuration; only users' tokens will be accepted")
     root.putChild(b"console", make_console(app, settings, recordings))
     return make_site(root)
+
+
+def _sweep_unreachable(db: Any, cases: Any, clock: Any) -> Any:
+    """Hourly: manual callbacks unanswered for ``[cases] unreachable_after_days`` are marked
+    unreachable (gateway/callbacks/manual.py)."""
+    from datetime import UTC, datetime
+
+    from storage.manual_calls import sweep_unreachable
+
+    now = datetime.fromtimestamp(clock.seconds(), UTC)
+    d = db.run(sweep_unreachable, now, cases)
+
+    def report(marked: list[int]) -> None:
+        if marked:
+            log.info("{n} manual callbacks marked unreachable", n=len(marked))
+
+    d.addCallback(report)
+    d.addErrback(lambda f: log.failure("marking unreachable callbacks failed", f))
+    return d
 
 
 def _reload_user_tokens(index: Any) -> Any:
@@ -316,6 +351,10 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
     app.callbacks.setServiceParent(app)
     app.surveys.callback_observers.append(app.callbacks.wake)
     app.reports = make_report_scheduler(app, settings, reactor, clock)
+    unreachable = TimerService(3600, _sweep_unreachable, app.db, settings.cases, clock)
+    unreachable.clock = clock
+    unreachable.setName("manual-unreachable")
+    unreachable.setServiceParent(app)
 
     if settings.http.enabled and settings.http.ops_endpoint:
         from gateway.ops.metrics import GatewayCollector

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.models import Base, Unit, created_column, utcnow
 
-CASE_ORIGINS = ("sms_unsatisfied", "ivr_unsatisfied", "complaint")
+CASE_ORIGINS = ("sms_unsatisfied", "ivr_unsatisfied", "complaint", "follow_up")
 
 case_officers = sa.Table(
     "case_officers",
@@ -96,16 +96,18 @@ class CaseEvidence(Base):
 class LadderDecision(Base):
     """An inspector's decision on a ladder proposal (问责): as proposed, changed, dismissed.
 
-    ``subject`` is ``officer`` (the officer's own step) or ``principal`` / ``deputy`` (the
-    unit's leaders held to account for it); ``step`` is the officer's n-th substantiated case
-    in ``period``; one decision per (officer, subject, period, step)."""
+    A proposal is about one person and the substantiated case that triggered it:
+    ``subject`` ``officer`` (the officer's own step on the ladder) or ``principal`` /
+    ``deputy`` (the unit's leaders held to account for it; ``about_officer_id`` the officer).
+    One decision per (person, subject, case)."""
 
     __tablename__ = "ladder_decisions"
-    __table_args__ = (sa.UniqueConstraint("officer_id", "subject", "period", "step"),)
+    __table_args__ = (sa.UniqueConstraint("officer_id", "subject", "case_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     officer_id: Mapped[int] = mapped_column(sa.ForeignKey("officers.id"), index=True)
     subject: Mapped[str] = mapped_column(sa.String(16))
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"))
     about_officer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("officers.id"))
     unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"))
     period: Mapped[str] = mapped_column(sa.String(24))

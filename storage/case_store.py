@@ -349,10 +349,13 @@ def _queue_outcome(
     message = m.OutboundMessage(
         kind="case_outcome",
         destination=due.phone,
-        text=outcome_text(settings, record.opened_at, due.substantiated),
+        text=outcome_text(settings, record.opened_at, due.substantiated)
+        + (settings.follow_up_question if settings.outcome_follow_up else ""),
         status="queued",
         attempts=0,
         next_attempt_at=next_sending_time(now, settings.outcome_window, settings.zone),
+        created_at=now,
+        updated_at=now,
     )
     session.add(message)
     session.flush()

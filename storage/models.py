@@ -233,7 +233,7 @@ class Survey(Base):
 
 # --- SMS ---------------------------------------------------------------------------------------
 
-OUTBOUND_KINDS = ("survey", "thank_you", "opt_out_confirm", "clarify", "operator")
+OUTBOUND_KINDS = ("survey", "thank_you", "opt_out_confirm", "clarify", "operator", "case_outcome")
 OUTBOUND_STATUSES = (
     "queued",
     "submitting",

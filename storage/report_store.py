@@ -60,7 +60,7 @@ def _callback_counts(where: list) -> sa.Select:
             sa.func.sum(
                 sa.case(
                     (
-                        (c.status == "no_input")
+                        c.status.in_(("no_input", "unreachable"))
                         | ((c.status == "manual") & c.completed_at.is_(None)),
                         1,
                     ),

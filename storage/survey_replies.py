@@ -146,7 +146,22 @@ def apply_replies(
         )
     before = {c.record.id: c.record for cs in candidates.values() for c in cs}
     decisions = decide_replies(replies, ReplyContext(seen, candidates, opted), settings)
-    _write(session, decisions, before, now, cases or CaseSettings())
+    cases = cases or CaseSettings()
+    _write(session, decisions, before, now, cases)
+    if cases.outcome_follow_up:
+        # a rating that answered no survey may answer an outcome SMS's question
+        leftovers = [
+            (inbound, reading)
+            for (inbound, reading), outcome in zip(replies, decisions.outcomes, strict=True)
+            if outcome.match_status == "unmatched" and reading.is_rating
+        ]
+        if leftovers:
+            from storage.case_follow_up import apply_follow_ups
+
+            consumed = apply_follow_ups(session, leftovers, now, cases)
+            for outcome in decisions.outcomes:
+                if outcome.inbound_id in consumed:
+                    outcome.match_status = "case_reply"
     return decisions.outcomes
 
 
@@ -227,9 +242,14 @@ def _write(
             decision.outcome.callback_task_id = task_id
     if decisions.cases:
         # after the opt-outs: a number that opted out in this batch gets no outcome SMS
-        openings = openings_for_surveys(
-            session, [c.survey_id for c in decisions.cases], "sms_unsatisfied", now
-        )
+        by_origin: dict[str, list[int]] = {}
+        for case in decisions.cases:
+            by_origin.setdefault(case.origin, []).append(case.survey_id)
+        openings = [
+            opening
+            for origin, survey_ids in sorted(by_origin.items())
+            for opening in openings_for_surveys(session, survey_ids, origin, now)
+        ]
         open_cases(session, openings, cases)
     if decisions.inbound:
         update_by_id(

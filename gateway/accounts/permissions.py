@@ -194,3 +194,16 @@ def scope_units(person: Person, tree: UnitTree) -> str | None:
 
 def actions_of(role: str) -> Iterable[str]:
     return sorted(ROLE_ACTIONS.get(role, frozenset()))
+
+
+#: Actions that move a case on (not remarks or corrections): what makes a case someone's work.
+WORK_ACTIONS = frozenset({cs.START_VERIFY, cs.FIND, cs.RECTIFY, cs.SUBMIT, cs.REVIEW})
+
+
+def inbox_states(person: Person) -> list[str]:
+    """The states in which ``person``'s role moves a case on: their inbox (an inspector's:
+    open, verifying, under_review; a handler's: substantiated, rectifying)."""
+    role_actions = ROLE_ACTIONS.get(role_of(person), frozenset()) & WORK_ACTIONS
+    if is_disabled(person):
+        return []
+    return [s for s in cs.STATES if cs.ACTIONS_IN_STATE[s] & role_actions]

@@ -135,6 +135,14 @@ class CallbackAttached(_Event):
     reason_key: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FollowUpAnswered(_Event):
+    """The citizen answered the outcome SMS's question (对整改结果是否满意) with a rating."""
+
+    rating: str
+    text: str | None = None
+
+
 Event = (
     Assign
     | StartVerify
@@ -147,6 +155,7 @@ Event = (
     | Return
     | Note
     | CallbackAttached
+    | FollowUpAnswered
 )
 
 #: event type -> the action (``gateway.cases.states``) a person needs to send it.
@@ -189,7 +198,16 @@ class OutcomeSmsDue:
     substantiated: bool
 
 
-Output = Transition | OutcomeSmsDue
+@dataclass(frozen=True, slots=True)
+class FollowUpUnsatisfied:
+    """The citizen is not satisfied with the outcome: it goes back to the inspectorate (a new
+    case about the same event)."""
+
+    case_id: int
+    text: str | None
+
+
+Output = Transition | OutcomeSmsDue | FollowUpUnsatisfied
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +241,8 @@ def advance(record: CaseRecord, event: Event, deadlines: Deadlines) -> Step:
     action = ACTION_OF.get(type(event))
     if action is not None and action not in cs.ACTIONS_IN_STATE[record.state]:
         return Step(record, refused=_forbidden(record, event))
+    if isinstance(event, FollowUpAnswered) and record.state not in cs.FINAL:
+        return Step(record, refused=f"case {record.id} is {record.state}: no outcome was sent")
     problem = _invalid(record, event)
     if problem:
         return Step(record, refused=problem)
@@ -236,6 +256,8 @@ def advance(record: CaseRecord, event: Event, deadlines: Deadlines) -> Step:
     outputs: tuple[Output, ...] = (transition,)
     if new.state in cs.FINAL and record.state not in cs.FINAL and new.consent and new.phone:
         outputs += (OutcomeSmsDue(record.id, new.phone, new.state == cs.CLOSED),)
+    if isinstance(event, FollowUpAnswered) and event.rating == "unsatisfied":
+        outputs += (FollowUpUnsatisfied(record.id, event.text),)
     return Step(new, outputs)
 
 
@@ -332,6 +354,8 @@ def _apply(
             return new, reason.strip(), {"returns": new.returns}
         case Note(text=text):
             return record, text.strip(), {}
+        case FollowUpAnswered(rating=rating, text=text):
+            return record, rating, {"rating": rating, "text": text}
         case CallbackAttached(consent=consent, reason_key=key):
             new = replace(record, consent=consent if consent is not None else record.consent)
             return new, None, {"consent": consent, "reason_key": key}

@@ -15,7 +15,7 @@ from gateway.cases.assignment import Units, handling_unit
 from gateway.cases.calendar import WorkCalendar
 from gateway.cases.settings import CaseSettings
 
-ORIGINS = ("sms_unsatisfied", "ivr_unsatisfied", "complaint")
+ORIGINS = ("sms_unsatisfied", "ivr_unsatisfied", "complaint", "follow_up")
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,12 @@ class CaseSettings:
     outcome_sign: str = "市公安局"
     outcome_template: str = DEFAULT_OUTCOME_TEMPLATE
     outcome_hours: list[str] = field(default_factory=lambda: ["09:00-20:00"])
+    #: Ask the citizen in the outcome SMS whether they are satisfied with it; a rating
+    #: replied within ``follow_up_days`` is read onto the case, and an unsatisfied one opens a
+    #: new case for the inspectorate.
+    outcome_follow_up: bool = False
+    follow_up_days: int = 7
+    follow_up_question: str = "对处理结果满意请回复1，基本满意回复2，不满意回复3。"
 
     def __post_init__(self) -> None:
         problems: list[str] = []

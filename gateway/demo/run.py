@@ -438,6 +438,7 @@ def run_demo(
             from gateway.demo.serve import serve_console
 
             print_summary(result[0], say)
+            _supervise(result[0], say)  # so the console shows cases at every stage
             await serve_console(reactor, config, say)
 
     os.environ.setdefault("PINGJING_CONFIG", str(config))
@@ -451,4 +452,23 @@ def run_demo(
         from gateway.demo.reports import print_reports
 
         print_reports(result[0], say)
-    return 0 if result[0].finished else 1
+        supervised = _supervise(result[0], say)
+    else:
+        supervised = True
+    return 0 if result[0].finished and supervised else 1
+
+
+def _supervise(run: DemoRun, say: Callable[[str], None]) -> bool:
+    """Work the day's cases as the inspectorate would; True when some reached ``closed``."""
+    from gateway.config import load_settings
+    from gateway.demo.supervision import print_supervision, work
+    from storage.db import Database
+
+    settings = load_settings(run.config)
+    db = Database(f"sqlite:///{run.out / 'pingjing.sqlite3'}")
+    try:
+        data = db.run_sync(work, settings.cases, say)
+    finally:
+        db.stop()
+    print_supervision(data, say)
+    return data["cases"] == 0 or data["states"].get("closed", 0) > 0

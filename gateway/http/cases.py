@@ -17,7 +17,6 @@ case as it is then. A thin resource: parsing, answering; no SQL, no rule.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from gateway.accounts import permissions as perm
 from gateway.callbacks.export import ExportQueryError, parse_bound
 from gateway.cases import states as cs
 from gateway.cases.actions import ActionError, parse_action
+from gateway.cases.evidence import evidence_path, store_file
 from gateway.cases.opening import CaseOpening
 from gateway.cases.settings import CaseSettings
 from gateway.cases.store import CaseConflict, CaseError, CaseQuery, CaseStore
@@ -249,6 +249,14 @@ class CasesResource(Resource):
         if overdue_text not in (None, "true", "false"):
             raise _AnswerError(400, "overdue must be true or false")
         overdue = None if overdue_text is None else overdue_text == "true"
+        inbox = _arg(request, "inbox")
+        if inbox not in (None, "true", "false"):
+            raise _AnswerError(400, "inbox must be true or false")
+        if inbox == "true":  # what the asker's role moves on, within any state asked for
+            mine = perm.inbox_states(person)
+            states = [s for s in states if s in mine] if states else mine
+            if not states:
+                states = ["-"]  # nothing to do: no state matches
         unit = _arg(request, "unit")
         limit = _int(_arg(request, "limit"), "limit", 50, MAX_LIMIT) or 50
         after = _int(_arg(request, "after"), "after", 0)
@@ -352,13 +360,7 @@ class CasesResource(Resource):
         filename = os.path.basename((_arg(request, "filename") or "evidence").replace("\\", "/"))
         version_text = _arg(request, "version")
         version = _int(version_text, "version", 0) if version_text is not None else None
-        digest = hashlib.sha256(data).hexdigest()
-        target = self.evidence_path(digest)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(".part")
-            partial.write_bytes(data)
-            os.replace(partial, target)
+        digest = store_file(self.evidence_dir, data)
         meta = {
             "sha256": digest,
             "filename": filename or "evidence",
@@ -370,7 +372,7 @@ class CasesResource(Resource):
         return d.addCallback(self._send, request, 201)
 
     def evidence_path(self, digest: str) -> Path:
-        return self.evidence_dir / digest[:2] / digest[2:4] / digest
+        return evidence_path(self.evidence_dir, digest)
 
     def _download(
         self, request: Request, person: Any, case_id: int, evidence_id: int
@@ -386,6 +388,7 @@ class CasesResource(Resource):
             request.setResponseCode(200)
             request.setHeader(b"content-type", file.content_type.encode("ascii", "replace"))
             request.setHeader(b"cache-control", b"no-store")
+            request.setHeader(b"x-content-type-options", b"nosniff")
             request.setHeader(
                 b"content-disposition",
                 f"attachment; filename*=UTF-8''{quote(file.filename)}".encode("ascii"),

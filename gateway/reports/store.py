@@ -62,7 +62,8 @@ def count_facts(facts: Iterable[SurveyFact]) -> Figures:
 
     Callbacks: ``reached_ivr`` = task completed by the IVR (``completed``, ``wrong_person``
     is not a reach); ``reached_by_hand`` = task in ``manual`` that a supervisor closed
-    (``completed_at`` set); ``unreachable`` = ``manual`` still open or ``no_input``.
+    (``completed_at`` set); ``unreachable`` = ``manual`` still open, ``no_input``, or marked
+    ``unreachable`` after the manual calls (``gateway/callbacks/manual.py``).
     Reasons: the IVR key when given, else the comment of an unsatisfied SMS reply, inferred.
     """
     f = Figures()
@@ -82,7 +83,7 @@ def count_facts(facts: Iterable[SurveyFact]) -> Figures:
                 f.reached_ivr += 1
             elif status == "manual" and fact.callback_completed:
                 f.reached_by_hand += 1
-            elif status in ("manual", "no_input"):
+            elif status in ("manual", "no_input", "unreachable"):
                 f.unreachable += 1
         if fact.case_state is not None:
             f.cases_substantiated += fact.case_substantiated

@@ -139,3 +139,15 @@ def test_allowed_actions_are_each_checked_and_possible(role, home, target, state
 @pytest.mark.parametrize("code,ancestor,expected", [("P1", "C", True), ("P1", "S2", False)])
 def test_within(code, ancestor, expected):
     assert p.within(code, ancestor, TREE) is expected
+
+
+def test_each_roles_inbox_is_where_it_moves_a_case_on():
+    assert p.inbox_states(user(Role.INSPECTOR, "S1")) == [
+        cs.OPEN,
+        cs.VERIFYING,
+        cs.UNDER_REVIEW,
+    ]
+    assert p.inbox_states(user(Role.HANDLER, "S1")) == [cs.SUBSTANTIATED, cs.RECTIFYING]
+    assert p.inbox_states(user(Role.LEADER, "S1")) == [cs.RECTIFYING]
+    assert p.inbox_states(user(Role.VIEWER, "S1")) == []
+    assert p.inbox_states(user(Role.INSPECTOR, "S1", disabled=True)) == []

@@ -136,3 +136,15 @@ def test_account_rows_never_hold_a_plain_password(db: Database) -> None:
     db.run_sync(user_store.add_user, inspector(password="s3cret-pass"))
     row = db.run_sync(lambda s: s.scalar(sa.select(UserAccount.password_hash)))
     assert "s3cret-pass" not in row
+
+
+def test_sign_in_refuses_alike_and_accepts_the_right_password() -> None:
+    from gateway.accounts.login import sign_in
+
+    store = MemoryUserStore()
+    store.add_user(inspector(password="correct horse"))
+    assert sign_in(store, "li.qiang", "correct horse").result.name == "li.qiang"
+    assert sign_in(store, "li.qiang", "wrong horse").result is None
+    assert sign_in(store, "nobody", "correct horse").result is None
+    store.set_disabled("li.qiang", True)
+    assert sign_in(store, "li.qiang", "correct horse").result is None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -290,3 +290,39 @@ def test_a_complaint_recorded_by_hand_opens_a_case(db):
     )
     with pytest.raises(CaseForbidden):
         db.run_sync(store.open_complaint, HANDLER, opening, CASES)
+
+
+def test_the_outcome_sms_closed_at_night_waits_for_the_sending_hours(db):
+    """Closed at 22:00 Shanghai: the SMS is queued for 09:00 and the outbox does not claim it
+    before then (it goes out over SMPP like every other SMS)."""
+    rated(db, "3 态度差")
+    [case] = cases(db)
+    db.run_sync(
+        lambda s: attach_callback(
+            s,
+            case.survey_id,
+            consent=True,
+            reason_key=None,
+            rating=None,
+            recording_id=None,
+            actor="ivr",
+            now=NOW,
+            settings=CASES,
+        )
+    )
+    night = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
+    db.run_sync(store.act, INSPECTOR, case.id, lc.StartVerify("du", night, None), CASES)
+    db.run_sync(
+        store.act, INSPECTOR, case.id, lc.Unsubstantiate("du", night, None, "不属实"), CASES
+    )
+    [sms] = db.run_sync(
+        lambda s: s.scalars(
+            sa.select(m.OutboundMessage).where(m.OutboundMessage.kind == "case_outcome")
+        ).all()
+    )
+    nine = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)
+    assert sms.next_attempt_at == nine and "未发现民警存在过错" in sms.text
+    claimed = db.run_sync(ss.claim_due, night + timedelta(hours=1), 100, SURVEYS)
+    assert sms.id not in [c.outbound_id for c in claimed]
+    claimed = db.run_sync(ss.claim_due, nine, 100, SURVEYS)
+    assert sms.id in [c.outbound_id for c in claimed]

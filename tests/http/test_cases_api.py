@@ -222,3 +222,89 @@ def test_no_token_is_401_and_a_disabled_user_is_refused_after_reload(api):
     assert call(api, "GET", "/api/v1/cases", "b1-handler")[0] == 200  # until the reload
     api.app.user_tokens.reload()
     assert call(api, "GET", "/api/v1/cases", "b1-handler")[0] == 401
+
+
+def test_the_ladder_over_http(api):
+    case = api.ids["s1_case"]
+    url = f"/api/v1/cases/{case}/actions"
+    call(api, "POST", url, "b1-inspector", {"action": "start_verify"})
+    call(
+        api,
+        "POST",
+        url,
+        "b1-inspector",
+        {"action": "substantiate", "officers": ["P1"], "finding": "属实"},
+    )
+    status, body = call(api, "GET", "/api/v1/ladder", "b1-inspector")
+    assert status == 200
+    [proposal] = body["proposals"]
+    assert (proposal["police_number"], proposal["proposed"], proposal["case_ids"]) == (
+        "P1",
+        "notice",
+        [case],
+    )
+    assert call(api, "GET", "/api/v1/ladder", "b1-handler")[0] == 403
+    decision = {
+        "case_id": case,
+        "police_number": "P1",
+        "subject": "officer",
+        "decision": "changed",
+        "measure": "written_review",
+        "reason": "多次被投诉",
+    }
+    assert call(api, "POST", "/api/v1/ladder/decisions", "b2-handler", decision)[0] == 403
+    status, body = call(api, "POST", "/api/v1/ladder/decisions", "b1-inspector", decision)
+    assert status == 200 and body["decision"]["measure"] == "written_review"
+    status, body = call(api, "POST", "/api/v1/ladder/decisions", "b1-inspector", decision)
+    assert status == 409 and "already decided" in body["error"]
+
+
+def test_manual_callbacks_over_http(api):
+    from tests.callbacks.conftest import add_task
+
+    def make(session):
+        s1 = session.scalar(sa.select(Unit).where(Unit.code == "S1"))
+        s2 = session.scalar(sa.select(Unit).where(Unit.code == "S2"))
+        return (
+            add_task(session, s1, "13800000001", status="manual").id,
+            add_task(session, s2, "13800000002", status="manual").id,
+        )
+
+    mine, theirs = api.db.run_sync(make)
+    status, body = call(api, "GET", "/api/v1/manual-callbacks?limit=1", "city-inspector")
+    assert status == 200 and [r["callback_id"] for r in body["callbacks"]] == [mine]
+    assert body["next_after"] == mine
+    status, body = call(api, "GET", "/api/v1/manual-callbacks", "b1-inspector")
+    assert [r["callback_id"] for r in body["callbacks"]] == [mine]
+    assert call(api, "GET", "/api/v1/manual-callbacks", "b1-handler")[0] == 403
+    url = f"/api/v1/manual-callbacks/{theirs}/calls"
+    assert call(api, "POST", url, "b1-inspector", {"reached": False})[0] == 403
+    url = f"/api/v1/manual-callbacks/{mine}/calls"
+    assert call(api, "POST", url, "b1-inspector", {"reached": "yes"})[0] == 400
+    status, body = call(
+        api, "POST", url, "b1-inspector", {"reached": True, "reason_key": "2", "consent": True}
+    )
+    assert status == 200 and (body["status"], body["reached"]) == ("manual", True)
+    status, body = call(api, "GET", "/api/v1/manual-callbacks", "b1-inspector")
+    assert body["callbacks"] == []
+
+
+def test_the_inbox_is_per_role(api):
+    case = api.ids["s1_case"]
+    url = f"/api/v1/cases/{case}/actions"
+    _, body = call(api, "GET", "/api/v1/cases?inbox=true", "b1-inspector")
+    assert [c["id"] for c in body["cases"]] == [case]
+    _, body = call(api, "GET", "/api/v1/cases?inbox=true", "b1-handler")
+    assert body["cases"] == []
+    call(api, "POST", url, "b1-inspector", {"action": "start_verify"})
+    call(
+        api,
+        "POST",
+        url,
+        "b1-inspector",
+        {"action": "substantiate", "officers": ["P1"], "finding": "属实"},
+    )
+    _, body = call(api, "GET", "/api/v1/cases?inbox=true", "b1-handler")
+    assert [c["id"] for c in body["cases"]] == [case]
+    _, body = call(api, "GET", "/api/v1/cases?inbox=true", "b1-inspector")
+    assert body["cases"] == []

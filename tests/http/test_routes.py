@@ -30,7 +30,7 @@ from gateway.surveys.intake import EventIntake
 from storage.case_models import CaseEvidence
 from storage.case_rows import open_cases
 from storage.events_store import SqlEventStore
-from storage.models import CallAttempt, Interview, Recording, ReportFile
+from storage.models import CallAttempt, Interview, Officer, Recording, ReportFile
 from tests.callbacks.conftest import T0, SyncDatabase, add_task, add_unit
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,6 +78,9 @@ def seed(session: Any, audio_dir: Path) -> dict[str, str]:
     )
     session.add(interview)
     session.flush()
+    officer = Officer(police_number="S2-001", name="民警", unit_id=s2.id)
+    session.add(officer)
+    session.flush()
     opening = CaseOpening(event_unit_code="S2", origin="complaint", at=T0, complaint="投诉")
     [case_id] = open_cases(session, [opening], CaseSettings(assign_level="unit"))
     evidence = CaseEvidence(
@@ -95,6 +98,8 @@ def seed(session: Any, audio_dir: Path) -> dict[str, str]:
         "foreign_recording": str(recording.id),
         "foreign_case": str(case_id),
         "foreign_evidence": str(evidence.id),
+        "foreign_officer": officer.police_number,
+        "foreign_callback": str(task.id),
         "foreign_report": str(report.id),
         "foreign_interview": str(interview.id),
     }
