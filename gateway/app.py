@@ -124,14 +124,14 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
     from storage.case_store import SqlCaseStore
 
     evidence = str(Path(settings.data_dir) / "evidence")
-    v1.putChild(
-        b"cases",
-        CasesResource(SqlCaseStore(app.db, settings.cases), authenticate, settings.cases, evidence),
+    cases = CasesResource(
+        SqlCaseStore(app.db, settings.cases), authenticate, settings.cases, evidence
     )
+    v1.putChild(b"cases", cases)
     v1.putChild(b"reports", report_resources(app, settings, authenticate))
     if not settings.http.tokens:
         log.warn("http: no API tokens in the configuration; only users' tokens will be accepted")
-    root.putChild(b"console", make_console(app, settings, recordings))
+    root.putChild(b"console", make_console(app, settings, recordings, cases))
     return make_site(root)
 
 
@@ -150,7 +150,7 @@ def report_resources(app: Any, settings: Settings, authenticate: Any) -> Any:
     return report_api(ReportApi(app.db, SqlReportStore(), reports, authenticate))
 
 
-def make_console(app: Any, settings: Settings, recordings: str | None) -> Any:
+def make_console(app: Any, settings: Settings, recordings: str | None, cases: Any = None) -> Any:
     """The supervisors' web console at ``/console``, over the same database and unit rules.
 
     Its users are the user accounts (``pingjing users``), unless ``app.console_users`` holds
@@ -169,6 +169,10 @@ def make_console(app: Any, settings: Settings, recordings: str | None) -> Any:
     if clock is None:
         from twisted.internet import reactor as clock
     console = Console(SqlConsoleStore(app.db), users, settings.service.zone, clock, recordings)
+    if cases is not None:  # the API's case resource: the same store, settings, evidence files
+        console.cases = cases.store
+        console.case_settings = cases.settings
+        console.evidence_path = cases.evidence_path
     app.console = console
     return console_resource(console)
 

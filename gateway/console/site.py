@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from gateway.console.cases import CaseInbox, CasePage
 from gateway.console.files import Export, RecordingPlayer, Static
 from gateway.console.pages import AuditLog, CallbackList, Dashboard, SurveyList
 from gateway.console.signin import Login, Logout
@@ -27,6 +28,8 @@ class ConsoleRoot(Resource):
         self.putChild(b"export", Export(console, {"surveys": surveys, "callbacks": callbacks}))
         self.putChild(b"audit", AuditLog(console))
         self.putChild(b"static", Static())
+        self.putChild(b"cases", CaseInbox(console))
+        self.putChild(b"case", CasePage(console))
 
     def render_GET(self, request: Request) -> bytes:
         security_headers(request)

@@ -72,6 +72,9 @@ class Console:
     clock: Any
     recordings_dir: str | None = None
     idle_seconds: float = 30 * 60
+    cases: Any = None  # gateway.cases.store.CaseStore; None: no case pages
+    case_settings: Any = None
+    evidence_path: Any = None  # digest -> Path, the API's layout (CasesResource.evidence_path)
     sessions: SessionStore = field(init=False)
     throttle: LoginThrottle = field(init=False)
     env: Environment = field(init=False)
