@@ -445,4 +445,7 @@ def run_demo(
             return int(exit_.code or 1)
     if not serve:
         print_summary(result[0], say)
+        from gateway.demo.reports import print_reports
+
+        print_reports(result[0], say)
     return 0 if result[0].finished else 1

@@ -1,11 +1,12 @@
 """Supervisors' report API under ``/api/v1/reports``: figures, the monthly ranking, per-officer
 figures, and the report archive (listed and downloaded).
 
-Scopes: figures and archive downloads are unit-scoped (a unit's token sees its subtree and the
-city-wide reports, 403 outside it); the ranking compares the units directly under the city
-bureau, which the seed publishes to all of them, so any token may read it. Per-officer
-figures are for the personnel department (政工) and the inspectorate only: ``may_see_officers``
-decides, and a token it refuses gets 403. Thin resources: the rules are ``gateway.reports``',
+Who may read what is ``gateway.accounts.permissions``' answer (``report.read``, and
+``report.officers`` for per-officer figures: the inspectorate's role, not a unit's machine
+token): figures and archive downloads are unit-scoped (a unit's person or token sees its
+subtree and the city-wide reports, 403 outside it); the ranking compares the units directly
+under the city bureau, which the seed publishes to all of them, so anyone with
+``report.read`` may read it. Thin resources: the rules are ``gateway.reports``',
 the SQL the store's.
 """
 
@@ -22,6 +23,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from gateway.accounts import permissions as perm
 from gateway.callbacks.export import ExportQueryError, parse_bound
 from gateway.http.auth import Authenticate, Principal
 from gateway.http.callbacks import ApiError, _arg
@@ -35,6 +37,9 @@ from gateway.reports.store import ReportStore, subtree
 log = Logger()
 
 UNAUTHORIZED = "missing or unknown token: send 'Authorization: Bearer <token>'"
+#: reports that list officers by name (the quarterly analysis' repeated officers): their files
+#: are for the roles that may read per-officer figures
+OFFICER_KINDS = frozenset({"quarter"})
 CONTENT_TYPES = {
     "text": b"text/plain; charset=utf-8",
     "json": b"application/json; charset=utf-8",
@@ -43,11 +48,6 @@ CONTENT_TYPES = {
     "svg": b"image/svg+xml",
     "png": b"image/png",
 }
-
-
-def inspectorate_only(principal: Principal) -> bool:
-    """The default officer-figures check: tokens without a unit (督察, 政工 at the city)."""
-    return not principal.unit
 
 
 class ReportApi:
@@ -59,13 +59,11 @@ class ReportApi:
         store: ReportStore,
         settings: ReportSettings,
         authenticate: Authenticate,
-        may_see_officers: Callable[[Principal], bool] = inspectorate_only,
     ) -> None:
         self.db = db
         self.store = store
         self.settings = settings
         self.authenticate = authenticate
-        self.may_see_officers = may_see_officers
 
     def serve(self, request: Request, handler: Callable[..., Any]) -> Any:
         principal = self.authenticate(request)
@@ -104,25 +102,21 @@ class ReportApi:
             log.failure("report API request {uri} failed", failure, uri=request.uri)
             send_error(request, 500, "the server failed; see its log")
 
-    def scoped_unit(self, tx: Any, principal: Principal, unit: str | None) -> tuple[str, set[str]]:
-        """The unit asked for (default: the token's, else the city) and the token's units."""
+    def scoped_unit(
+        self, tx: Any, principal: Principal, unit: str | None, action: str = perm.REPORT_READ
+    ) -> tuple[str, set[str]]:
+        """The unit asked for (default: the person's own, else the city) and the units the
+        person may read, as ``gateway.accounts.permissions`` decides for ``action``."""
         units = self.store.units(tx)
-        codes = {u.code for u in units}
-        if principal.unit and principal.unit not in codes:
-            raise ApiError(
-                403,
-                f"token {principal.name!r} is scoped to unit "
-                f"{principal.unit!r}, which does not exist",
-            )
-        allowed = subtree(units, principal.unit) if principal.unit else codes
-        if unit is not None and unit not in codes:
+        tree = perm.MappingUnitTree({u.code: u.parent for u in units})
+        if unit is not None and unit not in tree:
             raise ApiError(400, f"unit {unit!r} does not exist")
-        chosen = unit or principal.unit or compute.root_code(units) or ""
-        if chosen not in allowed:
-            raise ApiError(
-                403,
-                f"token {principal.name!r} (unit {principal.unit!r}) may not read unit {chosen!r}",
-            )
+        scope = perm.scope_units(principal, tree)
+        chosen = unit or scope or compute.root_code(units) or ""
+        decision = perm.check(principal, action, chosen, tree)
+        if not decision:
+            raise ApiError(403, decision.reason)
+        allowed = {u.code for u in units} if scope is None else subtree(units, scope)
         return chosen, allowed
 
     def span(self, request: Request) -> tuple[datetime, datetime, Period]:
@@ -205,6 +199,9 @@ class RankingResource(Resource):
         return self.api.serve(request, self._ranking)
 
     def _ranking(self, request: Request, principal: Principal) -> Any:
+        decision = perm.may(principal, perm.REPORT_READ)
+        if not decision:
+            raise ApiError(403, decision.reason)
         text = _arg(request, "month")
         settings = self.api.settings
         if text is None:
@@ -275,14 +272,12 @@ class OfficersResource(Resource):
         return self.api.serve(request, self._officers)
 
     def _officers(self, request: Request, principal: Principal) -> Any:
-        if not self.api.may_see_officers(principal):
-            raise ApiError(403, f"token {principal.name!r} may not read per-officer figures")
         unit = _arg(request, "unit")
         start, end, period = self.api.span(request)
         formula = self.api.settings.satisfaction
 
         def read(tx: Any) -> dict[str, Any]:
-            code, _ = self.api.scoped_unit(tx, principal, unit)
+            code, _ = self.api.scoped_unit(tx, principal, unit, perm.REPORT_OFFICERS)
             rows = self.api.store.officer_figures(tx, start, end, code)
             return {
                 "unit": code,
@@ -328,10 +323,12 @@ class ArchiveResource(Resource):
 
         def read(tx: Any) -> dict[str, Any]:
             _, allowed = self.api.scoped_unit(tx, principal, None)
+            officers = bool(perm.may(principal, perm.REPORT_OFFICERS))
             files = [
                 r
                 for r in self.api.store.archived(tx, kind)
-                if not r.unit_code or r.unit_code in allowed
+                if (not r.unit_code or r.unit_code in allowed)
+                and (officers or r.kind not in OFFICER_KINDS)
             ]
             return {
                 "reports": [
@@ -376,6 +373,10 @@ class ArchivedFileResource(Resource):
                 raise ApiError(404, "no such report")
             if record.unit_code and record.unit_code not in allowed:
                 raise ApiError(403, f"token {principal.name!r} may not read report {record.id}")
+            if record.kind in OFFICER_KINDS:
+                decision = perm.may(principal, perm.REPORT_OFFICERS)
+                if not decision:
+                    raise ApiError(403, f"report {record.id} names officers: {decision.reason}")
             path = Path(record.path)
             try:
                 body = path.read_bytes()
