@@ -75,6 +75,7 @@ class Console:
     cases: Any = None  # gateway.cases.store.CaseStore; None: no case pages
     case_settings: Any = None
     evidence_path: Any = None  # digest -> Path, the API's layout (CasesResource.evidence_path)
+    trend_cache: dict[Any, Any] = field(default_factory=dict)  # gateway.console.pages
     sessions: SessionStore = field(init=False)
     throttle: LoginThrottle = field(init=False)
     env: Environment = field(init=False)

@@ -117,6 +117,7 @@ def seed(session: Any, audio_dir: Path) -> dict[str, Any]:
                 rating=rating,
                 comment=XSS if code == "S2" and rating else None,
                 sent_at=at,
+                occurred_at=at,
                 created_at=at,
             )
             session.add(survey)
