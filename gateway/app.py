@@ -147,7 +147,8 @@ def report_resources(app: Any, settings: Settings, authenticate: Any) -> Any:
     from storage.report_store import SqlReportStore
 
     reports = getattr(settings, "reports", None) or ReportSettings()
-    return report_api(ReportApi(app.db, SqlReportStore(), reports, authenticate))
+    app.report_api = ReportApi(app.db, SqlReportStore(), reports, authenticate)  # the console too
+    return report_api(app.report_api)
 
 
 def make_console(app: Any, settings: Settings, recordings: str | None, cases: Any = None) -> Any:
@@ -169,6 +170,7 @@ def make_console(app: Any, settings: Settings, recordings: str | None, cases: An
     if clock is None:
         from twisted.internet import reactor as clock
     console = Console(SqlConsoleStore(app.db), users, settings.service.zone, clock, recordings)
+    console.reports = getattr(app, "report_api", None)  # the API's reports: the same checks
     if cases is not None:  # the API's case resource: the same store, settings, evidence files
         console.cases = cases.store
         console.case_settings = cases.settings

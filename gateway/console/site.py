@@ -8,6 +8,7 @@ from twisted.web.server import Request
 from gateway.console.cases import CaseInbox, CasePage
 from gateway.console.files import Export, RecordingPlayer, Static
 from gateway.console.pages import AuditLog, CallbackList, Dashboard, SurveyList
+from gateway.console.reports import RankingPage, ReportArchive
 from gateway.console.signin import Login, Logout
 from gateway.console.web import PREFIX, Console, redirect, security_headers
 
@@ -30,6 +31,8 @@ class ConsoleRoot(Resource):
         self.putChild(b"static", Static())
         self.putChild(b"cases", CaseInbox(console))
         self.putChild(b"case", CasePage(console))
+        self.putChild(b"ranking", RankingPage(console))
+        self.putChild(b"reports", ReportArchive(console))
 
     def render_GET(self, request: Request) -> bytes:
         security_headers(request)
