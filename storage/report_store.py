@@ -318,6 +318,23 @@ class SqlReportStore:
         out = sorted(table.items(), key=lambda kv: (-kv[1].events, kv[0]))
         return out
 
+    def overdue_now(self, tx: Session, now: datetime) -> tuple[int, int]:
+        callbacks = tx.scalar(
+            sa.select(sa.func.count())
+            .select_from(CallbackTask)
+            .where(
+                CallbackTask.overdue.is_(True),
+                CallbackTask.status.in_(("pending", "in_progress", "manual")),
+                CallbackTask.completed_at.is_(None),
+            )
+        )
+        cases = tx.scalar(
+            sa.select(sa.func.count())
+            .select_from(Case)
+            .where(Case.state.not_in(sorted(cs.FINAL)), Case.due_at <= now)
+        )
+        return int(callbacks or 0), int(cases or 0)
+
     save_proposals = staticmethod(report_records.save_proposals)
     interviews = staticmethod(report_records.interviews)
     decide_interview = staticmethod(report_records.decide_interview)

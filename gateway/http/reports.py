@@ -388,6 +388,107 @@ class ArchivedFileResource(Resource):
         return self.api.db.run(read)
 
 
+class InterviewsResource(Resource):
+    """``GET /api/v1/reports/interviews?month=`` lists the 约谈 records the rankings proposed;
+    ``POST /api/v1/reports/interviews/{id}`` with ``{"decision": "confirmed"|"dismissed"}``
+    decides one (``ladder.decide``, within the deciding person's units); deciding twice changes
+    nothing (the first decision is returned, 409)."""
+
+    routes = (
+        Route("GET", "/api/v1/reports/interviews", "token", "List 约谈 records"),
+        Route(
+            "POST",
+            "/api/v1/reports/interviews/{id}",
+            "unit",
+            "Confirm or dismiss a proposed 约谈",
+            example_path="/api/v1/reports/interviews/1",
+            outside=Outside(
+                path="/api/v1/reports/interviews/{foreign_interview}",
+                body={"decision": "confirmed"},
+            ),
+        ),
+    )
+
+    def __init__(self, api: ReportApi) -> None:
+        super().__init__()
+        self.api = api
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        return InterviewResource(self.api, path.decode("utf-8", "replace"))
+
+    def render_GET(self, request: Request) -> Any:
+        return self.api.serve(request, self._list)
+
+    def _list(self, request: Request, principal: Principal) -> Any:
+        decision = perm.may(principal, perm.REPORT_READ)
+        if not decision:
+            raise ApiError(403, decision.reason)
+        month = _arg(request, "month")
+
+        def read(tx: Any) -> dict[str, Any]:
+            return {"interviews": [_interview(i) for i in self.api.store.interviews(tx, month)]}
+
+        return self.api.db.run(read)
+
+
+def _interview(i: Any) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "unit_code": i.unit_code,
+        "month": i.month,
+        "kind": i.kind,
+        "interviewees": list(i.interviewees),
+        "deduction": i.deduction,
+        "status": i.status,
+        "decided_by": i.decided_by,
+        "decided_at": i.decided_at.isoformat() if i.decided_at else None,
+    }
+
+
+class InterviewResource(Resource):
+    isLeaf = True
+
+    def __init__(self, api: ReportApi, ident: str) -> None:
+        super().__init__()
+        self.api = api
+        self.ident = ident
+
+    def render_POST(self, request: Request) -> Any:
+        return self.api.serve(request, self._decide)
+
+    def _decide(self, request: Request, principal: Principal) -> Any:
+        import json
+
+        if not self.ident.isdigit():
+            raise ApiError(404, "no such 约谈 record")
+        try:
+            body = json.loads(request.content.read(65536) or b"{}")
+        except ValueError:
+            raise ApiError(400, "the body is not JSON") from None
+        decision = body.get("decision") if isinstance(body, dict) else None
+        if decision not in ("confirmed", "dismissed"):
+            raise ApiError(400, "'decision' must be 'confirmed' or 'dismissed'")
+        now = datetime.now(UTC)
+
+        def write(tx: Any) -> dict[str, Any]:
+            record = next(
+                (i for i in self.api.store.interviews(tx) if i.id == int(self.ident)), None
+            )
+            if record is None:
+                raise ApiError(404, "no such 约谈 record")
+            units = self.api.store.units(tx)
+            tree = perm.MappingUnitTree({u.code: u.parent for u in units})
+            allowed = perm.check(principal, perm.LADDER_DECIDE, record.unit_code, tree)
+            if not allowed:
+                raise ApiError(403, allowed.reason)
+            if record.status != "proposed":
+                raise ApiError(409, f"约谈 record {record.id} is already {record.status}")
+            done = self.api.store.decide_interview(tx, record.id, decision, principal.name, now)
+            return _interview(done)
+
+        return self.api.db.run(write)
+
+
 def report_api(api: ReportApi) -> Resource:
     """The ``reports`` node to ``putChild`` under ``/api/v1``."""
     from gateway.http.api import ApiNode
@@ -397,4 +498,5 @@ def report_api(api: ReportApi) -> Resource:
     node.putChild(b"ranking", RankingResource(api))
     node.putChild(b"officers", OfficersResource(api))
     node.putChild(b"archive", ArchiveResource(api))
+    node.putChild(b"interviews", InterviewsResource(api))
     return node

@@ -152,6 +152,11 @@ class ReportStore(Protocol):
         first."""
         ...
 
+    def overdue_now(self, tx: Tx, now: datetime) -> tuple[int, int]:
+        """(callback tasks still open and overdue, cases open past their due time) at ``now``,
+        whenever their events occurred: what the daily notice must chase."""
+        ...
+
     def save_proposals(
         self, tx: Tx, proposals: list[InterviewProposal], now: datetime
     ) -> list[Interview]:
@@ -241,6 +246,16 @@ class InMemoryReportStore:
         rows = [(key, count_facts(fs)) for key, fs in groups.items()]
         rows.sort(key=lambda row: (-row[1].events, row[0]))
         return rows
+
+    def overdue_now(self, tx: Tx, now: datetime) -> tuple[int, int]:
+        callbacks = sum(
+            1
+            for f in self.facts
+            if f.callback_overdue
+            and f.callback_status in ("pending", "in_progress", "manual")
+            and not f.callback_completed
+        )
+        return callbacks, sum(1 for f in self.facts if f.case_overdue)
 
     def save_proposals(
         self, tx: Tx, proposals: list[InterviewProposal], now: datetime

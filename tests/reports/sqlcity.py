@@ -125,7 +125,7 @@ def apply_outcomes(session, now: datetime) -> None:
                 comment=COMMENTS[i % len(COMMENTS)] or None,
             )
             if rating == "unsatisfied":
-                status = ("completed", "manual", "no_input", "pending")[i % 4]
+                status = ("completed", "manual", "no_input", "pending")[(i // 4) % 4]
                 state = CASE_STATES[i % len(CASE_STATES)]
                 substantiated = state not in ("open", "verifying", "unsubstantiated")
                 session.add(
@@ -152,7 +152,7 @@ def apply_outcomes(session, now: datetime) -> None:
                         status=status,
                         reason_key=str(i % 5 + 1) if status == "completed" and i % 3 else None,
                         completed_at=sent + timedelta(hours=3) if i % 8 == 1 else None,
-                        overdue=i % 6 == 0,
+                        overdue=i % 5 == 0,
                         created_at=sent + timedelta(minutes=10),
                         updated_at=now,
                     )

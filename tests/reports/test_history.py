@@ -51,11 +51,17 @@ def test_the_seed_sentence_at_full_scale():
     )
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/h.db"
+    return request.getfixturevalue("pg_url")
+
+
 @pytest.mark.timeout(600)
 @pytest_twisted.inlineCallbacks
-def test_history_through_the_pipeline_prints_the_seeds_figures_scaled(tmp_path, capsys):
+def test_history_through_the_pipeline_prints_the_seeds_figures_scaled(url, tmp_path, capsys):
     """`simulate history` (its runner: the command wraps it in the reactor) at 1/500 scale."""
-    url = f"sqlite:///{tmp_path}/h.db"
     config = tmp_path / "pj.toml"
     config.write_text(
         f'[service]\ndata_dir = "{tmp_path}"\n[database]\nurl = "{url}"\n[smpp]\nsystem_id = "t"\n',

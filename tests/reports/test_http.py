@@ -184,3 +184,20 @@ def test_archived_quarterly_analyses_name_officers_and_need_report_officers(site
     assert quarterly.id not in [r["id"] for r in listed]
     listed = json.loads(get(site, "/api/v1/reports/archive", "u-inspector")[1])["reports"]
     assert quarterly.id in [r["id"] for r in listed]
+
+
+def test_interviews_listed_and_decided_by_an_inspector(site):
+    code, body = get(site, "/api/v1/reports/interviews?month=2018-05", "u-viewer")
+    records = json.loads(body)["interviews"]
+    assert code == 200 and records and {r["status"] for r in records} == {"proposed"}
+    url = f"/api/v1/reports/interviews/{records[0]['id']}"
+    refused = request(site.root, "POST", url, "u-viewer", {"decision": "confirmed"})
+    assert refused.responseCode == 403
+    bad = request(site.root, "POST", url, "u-inspector", {"decision": "maybe"})
+    assert bad.responseCode == 400
+    done = request(site.root, "POST", url, "u-inspector", {"decision": "confirmed"})
+    answer = json.loads(b"".join(done.written))
+    assert done.responseCode == 200 and answer["status"] == "confirmed"
+    assert answer["decided_by"] == "zhang"
+    again = request(site.root, "POST", url, "u-inspector", {"decision": "dismissed"})
+    assert again.responseCode == 409

@@ -213,3 +213,33 @@ def test_case_figures_count_the_cases_of_the_periods_surveys(city):
         got.cases_overdue,
     ) == expected
     assert got.rectification_rate == expected[2] / expected[0]
+
+
+def test_overdue_now_counts_open_work_past_its_time(city):
+    from storage.case_models import Case
+    from storage.models import CallbackTask
+
+    _, db = city
+    now = datetime(2018, 6, 10, tzinfo=UTC)
+    got = db.run_sync(SqlReportStore().overdue_now, now)
+
+    def recount(session):
+        tasks = session.scalars(sa.select(CallbackTask)).all()
+        cases = session.scalars(sa.select(Case)).all()
+        return (
+            sum(
+                t.overdue
+                and t.status in ("pending", "in_progress", "manual")
+                and t.completed_at is None
+                for t in tasks
+            ),
+            sum(
+                c.state not in ("closed", "unsubstantiated")
+                and c.due_at is not None
+                and c.due_at <= now
+                for c in cases
+            ),
+        )
+
+    expected = db.run_sync(recount)
+    assert got == expected and expected[0] and expected[1]
