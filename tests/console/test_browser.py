@@ -207,6 +207,7 @@ async def test_the_main_pages_fit_an_office_screen_and_a_phone(
         "callbacks": "/console/callbacks",
         "audit": "/console/audit",
         "cases": "/console/cases?box=all",
+        "ranking": "/console/ranking?month=2026-11",
     }
 
     def steps() -> dict[str, int]:
