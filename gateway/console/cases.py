@@ -24,7 +24,16 @@ from gateway.cases.actions import ActionError, parse_action
 from gateway.cases.store import CaseConflict, CaseError, CaseForbidden, CaseNotFound, CaseQuery
 from gateway.console.access import ForbiddenError
 from gateway.console.sessions import Session
-from gateway.console.web import PREFIX, BadRequestError, Html, Page, arg, int_arg, redirect
+from gateway.console.web import (
+    PREFIX,
+    BadRequestError,
+    Download,
+    Html,
+    Page,
+    arg,
+    int_arg,
+    redirect,
+)
 
 PAGE_SIZE = 50
 STATE_LABELS = {
@@ -113,16 +122,34 @@ class CasePage(Page):
     """``/console/cases/<id>``: GET the case; POST one action (or an evidence upload)."""
 
     def _case_id(self, request: Request) -> int:
-        ident = b"/".join(request.postpath).decode("utf-8", "replace")
+        ident = request.postpath[0].decode("utf-8", "replace") if request.postpath else ""
         if not ident.isdigit() or len(ident) > 18:
             raise BadRequestError("案件编号不正确")
         return int(ident)
+
+    def _evidence(self, request: Request, session: Session, case_id: int) -> Any:
+        """``/console/case/<id>/evidence/<evidence id>``: the file, through the store's own
+        check (and audit), as the API serves it."""
+        rest = [p.decode("utf-8", "replace") for p in request.postpath[1:]]
+        if len(rest) != 2 or rest[0] != "evidence" or not rest[1].isdigit():
+            return Html("error.html", {"message": "页面不存在"}, 404)
+
+        def send(file: Any) -> Any:
+            path = self.console.evidence_path(file.sha256)
+            if not path.is_file():
+                return Html("error.html", {"message": "材料文件已丢失"}, 404)
+            return Download(path.read_bytes(), file.content_type, file.filename)
+
+        d = self.console.cases.evidence(session.user, case_id, int(rest[1]))
+        return d.addCallback(send).addErrback(_case_errors)
 
     def get(self, request: Request, session: Session) -> Any:
         store = self.console.cases
         if store is None:
             raise ForbiddenError("督办案件功能未启用")
         case_id = self._case_id(request)
+        if len(request.postpath) > 1:
+            return self._evidence(request, session, case_id)
         d = store.case(session.user, case_id, self.console.now())
         d.addCallback(lambda case: self._show(case, arg(request, "done")))
         return d.addErrback(_case_errors)

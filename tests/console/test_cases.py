@@ -76,6 +76,14 @@ async def test_a_case_goes_from_open_to_closed_across_roles(console_site: Consol
     assert reply.code == 303, reply.text
     page = await act(unit, case_id, "rectify", measure="已批评教育")
     assert "整改照片.png" in page.text and state(page) == "整改中"
+    link = re.search(r'href="(/console/case/\d+/evidence/\d+)"', page.text).group(1)
+    download = await insp.get(link)
+    assert download.code == 200 and download.body == PNG
+    assert download.header("content-type") == "image/png"
+    assert download.header("content-disposition").startswith("attachment; filename*=UTF-8''")
+    outsider = console_site.client()
+    await outsider.sign_in("h2")
+    assert (await outsider.get(link)).code == 403
     assert state(await act(unit, case_id, "submit", note="请审核")) == "待审核"
     review_box = await insp.get("/console/cases?box=review")
     assert f'href="/console/case/{case_id}"' in review_box.text
