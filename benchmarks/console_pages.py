@@ -43,8 +43,25 @@ PAGES = (
     ("surveys, next page", "/console/surveys?after=5000000"),
     ("callback results", "/console/callbacks?from=2018-06-01&to=2018-06-30"),
     ("audit log", "/console/audit"),
-    ("cases inbox", "/console/cases?box=all"),
+    ("cases inbox, all", "/console/cases?box=all"),
+    ("cases inbox, to verify", "/console/cases?box=verify"),
+    ("cases inbox, overdue", "/console/cases?box=overdue"),
 )
+
+
+CASES = """
+INSERT INTO cases (origin, unit_id, event_unit_id, state, version, opened_at, due_at, phone,
+    complaint, measures, returns, updated_at)
+SELECT 'complaint', u.ids[1 + g % array_length(u.ids, 1)], u.ids[1 + g % array_length(u.ids, 1)],
+    (ARRAY['open', 'verifying', 'substantiated', 'unsubstantiated', 'rectifying',
+           'under_review', 'closed'])[1 + g % 7],
+    1, timestamptz '2017-05-01 00:00+08' + (g::float8 / :n) * interval '436 days',
+    timestamptz '2017-05-06 00:00+08' + (g::float8 / :n) * interval '436 days',
+    '139' || lpad(g::text, 8, '0'), '投诉内容 ' || g, '[]', 0, now()
+FROM generate_series(1, :n) AS g,
+     (SELECT array_agg(id ORDER BY id) AS ids FROM units WHERE kind IN ('station', 'department'))
+     AS u
+"""
 
 
 def _reports_benchmark() -> Any:
@@ -87,7 +104,9 @@ async def measure(reactor: Any, url: str, runs: int) -> list[tuple[str, str, lis
     )
     app = SimpleNamespace(db=db, console_users=users, reactor=clock)
     root = Resource()
-    root.putChild(b"console", make_console(app, settings, None))
+    from gateway.demo.serve import _cases
+
+    root.putChild(b"console", make_console(app, settings, None, _cases(db, settings)))
     port = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
     base = f"http://127.0.0.1:{port.getHost().port}"
     out = []
@@ -122,6 +141,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", help="an existing database to read (not changed)")
     parser.add_argument("--surveys", type=int, default=1_000_000)
+    parser.add_argument("--cases", type=int, default=100_000, help="cases to generate")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
     args = parser.parse_args()
@@ -141,6 +161,9 @@ def main() -> int:
             for f in ("units.csv", "officers.csv"):
                 db.run_sync(import_file, (REPO / "conf" / f).read_text("utf-8"), f)
             _reports_benchmark().generate(db, args.surveys, 500_000)
+            db.run_sync(lambda s: s.execute(sa.text(CASES), {"n": args.cases}))
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(sa.text("VACUUM ANALYZE cases"))
             db.stop()
         engine = sa.create_engine(url)
         with engine.connect() as conn:
@@ -151,7 +174,7 @@ def main() -> int:
         print(f"{name}: {count:,} surveys, {cases:,} cases" + ("" if has_cases else " (no table)"))
         if not has_cases:
             global PAGES
-            PAGES = tuple(p for p in PAGES if p[0] != "cases inbox")
+            PAGES = tuple(p for p in PAGES if not p[0].startswith("cases"))
         task.react(lambda r: defer.ensureDeferred(measure(r, url, args.runs)))
     except SystemExit as done:
         if done.code not in (0, None):
