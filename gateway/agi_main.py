@@ -18,16 +18,18 @@ INBOUND_MODE = "inbound"
 
 def line_store(cfg: Any) -> Any:
     """The evaluation line's store for the script's configuration: ``[survey]`` (reply texts,
-    code digits) and the database of ``[service]``/``[database]``."""
+    code digits), ``[cases]`` (the cases a call opens) and the database of
+    ``[service]``/``[database]``."""
+    from gateway.cases.settings import CaseSettings
     from gateway.configload import load_section
     from gateway.surveys.settings import SurveySettings
     from ivr.agi_callback import database_url
     from storage.inbound_results import LineStore
 
-    survey = load_section(
-        SurveySettings, cfg.data.get("survey", {}), "survey", cfg.path or "(defaults)", cfg.env
-    )
-    return LineStore(database_url(cfg), survey)
+    source = cfg.path or "(defaults)"
+    survey = load_section(SurveySettings, cfg.data.get("survey", {}), "survey", source, cfg.env)
+    cases = load_section(CaseSettings, cfg.data.get("cases", {}), "cases", source, cfg.env)
+    return LineStore(database_url(cfg), survey, cases)
 
 
 def run_line(agi: Any, config_path: str, env: dict[str, str], err: Any) -> tuple[Any, str]:

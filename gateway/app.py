@@ -179,7 +179,9 @@ def make_console(app: Any, settings: Settings, recordings: str | None, cases: An
     return console_resource(console)
 
 
-def spool_ingester(db: Any, directory: str, survey: Any = None) -> Callable[[], Deferred[Any]]:
+def spool_ingester(
+    db: Any, directory: str, survey: Any = None, cases: Any = None
+) -> Callable[[], Deferred[Any]]:
     """The ``ingest_spool`` argument for a real ``storage.db.Database``: runs
     ``ivr.spool.ingest_spool`` (blocking, one transaction per file) on the database threads
     and logs what it found."""
@@ -212,7 +214,7 @@ def spool_ingester(db: Any, directory: str, survey: Any = None) -> Callable[[], 
         from ivr.inbound_spool import ingest_line_spool
         from storage.inbound_results import session_inbound_writer
 
-        result = ingest_line_spool(directory, session_inbound_writer(db.sessions, survey))
+        result = ingest_line_spool(directory, session_inbound_writer(db.sessions, survey, cases))
         if result.ingested or result.bad:
             log.info(
                 "evaluation line spool: {ingested} calls stored, {bad} unreadable moved to bad/",
@@ -314,7 +316,7 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         clock,
         store=SqlCallbackStore(settings.cases),
         worker=settings.callbacks.worker or instance,
-        ingest_spool=spool_ingester(app.db, spool, settings.survey),
+        ingest_spool=spool_ingester(app.db, spool, settings.survey, settings.cases),
         take_line=trunk_lines(settings),
     )
     app.callbacks.setServiceParent(app)

@@ -17,12 +17,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gateway.cases.opening import CaseOpening
+from gateway.cases.settings import CaseSettings
 from gateway.surveys import lifecycle as lc
 from gateway.surveys.classifier import Reading
 from gateway.surveys.codes import well_formed
 from gateway.surveys.settings import SurveySettings
 from ivr.inbound_flow import InboundResult
 from storage import models as m
+from storage.case_rows import attach_callback, open_cases, openings_for_surveys
 from storage.db import make_engine, make_session_factory, transaction
 from storage.survey_rows import COLUMNS, load_records, record_of, write_records
 
@@ -70,9 +73,15 @@ class SqlSurveyDirectory:
 
 
 def write_inbound(
-    session: Session, result: InboundResult, settings: SurveySettings, now: datetime
+    session: Session,
+    result: InboundResult,
+    settings: SurveySettings,
+    now: datetime,
+    cases: CaseSettings | None = None,
 ) -> m.PhoneCall | None:
-    """Store one call; None when a call with this channel id was stored already."""
+    """Store one call; None when a call with this channel id was stored already. ``cases``
+    (``[cases]``) times the supervision cases the call opens."""
+    cases = cases or CaseSettings()
     channel_id = result.channel_id or f"line-{now.timestamp():.6f}"
     exists = session.scalar(sa.select(m.PhoneCall.id).where(m.PhoneCall.channel_id == channel_id))
     if exists is not None:
@@ -96,9 +105,9 @@ def write_inbound(
     session.add(call)
     session.flush()
     if result.survey_id is not None and result.rating is not None:
-        _rate(session, call, result, settings, ended)
+        _rate(session, call, result, settings, ended, cases)
     if result.complaint_key is not None:
-        _complain(session, call, result)
+        _complain(session, call, result, ended, cases)
     session.add(
         m.AuditEntry(
             actor="ivr",
@@ -125,6 +134,7 @@ def _rate(
     result: InboundResult,
     settings: SurveySettings,
     at: datetime,
+    cases: CaseSettings,
 ) -> None:
     assert result.survey_id is not None and result.rating is not None
     before = load_records(session, [result.survey_id])
@@ -154,10 +164,13 @@ def _rate(
                     )
                 )
                 session.flush()
-            case _:  # the cases output (h14) lands here: opened in this transaction
+            case lc.OpenCase(survey_id=survey_id, origin=origin):
+                # as for an SMS reply: the case opens in the rating's transaction
+                open_cases(session, openings_for_surveys(session, [survey_id], origin, at), cases)
+            case _:
                 pass
     if result.reason_key is not None:
-        _callback_done(session, call, result, at)
+        _callback_done(session, call, result, at, cases)
 
 
 def _has_task(session: Session, survey_id: int) -> bool:
@@ -166,9 +179,10 @@ def _has_task(session: Session, survey_id: int) -> bool:
 
 
 def _callback_done(
-    session: Session, call: m.PhoneCall, result: InboundResult, at: datetime
+    session: Session, call: m.PhoneCall, result: InboundResult, at: datetime, cases: CaseSettings
 ) -> None:
-    """The caller gave the reason on the line: the survey's pending callback is done."""
+    """The caller gave the reason on the line: the survey's pending callback is done, and its
+    answers and voice message go onto the survey's case as a callback's would."""
     task = session.scalars(
         sa.select(m.CallbackTask).where(m.CallbackTask.survey_id == result.survey_id)
     ).one_or_none()
@@ -200,17 +214,29 @@ def _callback_done(
     session.add(attempt)
     session.flush()
     rec = result.recording
+    recording = None
     if rec is not None:
-        session.add(
-            m.Recording(
-                call_attempt_id=attempt.id,
-                path=rec.path,
-                duration_seconds=rec.seconds,
-                size_bytes=rec.bytes,
-                sha256=rec.sha256,
-                partial=rec.partial,
-            )
+        recording = m.Recording(
+            call_attempt_id=attempt.id,
+            path=rec.path,
+            duration_seconds=rec.seconds,
+            size_bytes=rec.bytes,
+            sha256=rec.sha256,
+            partial=rec.partial,
         )
+        session.add(recording)
+        session.flush()
+    attach_callback(
+        session,
+        task.survey_id,
+        consent=result.consent,
+        reason_key=result.reason_key,
+        rating=result.rating,
+        recording_id=recording.id if recording is not None else None,
+        actor="ivr",
+        now=at,
+        settings=cases,
+    )
     task.status = "completed"
     task.attempts = number
     task.reason_key = result.reason_key
@@ -220,22 +246,53 @@ def _callback_done(
     call.call_attempt_id = attempt.id
 
 
-def _complain(session: Session, call: m.PhoneCall, result: InboundResult) -> None:
+#: What the inspectorate reads for each complaint category (``ivr.inbound_flow.COMPLAINTS``).
+COMPLAINT_LABELS = {
+    "attitude": "服务态度",
+    "efficiency": "办事效率",
+    "misconduct": "执法不规范",
+    "other": "其他问题",
+}
+
+
+def _complain(
+    session: Session, call: m.PhoneCall, result: InboundResult, at: datetime, cases: CaseSettings
+) -> None:
+    """Keep the complaint and open its case (origin ``complaint``) at the root of the unit
+    tree, where the inspectorate assigns it by hand."""
     rec = result.recording
-    session.add(
-        m.Complaint(
-            phone_call_id=call.id,
-            caller=result.caller,
-            category_key=result.complaint_key,
-            category=result.complaint or "other",
-            recording_path=rec.path if rec else None,
-            recording_seconds=rec.seconds if rec else None,
-            recording_bytes=rec.bytes if rec else None,
-            recording_sha256=rec.sha256 if rec else None,
-            recording_partial=bool(rec and rec.partial),
-            status="open",
-        )
+    category = result.complaint or "other"
+    complaint = m.Complaint(
+        phone_call_id=call.id,
+        caller=result.caller,
+        category_key=result.complaint_key,
+        category=category,
+        recording_path=rec.path if rec else None,
+        recording_seconds=rec.seconds if rec else None,
+        recording_bytes=rec.bytes if rec else None,
+        recording_sha256=rec.sha256 if rec else None,
+        recording_partial=bool(rec and rec.partial),
+        status="open",
     )
+    session.add(complaint)
+    root = session.scalar(
+        sa.select(m.Unit.code).where(m.Unit.parent_id.is_(None)).order_by(m.Unit.id).limit(1)
+    )
+    if root is None:  # no unit registry yet: the complaint waits, open
+        return
+    text = f"电话评价热线投诉：{COMPLAINT_LABELS.get(category, category)}"
+    if rec is not None:
+        text += f"（语音留言 {rec.path}，{rec.seconds or 0:.1f} 秒）"
+    opening = CaseOpening(
+        event_unit_code=root,
+        origin="complaint",
+        at=at,
+        actor="ivr",
+        phone=result.caller,
+        complaint=text,
+    )
+    [case_id] = open_cases(session, [opening], cases)
+    complaint.case_id, complaint.status = case_id, "case_opened"
 
 
 def session_directory(
@@ -259,31 +316,36 @@ class LineStore:
     """The AGI process's one connection for a call: the directory while it runs, the writer
     after (a database that does not answer fails within 5 s)."""
 
-    def __init__(self, url: str, settings: SurveySettings) -> None:
+    def __init__(
+        self, url: str, settings: SurveySettings, cases: CaseSettings | None = None
+    ) -> None:
         kwargs: dict[str, Any] = {}
         if url.startswith("postgresql"):
             kwargs["connect_args"] = {"connect_timeout": 5}
         self.engine = make_engine(url, **kwargs)
         self.sessions = make_session_factory(self.engine)
         self.settings = settings
+        self.cases = cases
         self.code_length = settings.code_digits + 1
         self.directory = session_directory(self.sessions, settings, lambda: datetime.now(UTC))
 
     def write(self, result: InboundResult) -> bool:
         with transaction(self.sessions) as session:
-            return write_inbound(session, result, self.settings, datetime.now(UTC)) is not None
+            now = datetime.now(UTC)
+            return write_inbound(session, result, self.settings, now, self.cases) is not None
 
     def close(self) -> None:
         self.engine.dispose()
 
 
 def session_inbound_writer(
-    session_factory: Any, settings: SurveySettings
+    session_factory: Any, settings: SurveySettings, cases: CaseSettings | None = None
 ) -> Callable[[InboundResult], bool]:
     """Each call in its own transaction of ``session_factory`` (the daemon's spool ingest)."""
 
     def write(result: InboundResult) -> bool:
         with transaction(session_factory) as session:
-            return write_inbound(session, result, settings, datetime.now(UTC)) is not None
+            now = datetime.now(UTC)
+            return write_inbound(session, result, settings, now, cases) is not None
 
     return write

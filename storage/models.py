@@ -549,8 +549,9 @@ COMPLAINT_STATUSES = ("open", "case_opened")
 
 
 class Complaint(Base):
-    """A complaint left on the evaluation line by a caller with no survey to rate: the
-    inspectorate opens a case for it by hand."""
+    """A complaint left on the evaluation line by a caller with no survey to rate; it opens a
+    supervision case (origin ``complaint``) at the root of the unit tree, for the inspectorate
+    to assign by hand."""
 
     __tablename__ = "complaints"
     __table_args__ = (sa.Index(None, "status", "created_at"),)
@@ -566,6 +567,8 @@ class Complaint(Base):
     recording_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     recording_partial: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    # The supervision case it opened (storage/case_models.py), in the call's transaction.
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"))
     created_at: Mapped[datetime] = created_column()
 
 

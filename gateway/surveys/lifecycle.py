@@ -353,7 +353,8 @@ def _rate(
     )
     outputs: tuple[Output, ...] = (ReplyMarked(event.inbound_id, "matched"),)
     if rating == "unsatisfied":
-        outputs += (OpenCase(record.id, record.unit_id),)
+        origin = "sms_unsatisfied" if event.via == "sms" else "ivr_unsatisfied"
+        outputs += (OpenCase(record.id, record.unit_id, origin),)
     if record.status == "opted_out" or not record.phone:
         return Step(record, outputs)
     if event.via == "sms":

@@ -12,6 +12,7 @@ import pytest
 
 from ivr.lines import INBOUND, LinePool
 from storage import models as m
+from storage.case_models import Case
 from tests.fakes.agi_asterisk import HangUp, Press, Silence, Speak
 from tests.ivr.line_support import (
     CALLER,
@@ -88,8 +89,12 @@ def test_an_unknown_caller_leaves_a_complaint_with_a_message(one: LineDb, tmp_pa
         "1",
         "attitude",
     )
-    assert complaint.status == "open"
     assert complaint.recording_path and Path(complaint.recording_path).exists()
+    # the complaint opens a supervision case at the root unit, for the inspectorate
+    (case,) = one.rows(Case)
+    assert (complaint.status, complaint.case_id) == ("case_opened", case.id)
+    assert (case.origin, case.survey_id, case.phone) == ("complaint", None, STRANGER)
+    assert "服务态度" in case.complaint and complaint.recording_path in case.complaint
     assert complaint.recording_seconds == 1.8
     (call,) = one.calls()
     assert (call.survey_id, call.ended_how) == (None, "completed")
@@ -157,12 +162,22 @@ def test_unsatisfied_with_a_voice_message_completes_the_callback(
     assert attempt.recording.duration_seconds == 2.8
     assert Path(attempt.recording.path).exists()
     assert one.calls()[0].call_attempt_id == attempt.id
+    # the case opens as for an SMS reply, and takes the call's answers and message
+    (case,) = one.rows(Case)
+    assert (case.survey_id, case.origin, case.reason_key, case.consent) == (
+        survey.id,
+        "ivr_unsatisfied",
+        "2",
+        True,
+    )
+    assert case.recording_id == attempt.recording.id
 
 
 @pytest.mark.parametrize(
     ("script", "rating", "task_status"),
     [
         ([HangUp()], None, None),
+        ([Silence(), HangUp()], None, None),
         ([Press("3"), HangUp()], "unsatisfied", "pending"),
         (
             [Press("3"), Press("1"), HangUp(after_ms=1500, during="record")],
@@ -171,7 +186,7 @@ def test_unsatisfied_with_a_voice_message_completes_the_callback(
         ),
         ([Press("3"), Press("1"), Speak(2000), HangUp()], "unsatisfied", "completed"),
     ],
-    ids=["at-rating", "at-reason", "in-recording", "at-consent"],
+    ids=["at-welcome", "at-rating", "at-reason", "in-recording", "at-consent"],
 )
 def test_a_hangup_at_each_step_keeps_what_was_said(
     one: LineDb, tmp_path: Path, script, rating, task_status
@@ -312,12 +327,13 @@ def test_a_phone_rating_after_an_sms_reply_is_kept_not_counted(one: LineDb, tmp_
         s.flush()
         sms = InboundSms(row.id, CALLER, "10690000", "2", False, now)
         apply_replies(s, [(sms, classify("2"))], SurveySettings(), now)
-    s = call_line(one, tmp_path, Press("1"))
+    s = call_line(one, tmp_path, Press("3"), Press("1"), Speak(1000), Press("2"))
     assert s.exit_code == 0, s.stderr
     survey = one.survey(one.surveys[0])
     assert (survey.rating, survey.rated_via) == ("basically_satisfied", "sms")
     (call,) = one.calls()
-    assert (call.rating, call.counted) == ("satisfied", False)
+    assert (call.rating, call.counted) == ("unsatisfied", False)
+    assert one.rows(m.CallbackTask) == [] and one.rows(Case) == []
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -260,6 +260,7 @@ def test_a_phone_rating_counts_says_so_and_sends_no_thank_you_sms():
     assert (record.status, record.rating, record.rated_via) == ("replied", "unsatisfied", "phone")
     assert not [o for o in outputs if isinstance(o, lc.SendSms)]
     assert [type(o) for o in outputs] == [lc.ReplyMarked, lc.OpenCase, lc.CallbackTaskDue]
+    assert outputs[1] == lc.OpenCase(7, 3, "ivr_unsatisfied")
 
 
 def test_an_sms_after_a_phone_rating_is_kept_not_counted():

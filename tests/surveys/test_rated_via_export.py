@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from ivr.inbound_flow import InboundResult
 from storage import models as m
 from storage import survey_store as ss
+from storage.case_models import Case
 from storage.inbound_results import SqlSurveyDirectory, write_inbound
 from tests.surveys.support import NOW
 from tests.surveys.test_survey_store import add_event, reply, send_all
@@ -89,6 +90,9 @@ def test_an_unsatisfied_rating_by_phone_asks_for_one_callback(db, settings):
     reply(db, settings, "3", phone="13800000009", at=NOW + timedelta(minutes=9))
     tasks = db.run_sync(lambda s: list(s.scalars(sa.select(m.CallbackTask))))
     assert [(t.trigger, t.status) for t in tasks] == [("unsatisfied", "pending")]
+    # one supervision case, opened by the phone rating (an SMS reply would open it the same way)
+    cases = db.run_sync(lambda s: list(s.execute(sa.select(Case.survey_id, Case.origin))))
+    assert cases == [(tasks[0].survey_id, "ivr_unsatisfied")]
     # the phone rating sent no thank-you SMS: the caller was thanked by voice
     kinds = db.run_sync(lambda s: list(s.scalars(sa.select(m.OutboundMessage.kind))))
     assert "thank_you" not in kinds

@@ -5,7 +5,7 @@
 ``complaints``: what a caller with no survey left for the inspectorate.
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0009
 Create Date: 2026-12-03 01:10:00
 """
 
