@@ -124,10 +124,10 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
     from storage.case_store import SqlCaseStore
 
     evidence = str(Path(settings.data_dir) / "evidence")
-    v1.putChild(
-        b"cases",
-        CasesResource(SqlCaseStore(app.db, settings.cases), authenticate, settings.cases, evidence),
+    cases = CasesResource(
+        SqlCaseStore(app.db, settings.cases), authenticate, settings.cases, evidence
     )
+    v1.putChild(b"cases", cases)
     from gateway.http.ladder import LadderResource
     from storage.ladder_store import SqlLadderStore
 
@@ -147,7 +147,7 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
     v1.putChild(b"reports", report_resources(app, settings, authenticate))
     if not settings.http.tokens:
         log.warn("http: no API tokens in the configuration; only users' tokens will be accepted")
-    root.putChild(b"console", make_console(app, settings, recordings))
+    root.putChild(b"console", make_console(app, settings, recordings, cases))
     return make_site(root)
 
 
@@ -182,10 +182,11 @@ def report_resources(app: Any, settings: Settings, authenticate: Any) -> Any:
     from storage.report_store import SqlReportStore
 
     reports = getattr(settings, "reports", None) or ReportSettings()
-    return report_api(ReportApi(app.db, SqlReportStore(), reports, authenticate))
+    app.report_api = ReportApi(app.db, SqlReportStore(), reports, authenticate)  # the console too
+    return report_api(app.report_api)
 
 
-def make_console(app: Any, settings: Settings, recordings: str | None) -> Any:
+def make_console(app: Any, settings: Settings, recordings: str | None, cases: Any = None) -> Any:
     """The supervisors' web console at ``/console``, over the same database and unit rules.
 
     Its users are the user accounts (``pingjing users``), unless ``app.console_users`` holds
@@ -204,6 +205,11 @@ def make_console(app: Any, settings: Settings, recordings: str | None) -> Any:
     if clock is None:
         from twisted.internet import reactor as clock
     console = Console(SqlConsoleStore(app.db), users, settings.service.zone, clock, recordings)
+    console.reports = getattr(app, "report_api", None)  # the API's reports: the same checks
+    if cases is not None:  # the API's case resource: the same store, settings, evidence files
+        console.cases = cases.store
+        console.case_settings = cases.settings
+        console.evidence_path = cases.evidence_path
     app.console = console
     return console_resource(console)
 

@@ -16,7 +16,6 @@ from gateway.masking import mask_phone, mask_phones_in_text
 from storage.api_store import SqlApiStore
 from storage.models import AuditEntry, CallbackTask, ServiceEvent, Survey, Unit
 
-SENT = ("sent", "delivered", "expired", "undeliverable", "replied", "opted_out")
 SATISFIED = ("satisfied", "basically_satisfied")
 OPEN_CALLBACKS = ("pending", "in_progress", "manual")
 
@@ -67,7 +66,9 @@ def _units(session: Session, unit_ids: UnitIds) -> list[tuple[str, str]]:
 def _figures(
     session: Session, unit_ids: UnitIds, periods: list[tuple[datetime, datetime]]
 ) -> list[Figures]:
-    """Sums per period over one range scan of ``surveys (unit_id, created_at)``."""
+    """Sums per period over one range scan of the report index ``surveys (occurred_at,
+    unit_id, rating) INCLUDE (sent_at, ...)`` (when the service happened, as the reports
+    count); callbacks by their creation."""
     if not periods:
         return []
     low = min(start for start, _ in periods)
@@ -79,21 +80,17 @@ def _figures(
             0,
         )
 
-    sent = Survey.status.in_(SENT)
+    at = Survey.occurred_at
     columns = []
     for start, end in periods:
         columns += [
-            within(Survey.created_at, start, end, sent),
-            within(Survey.created_at, start, end, Survey.rating.is_not(None)),
-            within(Survey.created_at, start, end, Survey.rating.in_(SATISFIED)),
-            within(Survey.created_at, start, end, Survey.rating == "unsatisfied"),
+            within(at, start, end, Survey.sent_at.is_not(None)),
+            within(at, start, end, Survey.rating.is_not(None)),
+            within(at, start, end, Survey.rating.in_(SATISFIED)),
+            within(at, start, end, Survey.rating == "unsatisfied"),
         ]
     row = session.execute(
-        sa.select(*columns).where(
-            _in_scope(Survey.unit_id, unit_ids),
-            Survey.created_at >= low,
-            Survey.created_at < high,
-        )
+        sa.select(*columns).where(_in_scope(Survey.unit_id, unit_ids), at >= low, at < high)
     ).one()
     callbacks = []
     for start, end in periods:
@@ -128,7 +125,7 @@ def _surveys(session: Session, query: SurveyQuery) -> list[dict[str, Any]]:
     select = (
         sa.select(
             Survey.id,
-            Survey.created_at,
+            Survey.occurred_at,
             Survey.category,
             Survey.status,
             Survey.rating,
@@ -146,9 +143,9 @@ def _surveys(session: Session, query: SurveyQuery) -> list[dict[str, Any]]:
         .limit(query.limit)
     )
     if query.start is not None:
-        select = select.where(Survey.created_at >= query.start)
+        select = select.where(Survey.occurred_at >= query.start)
     if query.end is not None:
-        select = select.where(Survey.created_at < query.end)
+        select = select.where(Survey.occurred_at < query.end)
     if query.status:
         select = select.where(Survey.status == query.status)
     if query.rating:

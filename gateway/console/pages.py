@@ -24,6 +24,7 @@ from gateway.http.store import CallbackQuery
 
 PAGE_SIZE = 50
 TREND_MONTHS = 12
+TREND_CACHE_SECONDS = 3600
 
 
 def month_start(day: date, back: int = 0) -> date:
@@ -41,11 +42,33 @@ class Dashboard(Page):
             return datetime.combine(day, time(0), tzinfo=zone)
 
         months = [month_start(today, back) for back in range(TREND_MONTHS - 1, -1, -1)]
-        periods = [(at(today), at(today + timedelta(days=1)))]
         bounds = [*months, month_start(today, -1)]
-        periods += [(at(a), at(b)) for a, b in itertools.pairwise(bounds)]
-        d = console.scope(session.user)
-        d.addCallback(lambda units: console.store.figures(units, periods))
+        spans = [(at(a), at(b)) for a, b in itertools.pairwise(bounds)]
+        day = (at(today), at(today + timedelta(days=1)))
+        cache = console.trend_cache
+
+        def fetch(units: Any) -> Any:
+            # Earlier months hardly change: they come from the cache (an hour at most); today
+            # and this month are always read.
+            key = None if units is None else tuple(sorted(units))
+            now = console.clock.seconds()
+            past = {
+                span: cache[(key, span)][1]
+                for span in spans[:-1]
+                if (key, span) in cache and now - cache[(key, span)][0] < TREND_CACHE_SECONDS
+            }
+            missing = [span for span in spans[:-1] if span not in past]
+
+            def merge(figures: list[Any]) -> list[Any]:
+                for span, fig in zip(missing, figures[2:], strict=True):
+                    cache[(key, span)] = (now, fig)
+                    past[span] = fig
+                return [figures[0], *(past[span] for span in spans[:-1]), figures[1]]
+
+            d2 = console.store.figures(units, [day, spans[-1], *missing])
+            return d2.addCallback(merge)
+
+        d = console.scope(session.user).addCallback(fetch)
 
         def show(figures: list[Any]) -> Html:
             today_f, trend = figures[0], figures[1:]

@@ -5,8 +5,11 @@ from __future__ import annotations
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from gateway.console.cases import CaseInbox, CasePage
 from gateway.console.files import Export, RecordingPlayer, Static
+from gateway.console.ladder import LadderPage, UsersPage
 from gateway.console.pages import AuditLog, CallbackList, Dashboard, SurveyList
+from gateway.console.reports import RankingPage, ReportArchive
 from gateway.console.signin import Login, Logout
 from gateway.console.web import PREFIX, Console, redirect, security_headers
 
@@ -27,6 +30,12 @@ class ConsoleRoot(Resource):
         self.putChild(b"export", Export(console, {"surveys": surveys, "callbacks": callbacks}))
         self.putChild(b"audit", AuditLog(console))
         self.putChild(b"static", Static())
+        self.putChild(b"cases", CaseInbox(console))
+        self.putChild(b"case", CasePage(console))
+        self.putChild(b"ranking", RankingPage(console))
+        self.putChild(b"reports", ReportArchive(console))
+        self.putChild(b"ladder", LadderPage(console))
+        self.putChild(b"users", UsersPage(console))
 
     def render_GET(self, request: Request) -> bytes:
         security_headers(request)

@@ -29,6 +29,7 @@ class ConsoleUser:
     role: str
     unit: str = ""
     display: str = ""
+    sees_all: bool = False  # of the root unit (the city bureau): every unit, as no unit
 
     @property
     def role_label(self) -> str:

@@ -72,6 +72,11 @@ class Console:
     clock: Any
     recordings_dir: str | None = None
     idle_seconds: float = 30 * 60
+    cases: Any = None  # gateway.cases.store.CaseStore; None: no case pages
+    case_settings: Any = None
+    reports: Any = None  # gateway.http.reports.ReportApi; None: no report pages
+    evidence_path: Any = None  # digest -> Path, the API's layout (CasesResource.evidence_path)
+    trend_cache: dict[Any, Any] = field(default_factory=dict)  # gateway.console.pages
     sessions: SessionStore = field(init=False)
     throttle: LoginThrottle = field(init=False)
     env: Environment = field(init=False)

@@ -449,6 +449,9 @@ def run_demo(
             return int(exit_.code or 1)
     if not serve:
         print_summary(result[0], say)
+        from gateway.demo.serve import announce_accounts
+
+        announce_accounts(config, say)
         from gateway.demo.reports import print_reports
 
         print_reports(result[0], say)

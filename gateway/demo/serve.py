@@ -17,7 +17,7 @@ from typing import Any
 from gateway.console.users import ConsoleUser, MemoryUserDirectory
 
 DEMO_USERS = (
-    ConsoleUser("ducha", "inspector", "", "督察演示账号"),
+    ConsoleUser("ducha", "inspector", "530400000000", "督察演示账号"),
     ConsoleUser("hongta", "handler", "530402000000", "红塔分局经办人"),
     ConsoleUser("chakan", "viewer", "530402000000", "红塔分局查看人员"),
 )
@@ -26,6 +26,26 @@ DEMO_USERS = (
 def demo_users() -> tuple[MemoryUserDirectory, list[tuple[ConsoleUser, str]]]:
     pairs = [(user, secrets.token_urlsafe(9)) for user in DEMO_USERS]
     return MemoryUserDirectory(pairs), pairs
+
+
+def create_accounts(db: Any, pairs: list[tuple[ConsoleUser, str]]) -> None:
+    """The demo users as real accounts (``pingjing users``), so ``pingjing run`` on the demo's
+    configuration serves the same console; an existing account gets the new password."""
+    from gateway.accounts.credentials import hash_password
+    from gateway.accounts.model import Role
+    from gateway.accounts.store import NewUser
+    from storage.user_store import add_user, get_user, set_password
+
+    def write(session: Any) -> None:
+        for user, password in pairs:
+            hashed = hash_password(password)
+            if get_user(session, user.name) is None:
+                new = NewUser(user.name, user.display, user.unit, Role(user.role), None, hashed)
+                add_user(session, new)
+            else:
+                set_password(session, user.name, hashed)
+
+    db.run_sync(write)
 
 
 async def serve_console(
@@ -49,11 +69,12 @@ async def serve_console(
     settings = load_settings(config, env={})
     db = Database(settings.database_url, reactor=reactor)
     db.start()
-    users, pairs = demo_users()
-    app = SimpleNamespace(db=db, console_users=users, reactor=reactor)
+    _, pairs = demo_users()
+    create_accounts(db, pairs)
+    app = SimpleNamespace(db=db, reactor=reactor, report_api=_reports(db, settings))
     recordings = str(settings.ivr.recordings_path(settings.data_dir))
     root = Resource()
-    root.putChild(b"console", make_console(app, settings, recordings))
+    root.putChild(b"console", make_console(app, settings, recordings, _cases(db, settings)))
     site = Site(root)
     site.displayTracebacks = False
     try:
@@ -67,15 +88,61 @@ async def serve_console(
         unit = user.unit or "all units"
         say(f"  {user.role_label:<6} {user.name:<8} password {password}   ({unit})")
     say("Press Ctrl-C to stop.")
-    stopped: defer.Deferred[None] = defer.Deferred()
-    # Ctrl-C stops the reactor (and so the database threads) instead of raising
-    # KeyboardInterrupt out of it, which would leave the pool's threads holding the process.
+    say(f"(the same accounts sign in to the console of `pingjing run --config {config}`)")
+
+    def cleanup(_: Any = None) -> Any:
+        d = listening.stopListening()
+        d.addBoth(lambda _: db.stop())
+        return d
+
+    if until is not None:
+        await until
+        await cleanup()
+        return
+    # Ctrl-C stops the reactor instead of raising KeyboardInterrupt out of it; shutdown waits
+    # for the port and the database threads to close, so the process ends.
     signal.signal(signal.SIGINT, lambda *_: reactor.callFromThread(reactor.stop))
-    reactor.addSystemEventTrigger(
-        "before", "shutdown", lambda: stopped.called or stopped.callback(None)
+    reactor.addSystemEventTrigger("before", "shutdown", cleanup)
+    await defer.Deferred()  # until the reactor stops
+
+
+def _cases(db: Any, settings: Any) -> Any:
+    """The API's case resource over the demo's database (the console uses its store, settings
+    and evidence folder; it is not mounted as an API here)."""
+    from gateway.http.cases import CasesResource
+    from storage.case_store import SqlCaseStore
+
+    evidence = str(Path(settings.data_dir) / "evidence")
+    return CasesResource(
+        SqlCaseStore(db, settings.cases), lambda _request: None, settings.cases, evidence
     )
+
+
+def _reports(db: Any, settings: Any) -> Any:
+    from gateway.http.reports import ReportApi
+    from gateway.reports.settings import ReportSettings
+    from storage.report_store import SqlReportStore
+
+    reports = getattr(settings, "reports", None) or ReportSettings()
+    return ReportApi(db, SqlReportStore(), reports, lambda _request: None)
+
+
+def announce_accounts(config: Path, say: Callable[[str], None]) -> None:
+    """Without ``--serve``: create the demo accounts and say where the console will be."""
+    from gateway.config import load_settings
+    from storage.db import Database
+
+    settings = load_settings(config, env={})
+    db = Database(settings.database_url)
     try:
-        await stopped
+        _, pairs = demo_users()
+        create_accounts(db, pairs)
     finally:
-        await listening.stopListening()
         db.stop()
+    say("")
+    say(
+        f"The console (评警督察工作台): `pingjing run --config {config}`, then "
+        "http://127.0.0.1:8080/console/  (or `pingjing demo --serve`)"
+    )
+    for user, password in pairs:
+        say(f"  {user.role_label:<6} {user.name:<8} password {password}   ({user.unit})")

@@ -25,7 +25,15 @@ from gateway.config import load_settings
 from gateway.console.users import ConsoleUser, MemoryUserDirectory
 from gateway.surveys.intake import EventIntake
 from storage.events_store import SqlEventStore
-from storage.models import CallAttempt, CallbackTask, Recording, ServiceEvent, Survey, Unit
+from storage.models import (
+    CallAttempt,
+    CallbackTask,
+    Officer,
+    Recording,
+    ServiceEvent,
+    Survey,
+    Unit,
+)
 from tests.callbacks.conftest import SyncDatabase
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,6 +69,7 @@ USERS = [
     ConsoleUser("h1", "handler", "S1", "派出所李四"),
     ConsoleUser("h2", "handler", "S2", "派出所王五"),
     ConsoleUser("v1", "viewer", "B1", "分局赵六"),
+    ConsoleUser("hb1", "handler", "B1", "分局经办人钱七"),
 ]
 
 
@@ -75,6 +84,7 @@ def seed(session: Any, audio_dir: Path) -> dict[str, Any]:
         session.flush()
         units[code] = unit
     out: dict[str, Any] = {"units": {c: u.id for c, u in units.items()}}
+    session.add(Officer(police_number="100001", name="民警甲", unit_id=units["S1"].id))
     at = NOW - timedelta(hours=2)
     n = 0
     for code in ("S1", "S2"):
@@ -107,6 +117,7 @@ def seed(session: Any, audio_dir: Path) -> dict[str, Any]:
                 rating=rating,
                 comment=XSS if code == "S2" and rating else None,
                 sent_at=at,
+                occurred_at=at,
                 created_at=at,
             )
             session.add(survey)
@@ -188,6 +199,7 @@ class Client:
         path: str,
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
+        content_type: str = "application/x-www-form-urlencoded",
     ) -> Reply:
         from io import BytesIO
 
@@ -198,7 +210,7 @@ class Client:
             h.setRawHeaders("cookie", ["; ".join(f"{k}={v}" for k, v in self.cookies.items())])
         producer = None
         if body is not None:
-            h.setRawHeaders("content-type", ["application/x-www-form-urlencoded"])
+            h.setRawHeaders("content-type", [content_type])
             producer = FileBodyProducer(BytesIO(body))
         response = await self.agent.request(
             method.encode(), (self.base + path).encode(), h, producer
@@ -222,6 +234,27 @@ class Client:
 
     async def post(self, path: str, fields: dict[str, str]) -> Reply:
         return await self.request("POST", path, urlencode(fields).encode())
+
+    async def upload(
+        self, path: str, fields: dict[str, str], filename: str, ctype: str, data: bytes
+    ) -> Reply:
+        boundary = "pj-boundary-7f3a"
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+            for k, v in fields.items()
+        ]
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{filename}"\r\nContent-Type: {ctype}\r\n\r\n'.encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        return await self.request(
+            "POST",
+            path,
+            b"".join(parts),
+            content_type=f"multipart/form-data; boundary={boundary}",
+        )
 
     async def sign_in(self, name: str, password: str = PASSWORD) -> Reply:
         form = await self.get("/console/login")

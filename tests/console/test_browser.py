@@ -206,6 +206,8 @@ async def test_the_main_pages_fit_an_office_screen_and_a_phone(
         "surveys": "/console/surveys",
         "callbacks": "/console/callbacks",
         "audit": "/console/audit",
+        "cases": "/console/cases?box=all",
+        "ranking": "/console/ranking?month=2026-11",
     }
 
     def steps() -> dict[str, int]:
@@ -233,3 +235,54 @@ async def test_the_main_pages_fit_an_office_screen_and_a_phone(
     # scrolling of the page itself; wide tables scroll inside their own box.
     assert {page: width <= 0 for page, width in overflow.items()} == dict.fromkeys(overflow, True)
     assert (out / "dashboard-desktop.png").stat().st_size > 10_000
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_case_is_followed_from_open_to_closed_in_the_browser(
+    console_site: ConsoleSite, driver: Any, tmp_path: Path
+) -> None:
+    from tests.console.test_cases import PNG, open_case
+
+    case_id = await open_case(console_site)
+    base = console_site.base
+    photo = tmp_path / "整改照片.png"
+    photo.write_bytes(PNG)
+
+    def do(action: str, **fields: str) -> str:
+        driver.get(f"{base}/console/case/{case_id}")
+        form = wait_for(driver, f"#form-{action}")
+        for name, value in fields.items():
+            field = form.find_element(by("NAME"), name)
+            field.clear()
+            field.send_keys(value)
+        form.find_element(by("CSS_SELECTOR"), "button").click()
+        wait_for(driver, "#done")
+        return driver.find_element(by("ID"), "state").text
+
+    def steps() -> list[str]:
+        seen = []
+        sign_in(driver, base, "insp")
+        driver.get(f"{base}/console/cases")
+        driver.find_element(by("CSS_SELECTOR"), f'a[href="/console/case/{case_id}"]').click()
+        seen.append(do("start_verify"))
+        seen.append(do("substantiate", finding="态度生硬属实"))
+        sign_in(driver, base, "hb1")
+        driver.get(f"{base}/console/case/{case_id}")
+        driver.find_element(by("ID"), "evidence-file").send_keys(str(photo))
+        driver.find_element(by("CSS_SELECTOR"), "#form-evidence button").click()
+        wait_for(driver, "#evidence")
+        seen.append(do("rectify", measure="已批评教育"))
+        seen.append(do("submit"))
+        sign_in(driver, base, "insp")
+        seen.append(do("return", reason="材料不全"))
+        sign_in(driver, base, "hb1")
+        do("rectify", measure="补充谈话记录")
+        seen.append(do("submit"))
+        sign_in(driver, base, "insp")
+        seen.append(do("accept", note="同意办结"))
+        seen.append(driver.find_element(by("ID"), "evidence").text)
+        return seen
+
+    seen = await in_browser(steps)
+    assert seen[:-1] == ["核查中", "属实", "整改中", "待审核", "整改中", "待审核", "已办结"]
+    assert "整改照片.png" in seen[-1]

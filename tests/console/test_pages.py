@@ -185,8 +185,10 @@ async def test_the_current_filter_exports_as_csv_and_xlsx(console_site: ConsoleS
     assert rows[0][0] == "编号" and len(rows) == 2 and rows[1][9] == "unsatisfied"
     reply = await client.get("/console/export/callbacks.xlsx")
     assert reply.header("content-type").endswith("spreadsheetml.sheet")
-    sheet = zipfile.ZipFile(io.BytesIO(reply.body)).read("xl/worksheets/sheet1.xml").decode()
-    assert sheet.count("<row ") == 3 and "138****" in sheet
+    book = zipfile.ZipFile(io.BytesIO(reply.body))
+    sheet = book.read("xl/worksheets/sheet1.xml").decode()
+    strings = book.read("xl/sharedStrings.xml").decode()
+    assert sheet.count("<row ") == 3 and "138****" in strings and "不满意原因" in strings
 
 
 @pytest_twisted.ensureDeferred
