@@ -138,16 +138,14 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
     from gateway.http.manual_callbacks import ManualCallbacksResource
     from storage.manual_calls import SqlManualCallbacks
 
-    v1.putChild(
-        b"manual-callbacks",
-        ManualCallbacksResource(
-            SqlManualCallbacks(app.db, settings.cases), authenticate, settings.cases
-        ),
+    manual = ManualCallbacksResource(
+        SqlManualCallbacks(app.db, settings.cases), authenticate, settings.cases
     )
+    v1.putChild(b"manual-callbacks", manual)
     v1.putChild(b"reports", report_resources(app, settings, authenticate))
     if not settings.http.tokens:
         log.warn("http: no API tokens in the configuration; only users' tokens will be accepted")
-    root.putChild(b"console", make_console(app, settings, recordings, cases))
+    root.putChild(b"console", make_console(app, settings, recordings, cases, manual.store))
     return make_site(root)
 
 
@@ -186,7 +184,9 @@ def report_resources(app: Any, settings: Settings, authenticate: Any) -> Any:
     return report_api(app.report_api)
 
 
-def make_console(app: Any, settings: Settings, recordings: str | None, cases: Any = None) -> Any:
+def make_console(
+    app: Any, settings: Settings, recordings: str | None, cases: Any = None, manual: Any = None
+) -> Any:
     """The supervisors' web console at ``/console``, over the same database and unit rules.
 
     Its users are the user accounts (``pingjing users``), unless ``app.console_users`` holds
@@ -210,6 +210,7 @@ def make_console(app: Any, settings: Settings, recordings: str | None, cases: An
         console.cases = cases.store
         console.case_settings = cases.settings
         console.evidence_path = cases.evidence_path
+    console.manual_callbacks = manual  # the API's manual callbacks service: the same checks
     app.console = console
     return console_resource(console)
 

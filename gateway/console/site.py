@@ -8,6 +8,7 @@ from twisted.web.server import Request
 from gateway.console.cases import CaseInbox, CasePage
 from gateway.console.files import Export, RecordingPlayer, Static
 from gateway.console.ladder import LadderPage, UsersPage
+from gateway.console.manual import ManualCallbacksPage
 from gateway.console.pages import AuditLog, CallbackList, Dashboard, SurveyList
 from gateway.console.reports import RankingPage, ReportArchive
 from gateway.console.signin import Login, Logout
@@ -36,6 +37,7 @@ class ConsoleRoot(Resource):
         self.putChild(b"reports", ReportArchive(console))
         self.putChild(b"ladder", LadderPage(console))
         self.putChild(b"users", UsersPage(console))
+        self.putChild(b"manual", ManualCallbacksPage(console))
 
     def render_GET(self, request: Request) -> bytes:
         security_headers(request)

@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from gateway.accounts import permissions as perm
 from gateway.callbacks.export import ExportQueryError, parse_bound
 from gateway.console.access import ForbiddenError, allowed_units, may_read_audit, narrow
 from gateway.console.render import make_environment, render
@@ -74,6 +75,7 @@ class Console:
     idle_seconds: float = 30 * 60
     cases: Any = None  # gateway.cases.store.CaseStore; None: no case pages
     case_settings: Any = None
+    manual_callbacks: Any = None  # storage.manual_calls.SqlManualCallbacks, the API's instance
     reports: Any = None  # gateway.http.reports.ReportApi; None: no report pages
     evidence_path: Any = None  # digest -> Path, the API's layout (CasesResource.evidence_path)
     trend_cache: dict[Any, Any] = field(default_factory=dict)  # gateway.console.pages
@@ -116,6 +118,7 @@ class Console:
             "csrf": session.csrf if session else "",
             "prefix": PREFIX,
             "may_audit": bool(session and may_read_audit(session.user)),
+            "may_manual": bool(session and perm.may(session.user, perm.MANUAL_CALLBACK_READ)),
             "title": "",
             "path": request.path.decode("utf-8", "replace"),
             **out.context,
