@@ -14,6 +14,7 @@ from gateway.console.store import AuditQuery, Figures, SurveyQuery
 from gateway.http.store import AuditRecord, CallbackQuery, RecordingTarget, UnitIds
 from gateway.masking import mask_phone, mask_phones_in_text
 from storage.api_store import SqlApiStore
+from storage.case_rows import UnitTable
 from storage.models import AuditEntry, CallbackTask, ServiceEvent, Survey, Unit
 
 SATISFIED = ("satisfied", "basically_satisfied")
@@ -27,6 +28,9 @@ class SqlConsoleStore:
 
     def subtrees(self, codes: Sequence[str]) -> defer.Deferred[dict[str, UnitIds]]:
         return self._api.subtrees(codes)
+
+    def unit_tree(self) -> defer.Deferred[UnitTable]:
+        return self._db.run(UnitTable)
 
     def units(self, unit_ids: UnitIds) -> defer.Deferred[list[tuple[str, str]]]:
         return self._db.run(_units, unit_ids)

@@ -34,6 +34,8 @@ REPORT_READ = "report.read"
 #: per-officer figures (the personnel department's 政工 reference; not every reader's)
 REPORT_OFFICERS = "report.officers"
 USER_MANAGE = "user.manage"
+#: the audit log (who saw which phone number, recording, file): the city inspectorate's
+AUDIT_READ = "audit.read"
 
 _READ = frozenset({CASE_READ, EVIDENCE_READ, CALLBACKS_READ, REPORT_READ})
 
@@ -52,6 +54,7 @@ ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
         MANUAL_CALLBACK_READ,
         MANUAL_CALLBACK_RECORD,
         USER_MANAGE,
+        AUDIT_READ,
         REPORT_OFFICERS,
     },
     Role.HANDLER: _READ | {cs.RECTIFY, cs.SUBMIT, cs.NOTE},
@@ -63,7 +66,7 @@ ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
 ALL_ACTIONS = frozenset().union(*ROLE_ACTIONS.values())
 
 #: Actions only a person who sees every unit may take (whatever the thing's unit).
-CITY_ONLY = frozenset({USER_MANAGE})
+CITY_ONLY = frozenset({USER_MANAGE, AUDIT_READ})
 
 
 class Person(Protocol):

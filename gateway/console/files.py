@@ -19,6 +19,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from gateway.accounts import permissions as perm
 from gateway.console.sessions import Session
 from gateway.console.web import Download, Html, Page, client_address, security_headers
 from gateway.console.xlsx import workbook
@@ -82,14 +83,11 @@ class RecordingPlayer(Page):
         recording_id = int(ident)
         console = self.console
         d = console.store.recording(recording_id)
-        if user.unit:
-            d.addCallback(
-                lambda target: console.store.subtrees([user.unit]).addCallback(
-                    lambda trees: (target, trees[user.unit])
-                )
+        d.addCallback(
+            lambda target: console.allowed_ids(user, perm.CALLBACKS_READ).addCallback(
+                lambda allowed: (target, allowed)
             )
-        else:
-            d.addCallback(lambda target: (target, None))
+        )
         d.addCallback(
             lambda found: decide(user, recording_id, found[0], found[1], console.recordings_dir)
         )

@@ -9,7 +9,8 @@ from typing import Any
 from twisted.internet import defer
 from twisted.web.server import Request
 
-from gateway.console.access import ForbiddenError, may_read_audit
+from gateway.accounts import permissions as perm
+from gateway.console.access import ForbiddenError
 from gateway.console.charts import trend_chart
 from gateway.console.sessions import Session
 from gateway.console.store import (
@@ -113,6 +114,8 @@ def _choice(request: Request, name: str, allowed: dict[str, str]) -> str | None:
 class SurveyList(Page):
     """Surveys in scope, filtered by unit, dates, status and rating; paged by id."""
 
+    action = perm.REPORT_READ
+
     def filters(self, request: Request) -> dict[str, Any]:
         return {
             "unit": arg(request, "unit"),
@@ -141,6 +144,8 @@ class SurveyList(Page):
 class CallbackList(Page):
     """Callback results in scope (the API's query), with the recording player."""
 
+    action = perm.CALLBACKS_READ
+
     def filters(self, request: Request) -> dict[str, Any]:
         return {
             "unit": arg(request, "unit"),
@@ -159,7 +164,8 @@ class CallbackList(Page):
             query = CallbackQuery(units, start, end, f["status"], after, limit + 1)
             return self.console.store.callbacks(query)
 
-        return self.console.scope(session.user, f["unit"]).addCallback(run)
+        scope = self.console.scope(session.user, f["unit"], self.action)
+        return scope.addCallback(run)
 
     def get(self, request: Request, session: Session) -> defer.Deferred[Html]:
         return listing(self, request, session, "callbacks.html", "回访结果", "callback_id")
@@ -170,7 +176,8 @@ def listing(
 ) -> defer.Deferred[Html]:
     filters = page.filters(request)
     d = page.query(request, session, PAGE_SIZE)
-    units = page.console.scope(session.user).addCallback(page.console.store.units)
+    units = page.console.scope(session.user, None, page.action)
+    units.addCallback(page.console.store.units)
 
     def show(results: list[Any]) -> Html:
         rows, unit_choices = results
@@ -199,7 +206,8 @@ class AuditLog(Page):
     """The audit log, newest first: the inspectorate's alone."""
 
     def get(self, request: Request, session: Session) -> defer.Deferred[Html]:
-        if not may_read_audit(session.user):
+        tree = getattr(request, "unit_tree", None)
+        if tree is None or not perm.check(session.user, perm.AUDIT_READ, None, tree):
             raise ForbiddenError("审计日志仅限督察部门查看")
         filters = {"actor": arg(request, "actor"), "action": arg(request, "action")}
         before = int_arg(request, "before") or None

@@ -9,7 +9,6 @@ and logged by :class:`~gateway.console.sessions.LoginThrottle`.
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import secrets
 from typing import Any
@@ -92,21 +91,9 @@ class Login(Resource):
         throttle = self.console.throttle
         d = throttle.wait(name, address)
         d.addCallback(lambda _: self.console.users.verify(name, password))
-        d.addCallback(self._with_tree)
         d.addCallback(self._verified, request, name, address)
         d.addErrback(self._failed, request)
         return NOT_DONE_YET
-
-    def _with_tree(self, user: ConsoleUser | None) -> Any:
-        """Whether the user's unit is the root (the city bureau), as the permissions say."""
-        cases = self.console.cases
-        if user is None or not user.unit or cases is None:
-            return user
-        from gateway.accounts import permissions as perm
-
-        return cases.unit_tree().addCallback(
-            lambda tree: dataclasses.replace(user, sees_all=perm.sees_all(user, tree))
-        )
 
     def _verified(
         self, user: ConsoleUser | None, request: Request, name: str, address: str

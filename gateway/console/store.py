@@ -85,6 +85,9 @@ class AuditQuery:
 
 
 class ConsoleStore(Protocol):
+    def unit_tree(self) -> defer.Deferred[Any]:
+        """The units as a ``gateway.accounts.permissions.UnitTree`` (with ``in``)."""
+
     def subtrees(self, codes: Sequence[str]) -> defer.Deferred[dict[str, UnitIds]]: ...
 
     def units(self, unit_ids: UnitIds) -> defer.Deferred[list[tuple[str, str]]]:

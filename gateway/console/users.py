@@ -23,13 +23,13 @@ ROLES = {"inspector": "督察", "handler": "单位经办人", "leader": "单位�
 
 @dataclass(frozen=True)
 class ConsoleUser:
-    """A signed-in person. ``unit`` empty: every unit (the inspectorate)."""
+    """A signed-in person. ``unit`` empty or the root unit: every unit (what a person may
+    see and do is ``gateway.accounts.permissions``'s answer)."""
 
     name: str
     role: str
     unit: str = ""
     display: str = ""
-    sees_all: bool = False  # of the root unit (the city bureau): every unit, as no unit
 
     @property
     def role_label(self) -> str:

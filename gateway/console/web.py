@@ -4,8 +4,8 @@ base class every page derives from.
 Every response carries a Content-Security-Policy that allows nothing but this server (no
 inline script, no CDN, no external font), ``nosniff``, ``no-referrer`` and ``frame-ancestors
 'none'``. Pages are ``no-store``. Every POST must carry the session's CSRF token. Every page
-reaches data only through :meth:`Console.scope`, which applies the same unit-subtree rule as
-the API.
+reaches data only through :meth:`Console.scope` or a store that asks
+``gateway.accounts.permissions`` itself: the one rule the API and the CLI use too.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from gateway.accounts import permissions as perm
 from gateway.callbacks.export import ExportQueryError, parse_bound
-from gateway.console.access import ForbiddenError, allowed_units, may_read_audit, narrow
+from gateway.console.access import ForbiddenError
 from gateway.console.render import make_environment, render
 from gateway.console.sessions import LoginThrottle, Session, SessionStore
 from gateway.console.store import ConsoleStore
@@ -95,14 +95,34 @@ class Console:
         value = request.getCookie(COOKIE)
         return self.sessions.get(value.decode("ascii", "replace") if value else None)
 
-    def scope(self, user: ConsoleUser, code: str | None = None) -> defer.Deferred[UnitIds]:
-        """The unit ids ``user`` may read, narrowed to ``code``'s subtree when given; a
-        :class:`ForbiddenError` failure when ``code`` lies outside the user's units."""
-        codes = [c for c in (user.unit, code) if c]
-        d = self.store.subtrees(codes) if codes else defer.succeed({})
-        return d.addCallback(
-            lambda trees: narrow(allowed_units(user, trees), trees[code] if code else None, code)
-        )
+    def scope(
+        self, user: ConsoleUser, code: str | None = None, action: str = perm.REPORT_READ
+    ) -> defer.Deferred[UnitIds]:
+        """The unit ids ``user`` may ``action`` on (``None``: every unit), narrowed to
+        ``code``'s subtree when given; a :class:`ForbiddenError` failure when
+        ``gateway.accounts.permissions`` says no (or ``code`` does not exist)."""
+
+        def decide(tree: Any) -> Any:
+            if code is not None and code not in tree:
+                raise ForbiddenError(f"单位 {code} 不存在")
+            target = code or perm.scope_units(user, tree)
+            decision = perm.check(user, action, target, tree) if target else perm.may(user, action)
+            if not decision:
+                log.info("console: {user} refused: {why}", user=user.name, why=decision.reason)
+                if target == user.unit and target not in tree:
+                    raise ForbiddenError(f"账号所属单位 {target} 不存在")
+                raise ForbiddenError(f"无权查看单位 {target}" if target else "无权查看")
+            if target is None:
+                return None
+            return self.store.subtrees([target]).addCallback(lambda trees: trees[target])
+
+        return self.store.unit_tree().addCallback(decide)
+
+    def allowed_ids(self, user: ConsoleUser, action: str) -> defer.Deferred[UnitIds]:
+        """As :meth:`scope` without a filter, a refusal answered as no unit at all (for the
+        recording player, whose verdict is audited either way)."""
+        d = self.scope(user, None, action)
+        return d.addErrback(lambda f: f.trap(ForbiddenError) and frozenset())
 
     def parse_day(self, text: str | None, *, end: bool, what: str) -> datetime | None:
         if not text:
@@ -117,8 +137,7 @@ class Console:
             "user": session.user if session else None,
             "csrf": session.csrf if session else "",
             "prefix": PREFIX,
-            "may_audit": bool(session and may_read_audit(session.user)),
-            "may_manual": bool(session and perm.may(session.user, perm.MANUAL_CALLBACK_READ)),
+            **nav(session.user if session else None, getattr(request, "unit_tree", None)),
             "title": "",
             "path": request.path.decode("utf-8", "replace"),
             **out.context,
@@ -126,6 +145,20 @@ class Console:
         request.setResponseCode(out.status)
         request.setHeader(b"content-type", HTML)
         return render(self.env, out.template, context)
+
+
+def nav(user: ConsoleUser | None, tree: Any) -> dict[str, bool]:
+    """The menu entries ``user`` is offered, as ``gateway.accounts.permissions`` decides (the
+    pages decide again on every request)."""
+    if user is None:
+        return {"may_audit": False, "may_users": False, "may_manual": False, "may_ladder": False}
+    city = tree is not None
+    return {
+        "may_audit": city and bool(perm.check(user, perm.AUDIT_READ, None, tree)),
+        "may_users": city and bool(perm.check(user, perm.USER_MANAGE, None, tree)),
+        "may_manual": bool(perm.may(user, perm.MANUAL_CALLBACK_READ)),
+        "may_ladder": bool(perm.may(user, perm.LADDER_READ)),
+    }
 
 
 def security_headers(request: Request, *, cache: bool = False) -> None:
@@ -208,7 +241,10 @@ class Page(Resource):
             )
             html = Html("error.html", {"message": "表单已失效，请刷新页面后重试"}, 403)
             return self.console.page(request, session, html)
-        d = defer.maybeDeferred(handler, request, session)
+        # the unit tree of this request, for the menu (what ``nav`` offers)
+        d = self.console.store.unit_tree()
+        d.addCallback(lambda tree: setattr(request, "unit_tree", tree))
+        d.addCallback(lambda _: handler(request, session))
         d.addCallback(self._answer, request, session)
         d.addErrback(self._failed, request, session)
         return NOT_DONE_YET
