@@ -107,6 +107,10 @@ class CallbackScheduler(Service):
         self._ingest_now = True
         self._next_ingest: datetime | None = None
         self._stopping = False
+        # a tick that found the AMI link down waits for it, not for the next poll
+        add_ready_observer = getattr(ami, "add_ready_observer", None)
+        if add_ready_observer is not None:
+            add_ready_observer(self.wake)
 
     # -- service -------------------------------------------------------------------------------
 

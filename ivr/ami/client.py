@@ -133,6 +133,7 @@ class AmiClient(Service):
         # CoreShowChannels lists being collected: ActionID -> (channels so far, done)
         self._lists: dict[str, tuple[dict[str, AmiMessage], Deferred[dict[str, AmiMessage]]]] = {}
         self.reconciliations = 0
+        self._ready_observers: list[Callable[[], object]] = []
         self._ready_waiters: list[Deferred[AmiProtocol]] = []
         self._login_failures = 0
         self._ping_timer: IDelayedCall | None = None
@@ -187,6 +188,11 @@ class AmiClient(Service):
             waiters, self._ready_waiters = self._ready_waiters, []
             for d in waiters:
                 d.callback(proto)
+            for observer in list(self._ready_observers):
+                try:
+                    observer()
+                except Exception:
+                    self.log.failure("AMI ready observer failed")
 
         def refused(failure: Failure) -> None:
             self._login_failures += 1
@@ -246,6 +252,10 @@ class AmiClient(Service):
         d: Deferred[AmiProtocol] = Deferred()
         self._ready_waiters.append(d)
         return d
+
+    def add_ready_observer(self, fn: Callable[[], object]) -> None:
+        """``fn()`` each time the link becomes usable (logged in, calls reconciled)."""
+        self._ready_observers.append(fn)
 
     @property
     def active_calls(self) -> int:

@@ -122,3 +122,14 @@ def test_no_calls_tracked_means_no_channel_list(env: Env) -> None:
     restore(env)
     assert env.client.connected
     assert "CoreShowChannels" not in actions(env)
+
+
+def test_ready_observers_hear_when_the_link_is_usable_again(env: Env) -> None:
+    heard: list[bool] = []
+    env.client.add_ready_observer(lambda: heard.append(env.client.connected))
+    env.server.script[NUMBER] = [Answer(ring_seconds=100, talk_seconds=5)]
+    env.client.originate_call(request())
+    env.wire.flush()
+    cut(env)
+    restore(env)
+    assert heard == [True]  # once, after the reconciliation
