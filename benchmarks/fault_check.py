@@ -180,6 +180,20 @@ def check(url: str, run: Path, max_concurrent: int) -> list[Row]:
     return rows
 
 
+def shares(url: str) -> dict[str, int]:
+    """SMS claimed by each process (not an invariant: shows the work was shared)."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT coalesce(claimed_by, '-'), count(*) FROM outbound_messages"
+                " GROUP BY claimed_by ORDER BY 1"
+            )
+        ).all()
+    engine.dispose()
+    return {name: int(n) for name, n in rows}
+
+
 def print_table(rows: list[Row], out=sys.stdout) -> None:
     print("| invariant | checked | violations | ids |", file=out)
     print("|---|---:|---:|---|", file=out)
@@ -196,6 +210,10 @@ def main() -> int:
     args = p.parse_args()
     rows = check(args.db, args.run, args.max_concurrent)
     print_table(rows)
+    print(
+        "\nSMS claimed by each process: "
+        + ", ".join(f"{k} {v}" for k, v in shares(args.db).items())
+    )
     with (args.run / "check.md").open("w", encoding="utf-8") as f:
         print_table(rows, f)
     bad = [r for r in rows if not r.ok]

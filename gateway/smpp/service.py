@@ -54,6 +54,8 @@ from gateway.smpp.store import InboundRecord, PartResult, ReceiptRecord, SmsStor
 
 log = Logger(namespace="pingjing.smpp")
 
+STORE_RETRY_MAX = 30.0  # seconds between tries to store a submit outcome
+
 Observer = Callable[[Any], Any]
 
 
@@ -791,20 +793,19 @@ class SmppService(MultiService):
                 self._notify(self._receipt_observers, update)
 
         def failed(f: Failure) -> None:
-            if tries < 5:
+            # The SMSC's answer is known; giving up would leave the SMS ``submitting`` until a
+            # restart settles it as unknown. Retry while the database is away (a restart), with
+            # a capped backoff, logging the first failure and then every tenth.
+            if tries == 0 or tries % 10 == 0:
                 log.failure(
-                    "storing the outcome of outbound {oid} failed; retrying",
+                    "storing the outcome of outbound {oid} failed (try {n}); retrying",
                     f,
                     oid=outcome.outbound_id,
+                    n=tries + 1,
                 )
-                self.clock.callLater(2**tries, self._store_outcome, d, outcome, records, tries + 1)
-            else:
-                log.failure(
-                    "storing the outcome of outbound {oid} failed for good",
-                    f,
-                    oid=outcome.outbound_id,
-                )
-                d.callback(outcome)
+            self.clock.callLater(
+                min(2**tries, STORE_RETRY_MAX), self._store_outcome, d, outcome, records, tries + 1
+            )
 
         stored.addCallbacks(committed, failed)
 

@@ -63,3 +63,6 @@ def test_short_fault_run_keeps_every_invariant(pg_server_url, amqp_params, tmp_p
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
     assert "| every event has exactly one decision | 150 | 0 |" in table
     assert "kill -9" in run.stderr and "SMSC drops every connection" in run.stderr
+    # two service trees shared the work on one PostgreSQL: each claimed SMS
+    [shared] = [line for line in run.stdout.splitlines() if line.startswith("SMS claimed by")]
+    assert "gw-a" in shared and "gw-b" in shared
