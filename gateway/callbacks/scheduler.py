@@ -230,9 +230,15 @@ class CallbackScheduler(Service):
                 self.log.info("{count} non-response callbacks created", count=len(created))
         for change in changes:
             self._log_change(change)
-        free = s.max_concurrent - len(self._calls)
+        # Lines in use: this process's calls, or what Asterisk says our channels are (a call a
+        # crashed predecessor left up is still on the trunk), whichever is more; claim_due
+        # also counts the calls of every process in the database.
+        busy = max(len(self._calls), int(getattr(self.ami, "lines_in_use", 0)))
+        free = s.max_concurrent - busy
         if free > 0 and policy.in_window(now, s) and self._ami_ready():
-            claims, closed = yield self.db.run(self.store.claim_due, now, free, self.worker, s)
+            claims, closed = yield self.db.run(
+                self.store.claim_due, now, free, self.worker, s, lines_in_use=busy
+            )
             for change in closed:
                 self._log_change(change)
             for claim in claims:
