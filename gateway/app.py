@@ -12,9 +12,11 @@ production; the demo compresses business time and leaves the wire in real time.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from twisted.application import strports
+from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -58,6 +60,8 @@ class Pingjing(MultiService):
     callbacks: Any
     amqp: Any = None
     http: Any = None
+    user_tokens: Any = None
+    reports: Any = None
     ops: Any = None
 
     def stopService(self) -> Any:
@@ -97,12 +101,14 @@ def ensure_schema(url: str, source: str) -> None:
 def make_api_site(app: Pingjing, settings: Settings) -> Any:
     """The HTTP API over ``app``'s intake and database: events in, callbacks and recordings out."""
     from gateway.http.api import build_api, make_site
-    from gateway.http.auth import bearer_authenticator
+    from gateway.http.auth import UserTokenIndex, combined_authenticator
     from gateway.http.callbacks import callback_api
     from storage.api_store import SqlApiStore
     from storage.registry_store import SqlEventRegistry
+    from storage.user_store import SqlUserStore
 
-    authenticate = bearer_authenticator(settings.http.tokens)
+    app.user_tokens = UserTokenIndex(SqlUserStore(app.db))
+    authenticate = combined_authenticator(settings.http.tokens, app.user_tokens)
     root, v1 = build_api(
         intake=app.intake,
         authenticate=authenticate,
@@ -114,12 +120,36 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
         SqlApiStore(app.db), authenticate, settings.service.zone, recordings
     ).items():
         v1.putChild(name, resource)
+    from gateway.http.cases import CasesResource
+    from storage.case_store import SqlCaseStore
+
+    evidence = str(Path(settings.data_dir) / "evidence")
+    v1.putChild(
+        b"cases",
+        CasesResource(SqlCaseStore(app.db, settings.cases), authenticate, settings.cases, evidence),
+    )
+    v1.putChild(b"reports", report_resources(app, settings, authenticate))
     if not settings.http.tokens:
-        log.warn("http: no API tokens configured; every API request will be refused (401)")
+        log.warn("http: no API tokens in the configuration; only users' tokens will be accepted")
     return make_site(root)
 
 
-def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
+def _reload_user_tokens(index: Any) -> Any:
+    d = index.reload()
+    d.addErrback(lambda f: log.failure("loading users' API tokens failed", f))
+    return d
+
+
+def report_resources(app: Any, settings: Settings, authenticate: Any) -> Any:
+    from gateway.http.reports import ReportApi, report_api
+    from gateway.reports.settings import ReportSettings
+    from storage.report_store import SqlReportStore
+
+    reports = getattr(settings, "reports", None) or ReportSettings()
+    return report_api(ReportApi(app.db, SqlReportStore(), reports, authenticate))
+
+
+def spool_ingester(db: Any, directory: str, survey: Any = None) -> Callable[[], Deferred[Any]]:
     """The ``ingest_spool`` argument for a real ``storage.db.Database``: runs
     ``ivr.spool.ingest_spool`` (blocking, one transaction per file) on the database threads
     and logs what it found."""
@@ -141,9 +171,59 @@ def spool_ingester(db: Any, directory: str) -> Callable[[], Deferred[Any]]:
         from storage.callback_results import session_writer
 
         write = session_writer(db.sessions)
-        return db.run(lambda _session: ingest_spool(directory, write)).addCallback(report)
+        d = db.run(lambda _session: ingest_spool(directory, write)).addCallback(report)
+        if survey is not None:  # calls to the evaluation line spooled while the DB was down
+            d.addCallback(
+                lambda first: db.run(lambda _session: ingest_lines()).addCallback(lambda _: first)
+            )
+        return d
+
+    def ingest_lines() -> Any:
+        from ivr.inbound_spool import ingest_line_spool
+        from storage.inbound_results import session_inbound_writer
+
+        result = ingest_line_spool(directory, session_inbound_writer(db.sessions, survey))
+        if result.ingested or result.bad:
+            log.info(
+                "evaluation line spool: {ingested} calls stored, {bad} unreadable moved to bad/",
+                ingested=len(result.ingested),
+                bad=len(result.bad),
+            )
+        return result
 
     return ingest
+
+
+def make_report_scheduler(app: Pingjing, settings: Settings, reactor: Any, clock: Any) -> Any:
+    """The report schedule (``[reports]``), or None when ``reports.schedule`` is off."""
+    from pathlib import Path
+
+    from gateway.reports.delivery import Deliverer
+    from gateway.reports.service import ReportScheduler
+    from gateway.reports.settings import ReportSettings
+    from storage.report_store import SqlReportStore
+
+    reports = getattr(settings, "reports", None) or ReportSettings()
+    if not reports.schedule:
+        return None
+    directory = Path(reports.archive_dir or settings.data_dir / "reports")
+    scheduler = ReportScheduler(
+        app.db, SqlReportStore(), reports, clock, directory, Deliverer(reports, reactor)
+    )
+    scheduler.setServiceParent(app)
+    return scheduler
+
+
+def trunk_lines(settings: Settings) -> Callable[[], Any] | None:
+    """Callbacks hold one of the trunk lines they share with the evaluation line's callers
+    (``[ivr] trunk_lines``; 0: the trunk is not counted)."""
+    count = settings.ivr.trunk_lines
+    if count <= 0:
+        return None
+    from ivr.lines import TRUNK, LinePool
+
+    pool = LinePool(str(settings.ivr.lines_path(settings.data_dir)), TRUNK, count)
+    return pool.take
 
 
 def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) -> Pingjing:
@@ -176,7 +256,12 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
 
     instance = settings.service.instance_name
     app.surveys = SurveyPipeline(
-        app.db, app.smpp, settings.survey, store=SqlSurveyStore(), clock=clock, instance=instance
+        app.db,
+        app.smpp,
+        settings.survey,
+        store=SqlSurveyStore(getattr(settings, "cases", None)),
+        clock=clock,
+        instance=instance,
     )
     app.surveys.settle_in_sms_store(app.smpp.store)
     app.surveys.setServiceParent(app)
@@ -197,12 +282,14 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         app.ami,
         settings.callbacks,
         clock,
-        store=SqlCallbackStore(),
+        store=SqlCallbackStore(settings.cases),
         worker=settings.callbacks.worker or instance,
-        ingest_spool=spool_ingester(app.db, spool),
+        ingest_spool=spool_ingester(app.db, spool, settings.survey),
+        take_line=trunk_lines(settings),
     )
     app.callbacks.setServiceParent(app)
     app.surveys.callback_observers.append(app.callbacks.wake)
+    app.reports = make_report_scheduler(app, settings, reactor, clock)
 
     if settings.http.enabled and settings.http.ops_endpoint:
         from gateway.ops.metrics import GatewayCollector
@@ -215,9 +302,14 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
         app.ops.setServiceParent(app)
 
     if settings.http.enabled:
-        app.http = strports.service(
-            settings.http.endpoint, make_api_site(app, settings), reactor=reactor
+        site = make_api_site(app, settings)
+        # users' tokens are loaded before the API listens, then refreshed
+        refresh = TimerService(
+            settings.http.user_tokens_refresh, _reload_user_tokens, app.user_tokens
         )
+        refresh.setName("user-tokens")
+        refresh.setServiceParent(app)
+        app.http = strports.service(settings.http.endpoint, site, reactor=reactor)
         app.http.setName("http")
         app.http.setServiceParent(app)
     return app

@@ -88,6 +88,9 @@ class HttpSettings:
     #: A TOML file outside the repository with ``[[token]]`` tables (name, token, unit).
     tokens_file: str = ""
     max_body_bytes: int = 4 * 1024 * 1024
+    #: Seconds between reloads of users' API tokens (``pingjing users token``) from the
+    #: database: a new, revoked or disabled user's token takes effect within this time.
+    user_tokens_refresh: float = 30.0
     #: /metrics, /healthz and /readyz, without a token (keep it on loopback or a private
     #: network). Empty, or [http] disabled: not served.
     ops_endpoint: str = "tcp:port=9108:interface=127.0.0.1"
@@ -110,7 +113,9 @@ def _optional_sections() -> dict[str, str]:
         "amqp": "gateway.amqp.settings:AmqpSettings",
         "survey": "gateway.surveys.settings:SurveySettings",
         "callbacks": "gateway.callbacks.settings:CallbackSettings",
+        "cases": "gateway.cases.settings:CaseSettings",
         "ivr": "ivr.settings:IvrSettings",
+        "reports": "gateway.reports.settings:ReportSettings",
     }
 
 

@@ -365,8 +365,17 @@ def run_call(
     return result, where
 
 
-def main(writer_for: WriterFactory, argv: list[str] | None = None) -> int:
-    """The AGI program; ``writer_for`` is injected by the entry point (``gateway.agi_main``)."""
+if TYPE_CHECKING:
+    #: Another conversation to hold instead of the callback: (agi, config path, env, stderr)
+    #: -> (result, where it was stored); the evaluation line's (``ivr.agi_inbound``).
+    CallRunner = Callable[[Any, str, dict[str, str], Any], tuple[Any, str]]
+
+
+def main(
+    writer_for: WriterFactory, argv: list[str] | None = None, run: CallRunner | None = None
+) -> int:
+    """The AGI program; ``writer_for`` (the callback's result writer) is injected by the entry
+    point (``gateway.agi_main``), which passes ``run`` for ``pingjing-agi <config> inbound``."""
     signal.signal(signal.SIGHUP, _note_sighup)  # before pyst2 takes over: never die of it
     args = sys.argv[1:] if argv is None else argv
     env = dict(os.environ)
@@ -384,7 +393,10 @@ def main(writer_for: WriterFactory, argv: list[str] | None = None) -> int:
     if _early_sighup:
         agi._got_sighup = True
     try:
-        _, where = run_call(agi, config_path, env, err, writer_for)
+        if run is not None:
+            _, where = run(agi, config_path, env, err)
+        else:
+            _, where = run_call(agi, config_path, env, err, writer_for)
     except Exception as exc:  # a bug outside the flow: say so where Asterisk logs it
         err.write(f"pingjing-agi: failed: {_safe_error(exc)}\n")
         return 1

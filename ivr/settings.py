@@ -29,6 +29,12 @@ class IvrSettings:
     record_max_ms: int = 60_000
     record_silence_s: int = 5
     record_format: str = "wav"
+    #: The evaluation line (issue 18): at most ``inbound_lines`` calls at once; calls in and
+    #: out share ``trunk_lines`` channels (0: the trunk is not counted). Lock files in
+    #: ``lines_dir`` (empty: ``<data_dir>/lines``), shared by the AGI scripts and the daemon.
+    inbound_lines: int = 4
+    trunk_lines: int = 0
+    lines_dir: str = ""
 
     def validate(self) -> IvrSettings:
         if self.digit_timeout_ms < 1500:
@@ -42,7 +48,14 @@ class IvrSettings:
             raise ValueError("ivr.record_silence_s: must be between 1 and 60")
         if self.record_format not in ("wav", "gsm", "ulaw", "alaw", "sln"):
             raise ValueError("ivr.record_format: expected wav, gsm, ulaw, alaw or sln")
+        if not 0 <= self.inbound_lines <= 1000 or not 0 <= self.trunk_lines <= 1000:
+            raise ValueError("ivr.inbound_lines / ivr.trunk_lines: must be between 0 and 1000")
         return self
+
+    def lines_path(self, data_dir: str | Path) -> Path:
+        from pathlib import Path
+
+        return Path(self.lines_dir) if self.lines_dir else Path(data_dir) / "lines"
 
     def recordings_path(self, data_dir: str | Path) -> Path:
         from pathlib import Path  # lazily: pathlib is slow to import (AGI start-up)

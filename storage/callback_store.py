@@ -21,6 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -37,6 +38,8 @@ from gateway.callbacks.policy import (
 )
 from gateway.callbacks.settings import CallbackSettings
 from gateway.callbacks.store import Change, Claim
+from gateway.cases.settings import CaseSettings
+from storage.case_rows import attach_callback
 from storage.models import CallAttempt, CallbackTask, OptOut, Survey
 from storage.sql import is_postgresql
 
@@ -170,6 +173,7 @@ def record_outcome(
     hangup_cause: int | None,
     now: datetime,
     settings: CallbackSettings,
+    cases: CaseSettings | None = None,
 ) -> Change | None:
     """Store how dialling went; an unanswered attempt is retried or sent to ``manual`` now.
 
@@ -221,6 +225,7 @@ def record_call_ended(
     hangup_cause: int | None,
     now: datetime,
     settings: CallbackSettings,
+    cases: CaseSettings | None = None,
 ) -> Change | None:
     """The answered call hung up: close the task from the IVR result if it is there already.
 
@@ -236,13 +241,18 @@ def record_call_ended(
     if not _owned(task, attempt):
         return None
     if attempt.ended_how is not None:
-        return _finish_from_result(task, attempt, now, settings)
+        return _finish_from_result(session, task, attempt, now, settings, cases)
     task.claim_expires_at = now + settings.result_grace
     return None
 
 
 def _finish_from_result(
-    task: CallbackTask, attempt: CallAttempt, now: datetime, settings: CallbackSettings
+    session: Session,
+    task: CallbackTask,
+    attempt: CallAttempt,
+    now: datetime,
+    settings: CallbackSettings,
+    cases: CaseSettings | None,
 ) -> Change:
     decision = after_answered(
         attempt.ended_how, attempt.reason_key, attempt.attempt_number, now, settings
@@ -253,6 +263,19 @@ def _finish_from_result(
         if attempt.rating is not None:
             task.rating = attempt.rating
         task.completed_at = attempt.result_at or now
+        # the result (reason, consent, voice message) goes onto the survey's case; an
+        # unsatisfied rating given on the phone by a non-responder opens one
+        attach_callback(
+            session,
+            task.survey_id,
+            consent=attempt.consent,
+            reason_key=attempt.reason_key,
+            rating=attempt.rating,
+            recording_id=attempt.recording.id if attempt.recording is not None else None,
+            actor="ivr",
+            now=now,
+            settings=cases or CaseSettings(),
+        )
     return _apply(task, decision)
 
 
@@ -263,7 +286,11 @@ def _is_final_result(attempt: CallAttempt) -> bool:
 
 
 def settle_results(
-    session: Session, now: datetime, settings: CallbackSettings, exclude: Iterable[int] = ()
+    session: Session,
+    now: datetime,
+    settings: CallbackSettings,
+    exclude: Iterable[int] = (),
+    cases: CaseSettings | None = None,
 ) -> list[Change]:
     """Apply IVR results that arrived (directly or from the spool) to their tasks.
 
@@ -307,7 +334,7 @@ def settle_results(
             continue
         if attempt.ended_at is None:
             attempt.ended_at = now
-        changes.append(_finish_from_result(task, attempt, now, settings))
+        changes.append(_finish_from_result(session, task, attempt, now, settings, cases))
         done.add(task.id)
     return changes
 
@@ -322,6 +349,7 @@ def recover_claims(
     *,
     worker: str | None = None,
     exclude: Iterable[int] = (),
+    cases: CaseSettings | None = None,
 ) -> list[Change]:
     """Give back tasks whose claimer is gone: claims that expired, and (at start-up) every
     claim of ``worker``, this process's own name from before a crash.
@@ -358,7 +386,7 @@ def recover_claims(
         if attempt.ended_at is None:
             attempt.ended_at = now
         if attempt.ended_how is not None or attempt.outcome == "answered":
-            changes.append(_finish_from_result(task, attempt, now, settings))
+            changes.append(_finish_from_result(session, task, attempt, now, settings, cases))
             continue
         if attempt.outcome is None:
             attempt.outcome = "unknown"
@@ -472,15 +500,31 @@ def create_non_response_tasks(
 
 
 class SqlCallbackStore:
-    """``gateway.callbacks.store.CallbackStore`` as these transaction functions."""
+    """``gateway.callbacks.store.CallbackStore`` as these transaction functions; ``cases``
+    (``[cases]``) times the cases a callback result opens."""
+
+    def __init__(self, cases: CaseSettings | None = None) -> None:
+        self.cases = cases
+
+    def record_call_ended(self, session: Session, *args: Any, **kwargs: Any) -> Change | None:
+        return record_call_ended(session, *args, cases=self.cases, **kwargs)
+
+    def recover_claims(self, session: Session, *args: Any, **kwargs: Any) -> list[Change]:
+        return recover_claims(session, *args, cases=self.cases, **kwargs)
+
+    def settle_results(
+        self,
+        session: Session,
+        now: datetime,
+        settings: CallbackSettings,
+        exclude: Iterable[int] = (),
+    ) -> list[Change]:
+        return settle_results(session, now, settings, exclude, self.cases)
 
     claim_due = staticmethod(claim_due)
     record_outcome = staticmethod(record_outcome)
     record_not_placed = staticmethod(record_not_placed)
     record_refused = staticmethod(record_refused)
-    record_call_ended = staticmethod(record_call_ended)
-    settle_results = staticmethod(settle_results)
-    recover_claims = staticmethod(recover_claims)
     sweep = staticmethod(sweep)
     next_due_at = staticmethod(next_due_at)
     create_non_response_tasks = staticmethod(create_non_response_tasks)

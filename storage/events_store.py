@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from gateway.events.duplicates import EventContent, duplicate
 from gateway.events.results import ACCEPTED, REJECTED, IngestResult
 from gateway.events.schema import ServiceEvent
+from gateway.surveys.codes import survey_code
 from gateway.surveys.selection import Decision, PhoneHistory, decide
 from gateway.surveys.settings import SurveySettings
 from gateway.surveys.templates import render_survey
@@ -266,9 +267,11 @@ _SURVEY_COLUMNS = (
     "status",
     "scheduled_at",
     "reply_address",
+    "code",
     "clarification_sent",
     "created_at",
     "updated_at",
+    "occurred_at",
 )
 _OUTBOX_COLUMNS = (
     "survey_id",
@@ -341,6 +344,7 @@ def _insert(
         links.extend((event_pk, oid) for oid in officer_ids)
         selected = decision.selected
         reply_address = settings.reply_address(event_pk) if selected else None
+        code = survey_code(event_pk, settings.code_digits) if selected else None
         surveys.append(
             (
                 survey_pk,
@@ -352,9 +356,11 @@ def _insert(
                 "pending" if selected else "not_selected",
                 decision.scheduled_at,
                 reply_address,
+                code,
                 False,
                 now,
                 now,
+                e.occurred_at,
             )
         )
         results[index] = IngestResult(
@@ -363,7 +369,12 @@ def _insert(
         if not selected:
             continue
         sms = render_survey(
-            settings, e.category, ended_at=e.ended_at, unit_name=unit_name, business=e.business
+            settings,
+            e.category,
+            ended_at=e.ended_at,
+            unit_name=unit_name,
+            business=e.business,
+            code=code or "",
         )
         outbox.append(
             (
@@ -441,8 +452,10 @@ def _insert_rows(
                 "status": "pending" if selected else "not_selected",
                 "scheduled_at": decision.scheduled_at,
                 "reply_address": settings.reply_address(pk) if selected else None,
+                "code": survey_code(pk, settings.code_digits) if selected else None,
                 "created_at": now,
                 "updated_at": now,
+                "occurred_at": e.occurred_at,
             }
         )
     survey_pks = session.scalars(
@@ -458,7 +471,12 @@ def _insert_rows(
         if not decision.selected:
             continue
         sms = render_survey(
-            settings, e.category, ended_at=e.ended_at, unit_name=unit_name, business=e.business
+            settings,
+            e.category,
+            ended_at=e.ended_at,
+            unit_name=unit_name,
+            business=e.business,
+            code=row["code"] or "",
         )
         outbox.append(
             {

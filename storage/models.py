@@ -189,6 +189,15 @@ class Survey(Base):
         # Closing reply windows (status sent/delivered, expires_at passed) and finding expired
         # surveys for non-responder callbacks read a status and a range of expires_at.
         sa.Index(None, "status", "expires_at"),
+        # Reports count surveys by when their event occurred, per unit and rating: the
+        # ranking reads only this index (index-only on PostgreSQL, with the INCLUDE columns).
+        sa.Index(
+            None,
+            "occurred_at",
+            "unit_id",
+            "rating",
+            postgresql_include=["sent_at", "delivered_at", "replied_at"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -200,6 +209,10 @@ class Survey(Base):
     status: Mapped[str] = mapped_column(sa.String(16))
     # The per-survey sub-number replies are sent to; reused over time, so not unique.
     reply_address: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    #: the event's ``occurred_at``, copied at intake so reports read surveys alone
+    occurred_at: Mapped[datetime | None]
+    # The short code in the SMS (gateway/surveys/codes.py); reused over time, so not unique.
+    code: Mapped[str | None] = mapped_column(sa.String(12), index=True)
     scheduled_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
@@ -209,6 +222,8 @@ class Survey(Base):
     comment: Mapped[str | None] = mapped_column(sa.Text)
     clarification_sent: Mapped[bool] = mapped_column(default=False)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(128))
+    # How the rating that counts arrived: sms | phone | callback (gateway/surveys/lifecycle.py)
+    rated_via: Mapped[str | None] = mapped_column(sa.String(8))
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -444,6 +459,115 @@ class Recording(Base):
     attempt: Mapped[CallAttempt] = relationship(back_populates="recording")
 
 
+# --- reports -----------------------------------------------------------------------------------
+
+
+class Interview(Base):
+    """A 约谈 proposed from a monthly ranking (last place, or three months running), confirmed
+    or dismissed by a supervisor."""
+
+    __tablename__ = "interviews"
+    __table_args__ = (sa.UniqueConstraint("unit_code", "month", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_code: Mapped[str] = mapped_column(sa.String(32))
+    month: Mapped[str] = mapped_column(sa.String(7), index=True)  # 2018-05
+    kind: Mapped[str] = mapped_column(sa.String(24))  # monthly_last | three_months_last
+    interviewees: Mapped[list[Any]] = mapped_column(default=list)
+    deduction: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    status: Mapped[str] = mapped_column(sa.String(16), default="proposed")
+    decided_by: Mapped[str | None] = mapped_column(sa.String(64))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_column()
+
+
+class AssessmentAdjustment(Base):
+    """Points added to or taken from a unit's annual assessment (a confirmed deduction)."""
+
+    __tablename__ = "assessment_adjustments"
+    __table_args__ = (sa.Index(None, "year", "unit_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_code: Mapped[str] = mapped_column(sa.String(32))
+    year: Mapped[int]
+    points: Mapped[float] = mapped_column(sa.Float)
+    reason: Mapped[str] = mapped_column(sa.String(128))
+    interview_id: Mapped[int | None] = mapped_column(sa.ForeignKey("interviews.id"))
+    created_at: Mapped[datetime] = created_column()
+
+
+class ReportFile(Base):
+    """One produced report file in the archive (text, JSON, CSV, XLSX, chart)."""
+
+    __tablename__ = "report_archive"
+    __table_args__ = (sa.Index(None, "kind", "period_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    period_key: Mapped[str] = mapped_column(sa.String(32))
+    unit_code: Mapped[str] = mapped_column(sa.String(32), default="")
+    fmt: Mapped[str] = mapped_column(sa.String(8))
+    path: Mapped[str] = mapped_column(sa.String(512))
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    delivered_to: Mapped[list[Any]] = mapped_column(default=list)
+
+
+# --- the evaluation line (inbound calls) -------------------------------------------------------
+
+
+class PhoneCall(Base):
+    """One call to the evaluation line and what it did (ivr/inbound_flow.py).
+
+    ``counted``: its rating is the survey's rating (the first to arrive); a rating that came
+    after an SMS reply or another call is kept here and shown, never counted.
+    """
+
+    __tablename__ = "phone_calls"
+    __table_args__ = (sa.Index(None, "survey_id"), sa.Index(None, "caller", "started_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    caller: Mapped[str | None] = mapped_column(sa.String(20))  # normalised; None: withheld
+    survey_id: Mapped[int | None] = mapped_column(sa.ForeignKey("surveys.id"))
+    found_by: Mapped[str | None] = mapped_column(sa.String(12))  # phone | choice | code
+    rating: Mapped[str | None] = mapped_column(sa.String(24))
+    counted: Mapped[bool] = mapped_column(default=False)
+    reason_key: Mapped[str | None] = mapped_column(sa.String(4))
+    consent: Mapped[bool | None]
+    # The unsatisfied path: the callback task it completed and the attempt holding the message.
+    call_attempt_id: Mapped[int | None] = mapped_column(sa.ForeignKey("call_attempts.id"))
+    ended_how: Mapped[str] = mapped_column(sa.String(16))
+    busy: Mapped[bool] = mapped_column(default=False)  # turned away: every line taken
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_column()
+
+
+COMPLAINT_STATUSES = ("open", "case_opened")
+
+
+class Complaint(Base):
+    """A complaint left on the evaluation line by a caller with no survey to rate: the
+    inspectorate opens a case for it by hand."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (sa.Index(None, "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_call_id: Mapped[int] = mapped_column(sa.ForeignKey("phone_calls.id"), unique=True)
+    caller: Mapped[str | None] = mapped_column(sa.String(20))
+    category_key: Mapped[str] = mapped_column(sa.String(4))
+    category: Mapped[str] = mapped_column(sa.String(24))
+    recording_path: Mapped[str | None] = mapped_column(sa.String(512))
+    recording_seconds: Mapped[float | None]
+    recording_bytes: Mapped[int | None]
+    recording_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    recording_partial: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    created_at: Mapped[datetime] = created_column()
+
+
 # --- audit -------------------------------------------------------------------------------------
 
 
@@ -460,3 +584,8 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(sa.String(32))
     object_id: Mapped[str | None] = mapped_column(sa.String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- people and supervision (own modules; imported here so Base.metadata holds every table) -
+
+from storage import account_models, case_models  # noqa: E402, F401

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gateway.masking import mask_phone
+from gateway.surveys.lifecycle import shown_delivery
 from storage import models as m
 
 EXPORT_FIELDS = (
@@ -24,7 +25,42 @@ EXPORT_FIELDS = (
     "rating",
     "comment",
     "voice_rating",
+    "rated_via",
+    "later_ratings",
 )
+
+#: What a later SMS reply to a rated survey was marked (a rating kept, never counted).
+_LATER_SMS = ("comment", "duplicate")
+_RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
+
+
+def _later_ratings() -> sa.Subquery:
+    """Per survey, the ratings that arrived after the one that counts, each as ``via:rating``
+    in arrival order, joined by commas: SMS replies kept as comments or duplicates, and calls
+    to the evaluation line whose rating was not counted."""
+    i, c = m.InboundMessage, m.PhoneCall
+    sms = sa.select(
+        i.survey_id.label("survey_id"),
+        i.received_at.label("at"),
+        i.id.label("seq"),
+        ("sms:" + i.rating).label("label"),
+    ).where(i.match_status.in_(_LATER_SMS), i.rating.in_(_RATINGS), i.survey_id.is_not(None))
+    phone = sa.select(
+        c.survey_id.label("survey_id"),
+        c.started_at.label("at"),
+        c.id.label("seq"),
+        ("phone:" + c.rating).label("label"),
+    ).where(c.counted.is_(False), c.rating.is_not(None), c.survey_id.is_not(None))
+    later = sa.union_all(sms, phone).subquery("later")
+    ordered = sa.select(later).order_by(later.c.survey_id, later.c.at, later.c.seq).subquery()
+    return (
+        sa.select(
+            ordered.c.survey_id,
+            sa.func.aggregate_strings(ordered.c.label, ",").label("labels"),
+        )
+        .group_by(ordered.c.survey_id)
+        .subquery("later_ratings")
+    )
 
 
 def survey_records(
@@ -38,9 +74,13 @@ def survey_records(
     """One record per event (``pingjing export surveys``), by when the event occurred.
 
     ``end`` is exclusive; the phone is masked here so no export can leak a whole number.
-    ``rating`` is the citizen's SMS rating; ``voice_rating`` the one a citizen who did not
-    answer the SMS gave on a non-response callback (``callback_tasks.rating``), else None.
+    ``rating`` is the rating that counts (the first, by SMS or on the evaluation line);
+    ``voice_rating`` the one a citizen who did not rate gave on a non-response callback
+    (``callback_tasks.rating``), else None; ``rated_via`` how the counted rating arrived (sms,
+    phone, callback); ``later_ratings`` the ratings kept but not counted (``sms:unsatisfied,
+    phone:satisfied``), else None.
     """
+    later = _later_ratings()
     query = (
         sa.select(
             m.ServiceEvent.event_id,
@@ -56,6 +96,8 @@ def survey_records(
             m.Survey.rating,
             m.Survey.comment,
             m.CallbackTask.rating,
+            m.Survey.rated_via,
+            later.c.labels,
         )
         .join(m.Survey, m.Survey.event_id == m.ServiceEvent.id)
         .join(m.Unit, m.Unit.id == m.ServiceEvent.unit_id)
@@ -63,6 +105,7 @@ def survey_records(
             m.CallbackTask,
             (m.CallbackTask.survey_id == m.Survey.id) & (m.CallbackTask.trigger == "non_response"),
         )
+        .outerjoin(later, later.c.survey_id == m.Survey.id)
         .order_by(m.ServiceEvent.occurred_at, m.ServiceEvent.id)
     )
     if start is not None:
@@ -80,11 +123,13 @@ def survey_records(
             "decision": row[5],
             "status": row[6],
             "sent_at": row[7],
-            "delivered_at": row[8],
+            "delivered_at": shown_delivery(row[7], row[8]),
             "replied_at": row[9],
             "rating": row[10],
             "comment": row[11],
             "voice_rating": row[12],
+            "rated_via": row[13] or ("callback" if row[10] is None and row[12] else None),
+            "later_ratings": row[14],
         }
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gateway.cases.settings import CaseSettings
 from gateway.smpp.api import InboundSms
 from gateway.surveys.classifier import Reading
 from gateway.surveys.outbox import OPTED_OUT_ERROR
@@ -22,6 +23,7 @@ from gateway.surveys.replies import (
 )
 from gateway.surveys.settings import SurveySettings
 from storage import models as m
+from storage.case_rows import open_cases, openings_for_surveys
 from storage.sql import (
     insert_many,
     insert_returning_ids,
@@ -118,8 +120,10 @@ def apply_replies(
     replies: list[tuple[InboundSms, Reading]],
     settings: SurveySettings,
     now: datetime,
+    cases: CaseSettings | None = None,
 ) -> list[ReplyOutcome]:
-    """Match a batch of stored replies to their surveys and act on them, in this one transaction."""
+    """Match a batch of stored replies to their surveys and act on them, in this one transaction
+    (an unsatisfied rating's supervision case included, assigned and timed by ``cases``)."""
     if not replies:
         return []
     write_lock(session)
@@ -142,7 +146,7 @@ def apply_replies(
         )
     before = {c.record.id: c.record for cs in candidates.values() for c in cs}
     decisions = decide_replies(replies, ReplyContext(seen, candidates, opted), settings)
-    _write(session, decisions, before, now)
+    _write(session, decisions, before, now, cases or CaseSettings())
     return decisions.outcomes
 
 
@@ -151,6 +155,7 @@ def _write(
     decisions: ReplyDecisions,
     before: dict[int, object],
     now: datetime,
+    cases: CaseSettings,
 ) -> None:
     if decisions.opt_outs:
         phones = [o.phone for o in decisions.opt_outs]
@@ -220,6 +225,12 @@ def _write(
         )
         for decision, task_id in zip(decisions.callbacks, ids, strict=True):
             decision.outcome.callback_task_id = task_id
+    if decisions.cases:
+        # after the opt-outs: a number that opted out in this batch gets no outcome SMS
+        openings = openings_for_surveys(
+            session, [c.survey_id for c in decisions.cases], "sms_unsatisfied", now
+        )
+        open_cases(session, openings, cases)
     if decisions.inbound:
         update_by_id(
             session,

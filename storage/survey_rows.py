@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -14,7 +13,7 @@ from gateway.surveys.lifecycle import SurveyRecord
 from storage import models as m
 from storage.sql import is_postgresql, one_of, update_by_id
 
-FIELDS = tuple(f.name for f in dataclasses.fields(SurveyRecord))
+FIELDS = SurveyRecord._fields
 COLUMNS = tuple(getattr(m.Survey, name) for name in FIELDS)
 
 
@@ -53,8 +52,11 @@ def write_records(
         new, old = after[sid], before[sid]
         if new == old:
             continue
-        names = tuple(n for n in FIELDS if getattr(new, n) != getattr(old, n))
-        row: dict[str, object] = {"id": sid, **{n: getattr(new, n) for n in names}}
+        changed = [
+            (n, value) for n, value, was in zip(FIELDS, new, old, strict=True) if value != was
+        ]
+        names = tuple(n for n, _ in changed)
+        row: dict[str, object] = {"id": sid, **dict(changed)}
         row["updated_at"] = now
         by_fields.setdefault(names, []).append(row)
     for rows in by_fields.values():

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from gateway.cases.settings import CaseSettings
 from gateway.smpp.api import InboundSms, ReceiptUpdate, SubmitOutcome
 from gateway.surveys.classifier import Reading
 from gateway.surveys.replies import ReplyOutcome
@@ -83,14 +84,28 @@ def apply_reply(
 
 
 class SqlSurveyStore:
-    """The store contract as transaction functions: each takes the session first."""
+    """The store contract as transaction functions: each takes the session first.
+
+    ``cases``: how the supervision cases an unsatisfied rating opens are assigned and timed
+    (``[cases]``; the defaults when not given)."""
+
+    def __init__(self, cases: CaseSettings | None = None) -> None:
+        self.cases = cases
+
+    def apply_replies(
+        self,
+        session: Session,
+        replies: list[tuple[InboundSms, Reading]],
+        settings: SurveySettings,
+        now: datetime,
+    ) -> list[ReplyOutcome]:
+        return apply_replies(session, replies, settings, now, self.cases)
 
     claim_due = staticmethod(claim_due)
     next_due_at = staticmethod(next_due_at)
     record_outcomes = staticmethod(record_outcomes)
     apply_receipts = staticmethod(apply_receipts)
     settle_with_sms = staticmethod(settle_with_sms)
-    apply_replies = staticmethod(apply_replies)
     expire_surveys = staticmethod(expire_surveys)
     recover_interrupted = staticmethod(recover_interrupted)
     unprocessed_replies = staticmethod(unprocessed_replies)

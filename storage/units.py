@@ -4,6 +4,10 @@ Two CSV layouts, told apart by their header line (UTF-8, with or without a BOM):
 
 * units:    ``code,name,kind,parent_code`` (``parent_code`` empty for the city bureau)
 * officers: ``police_number,name,unit_code``
+* leaders:  ``unit_code,police_number,role``, role ``principal`` (主要领导) or ``deputy``
+  (分管领导), the Chinese words accepted too; the officer must be in the registry. The rows
+  of a unit are its whole list of leaders: a leader no longer listed for a unit mentioned in
+  the file is removed (units the file does not mention keep theirs).
 
 An import is idempotent: unchanged rows change nothing, changed rows are updated, and a bad row is
 reported with its line number while every good row still loads.
@@ -23,6 +27,13 @@ from storage.models import UNIT_KINDS, Officer, Unit
 
 UNIT_COLUMNS = ("code", "name", "kind", "parent_code")
 OFFICER_COLUMNS = ("police_number", "name", "unit_code")
+LEADER_COLUMNS = ("unit_code", "police_number", "role")
+LEADER_ROLE_WORDS = {
+    "principal": "principal",
+    "主要领导": "principal",
+    "deputy": "deputy",
+    "分管领导": "deputy",
+}
 
 
 @dataclass
@@ -59,10 +70,13 @@ def read_rows(text: str, source: str) -> tuple[str, Iterator[tuple[int, dict[str
         kind = "units"
     elif tuple(header) == OFFICER_COLUMNS:
         kind = "officers"
+    elif tuple(header) == LEADER_COLUMNS:
+        kind = "leaders"
     else:
         raise RegistryFormatError(
             f"{source}:1: unknown header {','.join(header)!r}; expected "
-            f"{','.join(UNIT_COLUMNS)!r} (units) or {','.join(OFFICER_COLUMNS)!r} (officers)"
+            f"{','.join(UNIT_COLUMNS)!r} (units), {','.join(OFFICER_COLUMNS)!r} (officers) "
+            f"or {','.join(LEADER_COLUMNS)!r} (leaders)"
         )
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
@@ -83,6 +97,10 @@ def import_file(session: Session, text: str, source: str) -> ImportReport:
     report = ImportReport(source, kind)
     if kind == "units":
         _import_units(session, rows, report)
+    elif kind == "leaders":
+        from storage.unit_leaders import import_leaders
+
+        import_leaders(session, rows, report)
     else:
         _import_officers(session, rows, report)
     return report

@@ -68,6 +68,16 @@ class _Call:
     claim: Claim
     state: CallState = CallState.DIALLING
     ended: Deferred[CallEnded] | None = None
+    line: Any = None  # the trunk line it holds (``take_line``), released when it is free
+
+
+class Line(Protocol):
+    def release(self) -> None: ...
+
+
+#: Takes one of the trunk's lines shared with the evaluation line (``ivr.lines``), or None
+#: when every line is in use (by the callbacks or by citizens calling in).
+TakeLine = Callable[[], Line | None]
 
 
 def default_worker_name() -> str:
@@ -92,8 +102,10 @@ class CallbackScheduler(Service):
         store: CallbackStore,
         worker: str | None = None,
         ingest_spool: Callable[[], Any] | None = None,
+        take_line: TakeLine | None = None,
     ) -> None:
         self.db = db
+        self._take_line = take_line
         self.store = store
         self.ami = ami
         self.settings = settings
@@ -236,14 +248,35 @@ class CallbackScheduler(Service):
         busy = max(len(self._calls), int(getattr(self.ami, "lines_in_use", 0)))
         free = s.max_concurrent - busy
         if free > 0 and policy.in_window(now, s) and self._ami_ready():
-            claims, closed = yield self.db.run(
-                self.store.claim_due, now, free, self.worker, s, lines_in_use=busy
-            )
-            for change in closed:
-                self._log_change(change)
-            for claim in claims:
-                self._place(claim)
+            lines = self._take_lines(free)
+            free = len(lines) if self._take_line is not None else free
+            claims: list[Claim] = []
+            try:
+                if free > 0:
+                    claims, closed = yield self.db.run(
+                        self.store.claim_due, now, free, self.worker, s, lines_in_use=busy
+                    )
+                    for change in closed:
+                        self._log_change(change)
+            finally:
+                for line in lines[len(claims) :]:
+                    line.release()
+            for claim, line in zip(claims, lines or [None] * len(claims), strict=False):
+                self._place(claim, line)
         yield self._plan_next()
+
+    def _take_lines(self, wanted: int) -> list[Line]:
+        """Up to ``wanted`` trunk lines (the evaluation line's callers may hold the others)."""
+        lines: list[Line] = []
+        if self._take_line is None:
+            return lines
+        try:
+            while len(lines) < wanted and (line := self._take_line()) is not None:
+                lines.append(line)
+        except OSError:
+            self.log.failure("taking a trunk line failed; calling without counting it")
+            return lines
+        return lines
 
     @inlineCallbacks
     def _plan_next(self) -> Any:
@@ -280,6 +313,9 @@ class CallbackScheduler(Service):
         for attempt_id, call in list(self._calls.items()):
             if call.state is CallState.AWAITING_RESULT and call.claim.task_id in settled:
                 del self._calls[attempt_id]
+                if call.line is not None:
+                    line, call.line = call.line, None
+                    line.release()
 
     def _log_change(self, change: Change) -> None:
         self.log.info(
@@ -292,8 +328,8 @@ class CallbackScheduler(Service):
 
     # -- one call --------------------------------------------------------------------------------
 
-    def _place(self, claim: Claim) -> None:
-        call = _Call(claim)
+    def _place(self, claim: Claim, line: Line | None = None) -> None:
+        call = _Call(claim, line=line)
         self._calls[claim.attempt_id] = call
         request = OriginateRequest(
             callback_id=claim.task_id,
@@ -425,6 +461,9 @@ class CallbackScheduler(Service):
             self._log_change(change)
 
     def _free(self, call: _Call) -> None:
+        if call.line is not None:
+            line, call.line = call.line, None
+            line.release()
         if self._calls.pop(call.claim.attempt_id, None) is not None:
             self.wake()
 

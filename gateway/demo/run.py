@@ -90,7 +90,7 @@ def prepare(out: Path, say: Callable[[str], None]) -> Path:
     say(f"  database {out / 'pingjing.sqlite3'} (schema {migrate.current_revision(url)})")
     db = Database(url)
     try:
-        for name in ("units.csv", "officers.csv"):
+        for name in ("units.csv", "officers.csv", "leaders.csv"):
             report = db.run_sync(import_file, (CONF / name).read_text(encoding="utf-8"), name)
             if report.errors:
                 raise SystemExit("\n".join(report.errors))
@@ -133,6 +133,11 @@ signature = "【示例公安】"
 # Each survey goes out from its own sub-number: replies match by the number they were sent to.
 sub_number_prefix = "10690000"
 sub_number_digits = 4
+
+[ivr]
+# Calls to the evaluation line served at once (citizens who call instead of replying). Time runs
+# compressed, so calls hours apart in the simulation can overlap in real time.
+inbound_lines = 8
 
 [callbacks]
 # Business time runs compressed in the demo; leases and grace periods are in simulated time.
@@ -180,6 +185,7 @@ async def run_loop(
     from gateway.config import load_settings
     from gateway.demo.day import plan_day
     from gateway.simulate.callees import SeededCallees
+    from gateway.simulate.callers import SeededCallers
     from gateway.simulate.citizens import SeededCitizens
     from gateway.simulate.clock import ScaledClock
     from gateway.simulate.pbx import PbxSettings, PbxSimulator
@@ -215,6 +221,34 @@ async def run_loop(
         reactor,
         wire_clock=reactor,
     )
+    # A few citizens call the evaluation line instead of replying (电话评警).
+    callers = SeededCallers(seed=seed)
+
+    def maybe_call(sms: Any) -> None:
+        reaction = sms.reaction
+        if reaction is None or not reaction.delivered:
+            return
+        planned = callers.decide(sms.destination_addr, sms.text, reaction.reply is not None)
+        if planned is not None:
+            clock.callLater(
+                planned.delay,
+                pbx.incoming_call,
+                planned.number,
+                planned.script,
+                callingpres=planned.callingpres,
+            )
+
+    smsc.on_received.append(maybe_call)
+    for planned in callers.complaints(1, within=12 * 3600.0):
+        clock.callLater(
+            (start - datetime.fromtimestamp(clock.seconds(), ZONE)).total_seconds()
+            + 3 * 3600.0
+            + planned.delay,
+            pbx.incoming_call,
+            planned.number,
+            planned.script,
+            callingpres=planned.callingpres,
+        )
     smsc_port = reactor.listenTCP(0, smsc.factory(), interface="127.0.0.1")
     pbx_port = reactor.listenTCP(0, pbx.factory(), interface="127.0.0.1")
     env = {

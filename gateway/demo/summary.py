@@ -39,12 +39,45 @@ def collect(session: Any) -> dict[str, Any]:
 
     surveys = list(survey_records(session))
     callbacks = {c["event_id"]: c for c in callback_records(session, None, None, None, None)}
+    via: dict[str, int] = {}
+    for record in surveys:
+        if record["rated_via"]:
+            via[record["rated_via"]] = via.get(record["rated_via"], 0) + 1
     return {
+        "rated_via": via,
+        "later_ratings": sum(
+            len(r["later_ratings"].split(",")) for r in surveys if r["later_ratings"]
+        ),
+        "line": _line_calls(session),
         "overview": reports.overview(session),
         "by_category": reports.satisfaction_by(session, "category"),
         "by_unit": reports.satisfaction_by(session, "unit"),
         "unsatisfied": [s for s in surveys if s["rating"] == "unsatisfied"],
         "callbacks": callbacks,
+    }
+
+
+def _line_calls(session: Any) -> dict[str, int]:
+    """Calls to the evaluation line: all, those that rated (counted), complaints, turned away."""
+    import sqlalchemy as sa
+
+    from storage import models as m
+
+    calls = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count(m.PhoneCall.rating),
+            sa.func.sum(sa.case((m.PhoneCall.counted, 1), else_=0)),
+            sa.func.sum(sa.case((m.PhoneCall.busy, 1), else_=0)),
+        )
+    ).one()
+    complaints = session.scalar(sa.select(sa.func.count()).select_from(m.Complaint))
+    return {
+        "calls": calls[0],
+        "rated": calls[1],
+        "counted": calls[2] or 0,
+        "busy": calls[3] or 0,
+        "complaints": complaints or 0,
     }
 
 
@@ -93,6 +126,18 @@ def print_summary(run: Any, say: Callable[[str], None]) -> None:
         "Ratings: "
         + ", ".join(f"{RATING_LABELS[k]} {o.ratings.get(k, 0)}" for k in RATING_LABELS)
         + f" (of {rated} rated)"
+    )
+    via = data["rated_via"]
+    say(
+        "How the ratings arrived: "
+        + ", ".join(f"{k} {via.get(k, 0)}" for k in ("sms", "phone", "callback"))
+        + f"; {data['later_ratings']} later rating(s) kept, not counted"
+    )
+    line = data["line"]
+    say(
+        f"Evaluation line (电话评警): {line['calls']} calls, {line['rated']} ratings keyed "
+        f"({line['counted']} counted), {line['complaints']} complaints for the inspectorate, "
+        f"{line['busy']} callers told the line was busy"
     )
     say("Satisfaction (满意+基本满意 over rated replies) by category:")
     for key, _, rates in data["by_category"]:

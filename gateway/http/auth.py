@@ -41,3 +41,56 @@ def bearer_authenticator(tokens: Iterable[Any]) -> Authenticate:
         return found
 
     return authenticate
+
+
+class UserTokenIndex:
+    """Users' API tokens by their SHA-256, as loaded from the database.
+
+    Authentication stays one synchronous dictionary read (the resources call it before
+    anything else); :meth:`reload` replaces the whole index from
+    ``UserStore.active_tokens()`` and runs at start-up and every
+    ``http.user_tokens_refresh`` seconds, so a token made, revoked or a user disabled with
+    ``pingjing users`` takes effect within that interval.
+    """
+
+    def __init__(self, store: Any = None) -> None:
+        self._store = store
+        self._by_hash: dict[str, Any] = {}
+
+    def replace(self, by_hash: dict[str, Any]) -> None:
+        self._by_hash = dict(by_hash)
+
+    def reload(self) -> Any:  # Deferred[int]: the number of tokens loaded
+        d = self._store.active_tokens()
+
+        def loaded(by_hash: dict[str, Any]) -> int:
+            self.replace(by_hash)
+            return len(by_hash)
+
+        return d.addCallback(loaded)
+
+    def lookup(self, presented: str) -> Principal | None:
+        from gateway.accounts.credentials import token_hash
+
+        return self._by_hash.get(token_hash(presented))
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+
+def combined_authenticator(tokens: Iterable[Any], users: UserTokenIndex) -> Authenticate:
+    """The tokens file's machine tokens first, then users' tokens (a user is a Principal with
+    a ``role``; a machine token has none)."""
+    machines = bearer_authenticator(tokens)
+
+    def authenticate(request: Request) -> Principal | None:
+        found = machines(request)
+        if found is not None:
+            return found
+        header = request.getHeader("authorization") or ""
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            return None
+        return users.lookup(presented.strip())
+
+    return authenticate

@@ -43,7 +43,7 @@ from twisted.python.failure import Failure
 from gateway.masking import mask_phone
 from gateway.simulate.agi import AgiChannel
 from gateway.simulate.audio import write_voice_wav
-from gateway.simulate.callees import CalleeModel, DialOutcome, SeededCallees
+from gateway.simulate.callees import CalleeModel, CallScript, DialOutcome, SeededCallees
 from gateway.simulate.clock import PendingCalls
 from ivr.ami.message import AmiFramingError, AmiMessage, AmiParser
 
@@ -105,6 +105,8 @@ class Call:
     hangup_cause: int | None = None
     started_at: float | None = None  # wire (real) time of the Originate
     ended_at: float | None = None  # wire time of the Hangup
+    inbound: bool = False  # a citizen calling the evaluation line (``incoming_call``)
+    callingpres: int = 0  # the caller's presentation (0x20: withheld)
 
     @property
     def result(self) -> str | None:
@@ -260,6 +262,20 @@ class PbxSimulator:
             return done
         return [("Response", "Success"), ("Message", "Originate successfully queued")]
 
+    def incoming_call(self, number: str, script: CallScript, *, callingpres: int = 0) -> Call:
+        """A citizen calls the evaluation line: answered at once, the AGI program run in
+        inbound mode (context ``pingjing-inbound``, as dialplans/ routes the DID)."""
+        channel_id = f"{int(self.clock.seconds())}.{next(self._uniqueids)}"
+        call = Call(channel_id, "", number, "pingjing-inbound", "s", "1", {}, None, 0)
+        call.outcome = DialOutcome("answered", 0.0, script)
+        call.channel_name = f"PJSIP/carrier-{next(self._channel_numbers):08x}"
+        call.state, call.inbound, call.callingpres = "up", True, callingpres
+        self.calls.append(call)
+        self.log.info("incoming call {channel_id} from {number}", channel_id=channel_id,
+                      number=mask_phone(number) if number else "(no number)")  # fmt: skip
+        self._start_agi(call)
+        return call
+
     def _dialled(self, call: Call, is_async: bool, done: Deferred | None) -> None:
         outcome = call.outcome
         assert outcome is not None
@@ -392,7 +408,7 @@ class PbxSimulator:
             "agi_version": self.settings.asterisk_version,
             "agi_callerid": call.number or "unknown",
             "agi_calleridname": "unknown",
-            "agi_callingpres": "0",
+            "agi_callingpres": str(call.callingpres),
             "agi_callingani2": "0",
             "agi_callington": "0",
             "agi_callingtns": "0",
@@ -404,8 +420,11 @@ class PbxSimulator:
             "agi_enhanced": "0.0",
             "agi_accountcode": "",
             "agi_threadid": str(140000000000000 + len(self.calls)),
-            **{f"agi_arg_{i}": arg for i, arg in enumerate(command[1:], start=1)},
+            **{f"agi_arg_{i}": arg for i, arg in enumerate(self._agi_args(call), start=1)},
         }
+
+    def _agi_args(self, call: Call) -> list[str]:
+        return [*self.settings.agi_command[1:], *(["inbound"] if call.inbound else [])]
 
     def resolve_command(self) -> str | None:
         """The AGI program's path: as given, on PATH, or next to this Python (a venv's bin)."""
@@ -451,7 +470,7 @@ class PbxSimulator:
         env.update(self.settings.agi_env)
         proc = AgiProcess(self, call, channel)
         self._processes[call.channel_id] = proc
-        args = [executable, *self.settings.agi_command[1:]]
+        args = [executable, *self._agi_args(call)]
         if executable.endswith(".py") and not os.access(executable, os.X_OK):
             args = [sys.executable, *args]
         self.process_reactor.spawnProcess(proc, args[0], args, env=env)

@@ -18,13 +18,13 @@ No SQL, no Twisted: ``storage/`` loads records, calls :func:`advance`, writes wh
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from gateway.surveys.classifier import Reading
 from gateway.surveys.settings import SurveySettings
-from gateway.surveys.templates import render_reply
+from gateway.surveys.templates import reply_text
 
 #: Furthest along last. A DELIVRD receipt, a window that closed, an undeliverable verdict, a
 #: rating and an opt-out each say more about the SMS than the statuses before them.
@@ -49,9 +49,12 @@ DONE_DATE_AHEAD = timedelta(minutes=10)
 DONE_DATE_BEHIND = timedelta(hours=2)
 
 
-@dataclass(frozen=True, slots=True)
-class SurveyRecord:
-    """The survey as the lifecycle sees it (the ``surveys`` row minus bookkeeping)."""
+class SurveyRecord(NamedTuple):
+    """The survey as the lifecycle sees it (the ``surveys`` row minus bookkeeping).
+
+    A named tuple rather than a frozen dataclass: immutable all the same, and a reply batch
+    makes several changed copies of each record, which ``_replace`` makes five times faster
+    than ``dataclasses.replace`` (the reply path's A/B in ``docs/benchmarks.md``)."""
 
     id: int
     phone: str | None
@@ -66,6 +69,7 @@ class SurveyRecord:
     comment: str | None = None
     clarification_sent: bool = False
     failure_reason: str | None = None
+    rated_via: str | None = None  # how the rating that counts arrived (:data:`VIAS`)
 
 
 # --- events --------------------------------------------------------------------------------
@@ -116,13 +120,23 @@ class Receipt:
     arrived_at: datetime
 
 
+#: How a rating can arrive: an SMS reply, a call to the evaluation line, a callback's IVR.
+VIAS = ("sms", "phone", "callback")
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyRead:
-    """A reply matched to this survey, as the classifier read it."""
+    """A reply matched to this survey, as the classifier read it.
+
+    ``via``: an SMS reply (``inbound_id`` is its inbound row) or a rating keyed on the
+    evaluation line (``phone``; ``inbound_id`` is the call's row). The first rating counts,
+    whichever way it came; a caller was thanked by voice, so no thank-you SMS follows.
+    """
 
     inbound_id: int
     received_at: datetime
     reading: Reading
+    via: str = "sms"
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +194,16 @@ class CallbackTaskDue:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenCase:
+    """The survey was rated unsatisfied: a supervision case opens (``gateway.cases``), in the
+    same transaction as the rating, whether or not the citizen can be called back."""
+
+    survey_id: int
+    unit_id: int
+    origin: str = "sms_unsatisfied"
+
+
+@dataclass(frozen=True, slots=True)
 class OptOutRequested:
     """The citizen asked for no more messages: stop everything for the number, confirm once
     (decided per phone by :mod:`gateway.surveys.replies`)."""
@@ -192,13 +216,14 @@ class OptOutRequested:
 @dataclass(frozen=True, slots=True)
 class ReplyMarked:
     """How the reply's inbound row is to be marked: ``matched``, ``comment``, ``duplicate``
-    (the same rating again) or ``opt_out``."""
+    (the same rating again) or ``opt_out``; a phone rating after the one that counts:
+    ``later``."""
 
     inbound_id: int
     match_status: str
 
 
-Output = SendSms | CallbackTaskDue | OptOutRequested | ReplyMarked
+Output = SendSms | CallbackTaskDue | OpenCase | OptOutRequested | ReplyMarked
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +244,7 @@ def advance(record: SurveyRecord, event: Event, settings: SurveySettings) -> Ste
             reason = f"submit outcome unknown: {error or '-'}"[:128] if uncertain else None
             changed = _raise(record, "sent", reason)
             return Step(
-                replace(
-                    changed,
+                changed._replace(
                     sent_at=_earliest(changed.sent_at, read_at),
                     expires_at=_earliest(changed.expires_at, read_at + settings.reply_window),
                 )
@@ -230,7 +254,7 @@ def advance(record: SurveyRecord, event: Event, settings: SurveySettings) -> Ste
         case Receipt(verdict="delivered", done_at=done_at, arrived_at=arrived_at):
             changed = _raise(record, "delivered", None)
             delivered = delivery_time(done_at, arrived_at)
-            return Step(replace(changed, delivered_at=_earliest(changed.delivered_at, delivered)))
+            return Step(changed._replace(delivered_at=_earliest(changed.delivered_at, delivered)))
         case Receipt(state=state):
             return Step(_raise(record, "undeliverable", f"receipt {state}"[:128]))
         case WindowClosed():
@@ -253,6 +277,16 @@ def delivery_time(done_at: datetime | None, arrived_at: datetime) -> datetime:
     return arrived_at
 
 
+def shown_delivery(sent_at: datetime | None, delivered_at: datetime | None) -> datetime | None:
+    """The delivery time to show: never before the acceptance. A receipt's done date is cut
+    to the minute and ``sent_at`` is when the answer was read, so a delivery in the same
+    minute can be stored a few seconds before it; the stored fields stay as the traffic gave
+    them (each an order-independent merge), and this is applied where they are shown."""
+    if sent_at is None or delivered_at is None:
+        return delivered_at
+    return max(sent_at, delivered_at)
+
+
 def answerable(record: SurveyRecord, in_flight: bool, received_at: datetime) -> bool:
     """Whether a reply that arrived at ``received_at`` can answer this survey: inside its reply
     window, or its SMS handed to the SMSC and the answer not yet recorded (a receipt, and even
@@ -268,13 +302,13 @@ def _raise(record: SurveyRecord, status: str, reason: str | None) -> SurveyRecor
     """``status`` if it is further along; the reason goes with the status that holds."""
     current, new = RANK[record.status], RANK[status]
     if new > current:
-        return replace(record, status=status, failure_reason=reason)
+        return record._replace(status=status, failure_reason=reason)
     if (
         new == current
         and reason is not None
         and (record.failure_reason is None or reason < record.failure_reason)
     ):
-        return replace(record, failure_reason=reason)
+        return record._replace(failure_reason=reason)
     return record
 
 
@@ -288,7 +322,7 @@ def _earliest(known: datetime | None, new: datetime | None) -> datetime | None:
 
 def _reply(record: SurveyRecord, event: ReplyRead, settings: SurveySettings) -> Step:
     reading = event.reading
-    record = replace(record, replied_at=_earliest(record.replied_at, event.received_at))
+    record = record._replace(replied_at=_earliest(record.replied_at, event.received_at))
     reply_from = record.reply_address or settings.source_addr or None
     if reading.opt_out:
         record = _raise(record, "opted_out", None)
@@ -305,19 +339,25 @@ def _reply(record: SurveyRecord, event: ReplyRead, settings: SurveySettings) -> 
     if record.clarification_sent or record.status == "opted_out" or not record.phone:
         return Step(record, outputs)
     clarify = _sms(settings, "clarify", "clarify", record, reply_from)
-    return Step(replace(record, clarification_sent=True), (*outputs, clarify))
+    return Step(record._replace(clarification_sent=True), (*outputs, clarify))
 
 
 def _rate(
     record: SurveyRecord, event: ReplyRead, settings: SurveySettings, reply_from: str | None
 ) -> Step:
-    """The survey's first rating: thank the citizen; an unsatisfied one asks for a callback."""
+    """The survey's first rating: thank the citizen; an unsatisfied one opens a case and asks
+    for a callback."""
     rating = event.reading.rating
-    record = replace(_raise(record, "replied", None), rating=rating, comment=event.reading.comment)
+    record = _raise(record, "replied", None)._replace(
+        rating=rating, comment=event.reading.comment, rated_via=event.via
+    )
     outputs: tuple[Output, ...] = (ReplyMarked(event.inbound_id, "matched"),)
+    if rating == "unsatisfied":
+        outputs += (OpenCase(record.id, record.unit_id),)
     if record.status == "opted_out" or not record.phone:
         return Step(record, outputs)
-    outputs += (_sms(settings, "thank_you", rating, record, reply_from),)
+    if event.via == "sms":
+        outputs += (_sms(settings, "thank_you", rating, record, reply_from),)
     if rating == "unsatisfied":
         outputs += (CallbackTaskDue(record.id, record.unit_id, record.phone),)
     return Step(record, outputs)
@@ -327,12 +367,14 @@ def _after_rating(record: SurveyRecord, event: ReplyRead) -> Step:
     """A reply to a survey already rated: the same rating again is a duplicate; anything
     else is kept as a comment (a different rating does not replace the first)."""
     reading = event.reading
+    if event.via != "sms":  # kept on the call's own row (phone_calls), shown beside the survey
+        return Step(record, (ReplyMarked(event.inbound_id, "later"),))
     if reading.rating == record.rating and reading.comment is None:
         return Step(record, (ReplyMarked(event.inbound_id, "duplicate"),))
     added = reading.comment if reading.rating == record.rating else reading.text.strip()
     comment = "\n".join(filter(None, [record.comment, added]))
     return Step(
-        replace(record, comment=comment or None), (ReplyMarked(event.inbound_id, "comment"),)
+        record._replace(comment=comment or None), (ReplyMarked(event.inbound_id, "comment"),)
     )
 
 
@@ -344,5 +386,5 @@ def _sms(
     source_addr: str | None,
 ) -> SendSms:
     assert record.phone is not None
-    text = render_reply(settings, template).text
+    text = reply_text(settings, template)
     return SendSms(kind, record.phone, text, source_addr, record.id)

@@ -85,6 +85,7 @@ class ReplyDecisions:
     callbacks: list[TaskDecision]
     opt_outs: list[lc.OptOutRequested]  # new opt-outs, one per phone
     inbound: list[InboundVerdict]
+    cases: list[lc.OpenCase] = field(default_factory=list)  # supervision cases to open
 
 
 def phone_of(inbound: InboundSms) -> str | None:
@@ -175,6 +176,8 @@ def _collect(output: lc.Output, outcome: ReplyOutcome, decisions: ReplyDecisions
             outcome.queued.append(kind)
         case lc.CallbackTaskDue():
             decisions.callbacks.append(TaskDecision(output, outcome))
+        case lc.OpenCase():
+            decisions.cases.append(output)
         case lc.OptOutRequested():
             decisions.opt_outs.append(output)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-_HOW_TO_RATE = "回复1满意，2基本满意，3不满意。回复TD退订"
+_HOW_TO_RATE = "回复1满意，2基本满意，3不满意，TD退订。评价码{code}"
 DEFAULT_TEMPLATES: dict[str, str] = {
     "incident": "您{date}报警求助（{business}），请评价{unit}处警民警：" + _HOW_TO_RATE,
     "case": "您{date}在{unit}办理的{business}，请评价办案民警：" + _HOW_TO_RATE,
@@ -52,6 +52,10 @@ class SurveySettings:
     #: Choose N so that 10**N exceeds the surveys sent within one reply window.
     sub_number_prefix: str = ""
     sub_number_digits: int = 4
+    #: Digits of the survey code in the SMS (a check digit is added): a caller to the
+    #: evaluation line names the survey with it. 10**N must exceed the events received within
+    #: one reply window (gateway/surveys/codes.py).
+    code_digits: int = 5
     #: Source address when sub-numbers are off; empty → the SMPP client's default.
     source_addr: str = ""
     #: How many outbox SMS may be handed to the SMPP client and not yet answered by the SMSC.
@@ -86,6 +90,8 @@ class SurveySettings:
             problems.append("sub_number_prefix must be digits")
         if not 1 <= self.sub_number_digits <= 8:
             problems.append("sub_number_digits must be 1..8")
+        if not 3 <= self.code_digits <= 9:
+            problems.append("code_digits must be 3..9")
         for name in ("recently_surveyed_days", "too_old_days", "reply_window_hours"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")

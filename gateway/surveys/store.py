@@ -153,6 +153,8 @@ class MemorySurveyStore:
         self.inbound: dict[int, MemoryInbound] = {}
         self.opted: set[str] = set()
         self.callbacks: list[lc.CallbackTaskDue] = []
+        #: Cases opened, one per survey (what ``storage.case_rows.open_cases`` stores).
+        self.cases: dict[int, lc.OpenCase] = {}
 
     # -- setting up (what intake does in production) -----------------------------------
 
@@ -289,6 +291,8 @@ class MemorySurveyStore:
         for decision in decisions.callbacks:
             if decision.status == "pending":
                 self.callbacks.append(decision.task)
+        for case in decisions.cases:
+            self.cases.setdefault(case.survey_id, case)
         for verdict in decisions.inbound:
             row = self.inbound[verdict.inbound_id]
             row.match_status, row.survey_id = verdict.match_status, verdict.survey_id

@@ -1,6 +1,7 @@
 """The evaluation SMS and the follow-up texts, and how many SMS parts each needs.
 
-Templates are plain ``str.format`` strings with ``{date}``, ``{unit}`` and ``{business}``; the
+Templates are plain ``str.format`` strings with ``{date}``, ``{unit}``, ``{business}`` and
+``{code}`` (the survey's short code, which a caller to the evaluation line enters); the
 signature (【某某公安】) is prepended, as Chinese carriers require it at the start. At start-up
 ``check_templates`` renders each with the longest values the deployment has and warns when a text
 needs more than one SMS part (each part is billed and may arrive out of order).
@@ -15,7 +16,7 @@ from datetime import datetime
 from gateway.events.schema import CATEGORY_LABELS
 from gateway.surveys.settings import SurveySettings
 
-PLACEHOLDERS = frozenset({"date", "unit", "business"})
+PLACEHOLDERS = frozenset({"date", "unit", "business", "code"})
 # GSM 03.38 basic alphabet (the extension table counts two septets).
 _GSM_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -73,22 +74,29 @@ def render_survey(
     ended_at: datetime,
     unit_name: str,
     business: str | None,
+    code: str = "",
 ) -> RenderedSms:
-    """The evaluation SMS for one event, signature first."""
+    """The evaluation SMS for one event, signature first (``code``: its survey code)."""
     template = settings.templates[category]
     validate_template(category, template)
     body = template.format(
         date=format_date(ended_at, settings),
         unit=unit_name,
         business=business or CATEGORY_LABELS.get(category, "服务"),
+        code=code,
     )
     text = settings.signature + body
     return RenderedSms(text, sms_parts(text))
 
 
-def render_reply(settings: SurveySettings, kind: str) -> RenderedSms:
+def reply_text(settings: SurveySettings, kind: str) -> str:
     """A follow-up text (thank-you per rating, opt-out confirmation, clarification)."""
-    text = settings.signature + settings.replies[kind]
+    return settings.signature + settings.replies[kind]
+
+
+def render_reply(settings: SurveySettings, kind: str) -> RenderedSms:
+    """A follow-up text with the number of SMS parts it takes."""
+    text = reply_text(settings, kind)
     return RenderedSms(text, sms_parts(text))
 
 
@@ -105,7 +113,13 @@ def check_templates(
             ended_at=longest_date,
             unit_name=longest_unit,
             business=longest_business,
+            code="9" * (settings.code_digits + 1),
         )
+        if "{code}" not in settings.templates[category]:
+            warnings.append(
+                f"survey template {category!r} has no {{code}}: a caller to the evaluation "
+                "line with several open surveys cannot name this one"
+            )
         if rendered.parts > 1:
             warnings.append(
                 f"survey template {category!r} needs {rendered.parts} SMS parts "

@@ -52,3 +52,29 @@ async def test_small_demo_runs_the_whole_loop(tmp_path: Path) -> None:
             assert Path(c["recording_path"]).stat().st_size > 44  # more than a WAV header
     # phones never leave the database whole
     assert all("****" in s["phone"] for s in surveys if s["phone"])
+
+
+@pytest_twisted.ensureDeferred
+async def test_some_citizens_call_the_evaluation_line(tmp_path: Path) -> None:
+    """Citizens who call instead of replying: their ratings count once, marked phone, and an
+    unsatisfied caller's callback is done on the call itself."""
+    import sqlalchemy as sa
+
+    from storage import models as m
+
+    lines: list[str] = []
+    config = prepare(tmp_path / "demo", lines.append)
+    run = await run_loop(
+        reactor, config, events=80, seed=11, speed=7200, say=lines.append, max_real_seconds=90
+    )
+    assert run.finished, "\n".join(lines)
+    db = Database(f"sqlite:///{run.out / 'pingjing.sqlite3'}")
+    try:
+        surveys = db.run_sync(lambda s: list(survey_records(s)))
+        calls = db.run_sync(lambda s: list(s.scalars(sa.select(m.PhoneCall))))
+    finally:
+        db.stop()
+    by_phone = [s for s in surveys if s["rated_via"] == "phone"]
+    assert calls and by_phone, "\n".join(lines)
+    assert len(by_phone) == sum(1 for c in calls if c.counted)
+    assert {c.ended_how for c in calls} <= {"completed", "hangup", "no_input"}

@@ -625,3 +625,29 @@ def test_calls_start_when_the_ami_link_returns_not_at_the_next_poll(
     ami.link_back()
     world.clock.advance(0)
     assert [r.callback_id for r in ami.requests] == [tid]
+
+
+def test_callbacks_share_the_trunk_with_the_evaluation_line(
+    world: World, ami: FakeAmi, tmp_path
+) -> None:
+    """trunk_lines=3 and a citizen on the evaluation line holding one: two callbacks go out
+    (max_concurrent is 4); when the caller hangs up and a call ends, the next ones follow;
+    a finished callback gives its line back."""
+    from ivr.lines import TRUNK, LinePool
+
+    pool = LinePool(str(tmp_path / "lines"), TRUNK, 3)
+    caller = pool.take()
+    assert caller is not None
+    world.seed(5)
+    scheduler = world.start(take_line=pool.take)
+    assert (len(ami.handles), pool.in_use()) == (2, 3)
+    caller.release()
+    ami.finish(ami.handles[0], "busy")
+    world.clock.advance(0)
+    assert (len(ami.handles), scheduler.active_calls) == (4, 3)
+    assert pool.in_use() == 3
+    for handle in ami.handles[1:]:
+        ami.finish(handle, "congestion")
+    world.clock.advance(0)
+    assert len(ami.handles) == 5
+    assert pool.in_use() == scheduler.active_calls == 1

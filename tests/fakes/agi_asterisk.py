@@ -281,7 +281,17 @@ def agi_command(config: str | None = None) -> list[str]:
     return [*cmd, *([config] if config else [])]
 
 
-def headers(channel_id: str, number: str = "13812345678") -> list[tuple[str, str]]:
+def headers(
+    channel_id: str,
+    number: str = "13812345678",
+    *,
+    callingpres: int = 0,
+    context: str = "pingjing-callback",
+    extension: str = "s",
+) -> list[tuple[str, str]]:
+    """What res_agi.c's setup_env writes: ``agi_callerid`` is the number or ``unknown`` when
+    there is none, whatever its presentation; ``agi_callingpres`` is the presentation
+    (0x20 in the 0x60 bits: restricted, the caller withheld it)."""
     return [
         ("agi_request", "pingjing-agi"),
         ("agi_channel", "PJSIP/carrier-00000001"),
@@ -291,14 +301,14 @@ def headers(channel_id: str, number: str = "13812345678") -> list[tuple[str, str
         ("agi_version", "22.10.1"),
         ("agi_callerid", number),
         ("agi_calleridname", "unknown"),
-        ("agi_callingpres", "0"),
+        ("agi_callingpres", str(callingpres)),
         ("agi_callingani2", "0"),
         ("agi_callington", "0"),
         ("agi_callingtns", "0"),
         ("agi_dnid", "unknown"),
         ("agi_rdnis", "unknown"),
-        ("agi_context", "pingjing-callback"),
-        ("agi_extension", "s"),
+        ("agi_context", context),
+        ("agi_extension", extension),
         ("agi_priority", "2"),
         ("agi_enhanced", "0.0"),
         ("agi_accountcode", ""),
@@ -347,6 +357,7 @@ def run_agi(
     timeout: float = 30.0,
     extra_header: bytes = b"",
     command: list[str] | None = None,
+    header: dict[str, object] | None = None,
 ) -> AgiSession:
     """Run ``pingjing-agi`` against ``peer`` until it exits; never waits past ``timeout``."""
     import time
@@ -365,7 +376,8 @@ def run_agi(
         deadline = time.monotonic() + timeout
         buf = bytearray()
         try:
-            head = "".join(f"{k}: {v}\n" for k, v in headers(channel_id)).encode()
+            fields = headers(channel_id, **(header or {}))  # type: ignore[arg-type]
+            head = "".join(f"{k}: {v}\n" for k, v in fields).encode()
             proc.stdin.write(head + extra_header + b"\n")
             proc.stdin.flush()
             while True:

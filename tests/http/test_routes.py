@@ -21,13 +21,17 @@ from twisted.web.resource import Resource, getChildForRequest
 from twisted.web.test.requesthelper import DummyRequest
 
 from gateway.app import make_api_site
+from gateway.cases.opening import CaseOpening
+from gateway.cases.settings import CaseSettings
 from gateway.config import ApiToken, load_settings
 from gateway.http.openapi import load_document
 from gateway.http.routes import Route, declared_routes, undeclared
 from gateway.surveys.intake import EventIntake
+from storage.case_models import CaseEvidence
+from storage.case_rows import open_cases
 from storage.events_store import SqlEventStore
-from storage.models import CallAttempt, Recording
-from tests.callbacks.conftest import SyncDatabase, add_task, add_unit
+from storage.models import CallAttempt, Recording, ReportFile
+from tests.callbacks.conftest import T0, SyncDatabase, add_task, add_unit
 
 REPO = Path(__file__).resolve().parents[2]
 TOKENS = [
@@ -37,7 +41,8 @@ TOKENS = [
 
 
 def seed(session: Any, audio_dir: Path) -> dict[str, str]:
-    """C0 > B1 > {S1, S2}; S2 has a callback with a recording. Returns the placeholders."""
+    """C0 > B1 > {S1, S2}; S2 has a callback with a recording and a weekly report. Returns the
+    placeholders."""
     city = add_unit(session, "C0")
     b1 = add_unit(session, "B1", city)
     add_unit(session, "S1", b1)
@@ -52,8 +57,36 @@ def seed(session: Any, audio_dir: Path) -> dict[str, str]:
         call_attempt_id=attempt.id, path=str(audio), size_bytes=4, sha256="0" * 64
     )
     session.add(recording)
+    report = ReportFile(
+        kind="week",
+        period_key="2026-W48",
+        unit_code="S2",
+        fmt="text",
+        path=str(audio_dir / "week_S2.txt"),
+        size_bytes=0,
+        sha256="0" * 64,
+    )
+    session.add(report)
     session.flush()
-    return {"foreign_unit": "S2", "foreign_recording": str(recording.id)}
+    opening = CaseOpening(event_unit_code="S2", origin="complaint", at=T0, complaint="投诉")
+    [case_id] = open_cases(session, [opening], CaseSettings(assign_level="unit"))
+    evidence = CaseEvidence(
+        case_id=case_id,
+        sha256="1" * 64,
+        filename="e.pdf",
+        content_type="application/pdf",
+        size_bytes=1,
+        uploaded_by="x",
+    )
+    session.add(evidence)
+    session.flush()
+    return {
+        "foreign_unit": "S2",
+        "foreign_recording": str(recording.id),
+        "foreign_case": str(case_id),
+        "foreign_evidence": str(evidence.id),
+        "foreign_report": str(report.id),
+    }
 
 
 @pytest.fixture

@@ -132,6 +132,23 @@ def test_startup_imports_neither_sqlalchemy_nor_twisted() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_entry_point_hands_over_before_any_heavy_import() -> None:
+    """``pingjing-agi`` (both modes) reaches the program with neither SQLAlchemy nor Twisted
+    loaded: the storage writer is imported only when the call is over, the evaluation line's
+    store in a thread while the welcome plays."""
+    code = (
+        "import sys, ivr.agi_callback as a\n"
+        "seen = []\n"
+        "heavy = ('sqlalchemy', 'twisted', 'psycopg')\n"
+        "a.main = lambda *args, **kw: seen.append([m for m in heavy if m in sys.modules]) or 0\n"
+        "import gateway.agi_main as g, ivr.agi_inbound\n"
+        "g.main(['']); g.main(['', 'inbound'])\n"
+        "print(seen)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[[], []]"
+
+
 def test_pyst2_raises_exactly_what_asterisk_facts_records() -> None:
     """The adapter relies on pyst2 0.5.1's mapping: ``result=-1`` is AGIAppError (not an
     AGIHangup), ``(hangup)`` is AGIResultHangup, a RECORD FILE timeout is '\\x00', and a

@@ -148,7 +148,7 @@ def test_extensions_file_is_includable_next_to_an_existing_dialplan() -> None:
     """Only its own contexts: no [general] or [globals] to clash with the admin's file, and
     the install line the README gives is the one its header shows."""
     names = [s.name for s in parse(EXTENSIONS, arrow=True)]
-    assert names == ["pingjing-settings", "pingjing-callback"]
+    assert names == ["pingjing-settings", "pingjing-callback", "pingjing-inbound"]
     assert not RESERVED_SECTIONS & set(names)
     assert '#include "extensions_pingjing.conf"' in EXTENSIONS.read_text(encoding="utf-8")
     readme = (DIALPLANS / "README.md").read_text(encoding="utf-8")
@@ -191,8 +191,8 @@ def test_agi_path_and_config_path_are_set_exactly_once() -> None:
     assert len(agi_paths) == 1 and agi_paths[0].startswith("/")
     assert agi_paths[0].endswith("/pingjing-agi")
     assert len(conf_paths) == 1 and conf_paths[0].startswith("/")
-    (agi,) = [p for p in all_priorities() if p.app == "AGI"]
-    assert agi.args == "${PINGJING_AGI},${PINGJING_CONF}"
+    agis = sorted(p.args for p in all_priorities() if p.app == "AGI")
+    assert agis == ["${PINGJING_AGI},${PINGJING_CONF}", "${PINGJING_AGI},${PINGJING_CONF},inbound"]
 
 
 def test_the_settings_are_a_gosub_that_returns() -> None:
@@ -222,6 +222,29 @@ def test_channel_variables_named_in_the_dialplan_are_the_ones_the_code_sets() ->
     assert {agi_callback.CALLBACK_ID_VARIABLE, agi_callback.ATTEMPT_ID_VARIABLE} <= set_by_code
     assert used - {"PINGJING_AGI", "PINGJING_CONF"} <= set_by_code
     assert {"PINGJING_CALLBACK_ID", "PINGJING_ATTEMPT_ID", "PINGJING_RESULT"} <= used
+
+
+def test_the_evaluation_line_runs_the_agi_program_in_inbound_mode() -> None:
+    """``pingjing-inbound``: the settings by Gosub, a time limit, one AGI() with ``inbound``
+    (the mode ``gateway.agi_main`` reads), then Hangup; a DID sent there directly runs ``s``."""
+    from gateway import agi_main
+
+    plan = dialplan()["pingjing-inbound"]
+    apps = [p.app for p in plan["s"]]
+    assert apps == ["NoOp", "Gosub", "Set", "AGI", "NoOp", "Hangup"]
+    (gosub,) = [p.args for p in plan["s"] if p.app == "Gosub"]
+    assert gosub == "pingjing-settings,s,1"
+    assert "TIMEOUT(absolute)=900" in [p.args for p in plan["s"] if p.app == "Set"]
+    (agi,) = [p.args for p in plan["s"] if p.app == "AGI"]
+    assert agi.split(",")[-1] == agi_main.INBOUND_MODE
+    assert [(p.app, p.args) for p in plan["_X."]] == [("Goto", "s,1")]
+
+
+def test_the_readme_says_how_to_route_the_did_to_the_evaluation_line() -> None:
+    readme = (DIALPLANS / "README.md").read_text(encoding="utf-8")
+    assert "pingjing-inbound" in readme
+    assert "Goto(pingjing-inbound,s,1)" in readme
+    assert "inbound_lines" in readme and "trunk_lines" in readme
 
 
 # -- manager_pingjing.conf ----------------------------------------------------------------------

@@ -28,7 +28,7 @@ def db(tmp_path: Path):
 
 
 def test_sample_files_load_cleanly_and_reimport_changes_nothing(db: Database) -> None:
-    for name in ("units.csv", "officers.csv"):
+    for name in ("units.csv", "officers.csv", "leaders.csv"):
         text = (REPO / "conf" / name).read_text(encoding="utf-8")
         first = db.run_sync(import_file, text, name)
         assert first.errors == [] and first.created > 0

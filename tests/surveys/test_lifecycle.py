@@ -105,6 +105,17 @@ def test_unsatisfied_rating_asks_for_a_callback():
     assert lc.CallbackTaskDue(7, 3, "13812345678", "unsatisfied") in outputs
 
 
+def test_unsatisfied_rating_opens_a_case_once():
+    """The first unsatisfied rating opens one supervision case; a repeat opens no second."""
+    _, outputs = run([lc.Accepted(at(1)), reply(1, 60, "3 态度差"), reply(2, 61, "3")])
+    assert [o for o in outputs if isinstance(o, lc.OpenCase)] == [lc.OpenCase(7, 3)]
+
+
+def test_satisfied_rating_opens_no_case():
+    _, outputs = run([lc.Accepted(at(1)), reply(1, 60, "1")])
+    assert not [o for o in outputs if isinstance(o, lc.OpenCase)]
+
+
 def test_repeated_identical_rating_is_a_duplicate_not_a_comment():
     """Sending 1 twice: the second is marked duplicate and the survey has no comment."""
     record, outputs = run([lc.Accepted(at(1)), reply(1, 60, "1"), reply(2, 61, "1")])
@@ -141,10 +152,11 @@ def test_opt_out_before_the_outcome_is_recorded():
 
 
 def test_no_thanks_after_an_opt_out():
-    """A rating after the citizen opted out is kept, but nothing is sent or called."""
+    """A rating after the citizen opted out is kept, but nothing is sent or called; the
+    unsatisfied rating still opens a case (the inspectorate verifies it without calling)."""
     record, outputs = run([lc.Accepted(at(1)), lc.OptedOutElsewhere(at(5)), reply(1, 60, "3")])
     assert (record.status, record.rating) == ("opted_out", "unsatisfied")
-    assert [o for o in outputs if not isinstance(o, lc.ReplyMarked)] == []
+    assert [o for o in outputs if not isinstance(o, lc.ReplyMarked)] == [lc.OpenCase(7, 3)]
 
 
 def test_reply_window_close_expires_an_unrated_survey():
@@ -235,3 +247,30 @@ def test_status_never_moves_back(case):
             if getattr(record, name) is not None:
                 assert getattr(after, name) is not None
         record = after
+
+
+def phone_rating(call_id: int, seconds: float, key: str) -> lc.ReplyRead:
+    return lc.ReplyRead(call_id, at(seconds), classify(key), via="phone")
+
+
+def test_a_phone_rating_counts_says_so_and_sends_no_thank_you_sms():
+    """A rating keyed on the evaluation line is the survey's rating, marked phone; the caller
+    was thanked by voice, so no SMS; an unsatisfied one still asks for the callback."""
+    record, outputs = run([lc.Accepted(at(1)), phone_rating(50, 60, "3")])
+    assert (record.status, record.rating, record.rated_via) == ("replied", "unsatisfied", "phone")
+    assert not [o for o in outputs if isinstance(o, lc.SendSms)]
+    assert [type(o) for o in outputs] == [lc.ReplyMarked, lc.CallbackTaskDue]
+
+
+def test_an_sms_after_a_phone_rating_is_kept_not_counted():
+    """The first rating counts whichever way it came; the SMS after it is a comment."""
+    record, outputs = run([lc.Accepted(at(1)), phone_rating(50, 60, "1"), reply(9, 70, "3")])
+    assert (record.rating, record.rated_via) == ("satisfied", "phone")
+    assert record.comment == "3"
+    assert outputs[-1] == lc.ReplyMarked(9, "comment")
+
+
+def test_a_phone_rating_after_an_sms_reply_is_kept_not_counted():
+    record, outputs = run([lc.Accepted(at(1)), reply(9, 30, "2"), phone_rating(50, 60, "3")])
+    assert (record.rating, record.rated_via, record.comment) == ("basically_satisfied", "sms", None)
+    assert outputs[-1] == lc.ReplyMarked(50, "later")

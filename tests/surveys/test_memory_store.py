@@ -49,6 +49,7 @@ def test_pipeline_sends_and_moves_the_survey_on_with_no_database():
     record = store.surveys[1]
     assert (record.status, record.rating, record.delivered_at) == ("replied", "unsatisfied", NOW)
     assert store.callbacks == [lc.CallbackTaskDue(1, 3, PHONE)]
+    assert store.cases == {1: lc.OpenCase(1, 3)}
     assert [s.kind for s in store.sms.values()] == ["survey", "thank_you"]
     pipeline.stopService()
 

@@ -26,7 +26,7 @@ def test_survey_text_has_signature_date_unit_business_and_how_to_rate():
     assert "城关派出所" in sms.text
     assert "户籍办理" in sms.text
     assert "1满意" in sms.text and "2基本满意" in sms.text and "3不满意" in sms.text
-    assert "回复TD退订" in sms.text
+    assert "TD退订" in sms.text
     assert sms.parts == 1
 
 

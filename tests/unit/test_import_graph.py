@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 ROOTS = ("gateway", "ivr", "storage")
 #: Packages that must not import ``storage``: the domain, and the adapters the issue names.
 NO_STORAGE = (
+    "gateway.accounts",
     "gateway.events",
     "gateway.surveys",
     "gateway.callbacks",

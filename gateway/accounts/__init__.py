@@ -1,0 +1,1 @@
+"""People and what they may do: user accounts, roles and the one permission check."""
