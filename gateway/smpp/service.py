@@ -476,6 +476,8 @@ class SmppService(MultiService):
         now = self.clock.seconds()
         if now < self._paused_until:
             return
+        if tx is not None and self._unmarked:
+            self._mark_ahead()  # keep marks committed ahead of the writes, not on demand
         while self._queue and tx is not None and tx.capacity > 0:
             job = self._queue[0]
             if job.message.finished or job.message.failed_error is not None:
