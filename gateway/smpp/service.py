@@ -55,6 +55,7 @@ from gateway.smpp.store import InboundRecord, PartResult, ReceiptRecord, SmsStor
 log = Logger(namespace="pingjing.smpp")
 
 STORE_RETRY_MAX = 30.0  # seconds between tries to store a submit outcome
+STORE_RETRY_TRIES = 20  # 1 + 2 + 4 + 8 + 16 + 15 × 30 s: about 8 minutes
 
 Observer = Callable[[Any], Any]
 
@@ -805,8 +806,17 @@ class SmppService(MultiService):
 
         def failed(f: Failure) -> None:
             # The SMSC's answer is known; giving up would leave the SMS ``submitting`` until a
-            # restart settles it as unknown. Retry while the database is away (a restart), with
-            # a capped backoff, logging the first failure and then every tenth.
+            # restart settles it as unknown. Retry while the database is away (a restart: up
+            # to ~8 minutes, capped backoff), logging the first failure and every tenth; a
+            # write that keeps failing after that is given up, as before.
+            if tries >= STORE_RETRY_TRIES:
+                log.failure(
+                    "storing the outcome of outbound {oid} failed for good",
+                    f,
+                    oid=outcome.outbound_id,
+                )
+                d.callback(outcome)
+                return
             if tries == 0 or tries % 10 == 0:
                 log.failure(
                     "storing the outcome of outbound {oid} failed (try {n}); retrying",
