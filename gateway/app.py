@@ -131,6 +131,7 @@ def make_api_site(app: Pingjing, settings: Settings) -> Any:
     v1.putChild(b"reports", report_resources(app, settings, authenticate))
     if not settings.http.tokens:
         log.warn("http: no API tokens in the configuration; only users' tokens will be accepted")
+    root.putChild(b"console", make_console(app, settings, recordings))
     return make_site(root)
 
 
@@ -147,6 +148,29 @@ def report_resources(app: Any, settings: Settings, authenticate: Any) -> Any:
 
     reports = getattr(settings, "reports", None) or ReportSettings()
     return report_api(ReportApi(app.db, SqlReportStore(), reports, authenticate))
+
+
+def make_console(app: Any, settings: Settings, recordings: str | None) -> Any:
+    """The supervisors' web console at ``/console``, over the same database and unit rules.
+
+    Its users are the user accounts (``pingjing users``), unless ``app.console_users`` holds
+    another ``gateway.console.users.UserDirectory``.
+    """
+    from gateway.console.accounts import AccountDirectory
+    from gateway.console.site import console_resource
+    from gateway.console.web import Console
+    from storage.console_store import SqlConsoleStore
+    from storage.user_store import SqlUserStore
+
+    users = getattr(app, "console_users", None)
+    if users is None:
+        users = AccountDirectory(SqlUserStore(app.db))
+    clock = getattr(app, "reactor", None)
+    if clock is None:
+        from twisted.internet import reactor as clock
+    console = Console(SqlConsoleStore(app.db), users, settings.service.zone, clock, recordings)
+    app.console = console
+    return console_resource(console)
 
 
 def spool_ingester(db: Any, directory: str, survey: Any = None) -> Callable[[], Deferred[Any]]:

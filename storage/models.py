@@ -196,7 +196,7 @@ class Survey(Base):
             "occurred_at",
             "unit_id",
             "rating",
-            postgresql_include=["sent_at", "delivered_at", "replied_at"],
+            postgresql_include=["id", "sent_at", "delivered_at", "replied_at"],
         ),
     )
 
@@ -511,6 +511,7 @@ class ReportFile(Base):
     size_bytes: Mapped[int]
     sha256: Mapped[str] = mapped_column(sa.String(64))
     delivered_to: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = created_column()
 
 
 # --- the evaluation line (inbound calls) -------------------------------------------------------

@@ -11,16 +11,19 @@ reasons are read for the same surveys (the callbacks of the period's events). Th
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gateway.cases import states as cs
 from gateway.reports.figures import Figures
 from gateway.reports.reasons import classify_comment, inferred
 from gateway.reports.store import UnitNode
 from ivr.flow import REASONS
 from storage import report_records
+from storage.case_models import Case
 from storage.models import CallbackTask, Officer, ServiceEvent, Survey, Unit, event_officers
 
 #: keypad key (``callback_tasks.reason_key``) -> reason identifier
@@ -68,6 +71,105 @@ def _callback_counts(where: list) -> sa.Select:
         .join(Survey, Survey.id == c.survey_id)
         .where(*where)
     )
+
+
+def _counts(where: list) -> sa.Select:
+    """Survey and callback counts in one statement: surveys LEFT JOIN their callback task."""
+    s, c = Survey, CallbackTask
+    return (
+        sa.select(
+            sa.func.count(),
+            sa.func.count(s.sent_at),
+            sa.func.count(s.delivered_at),
+            sa.func.count(s.replied_at),
+            sa.func.sum(sa.case((s.rating == "satisfied", 1), else_=0)),
+            sa.func.sum(sa.case((s.rating == "basically_satisfied", 1), else_=0)),
+            sa.func.sum(sa.case((s.rating == "unsatisfied", 1), else_=0)),
+            sa.func.count(c.id),
+            sa.func.sum(sa.case((c.overdue.is_(True), 1), else_=0)),
+            sa.func.sum(sa.case((c.status == "completed", 1), else_=0)),
+            sa.func.sum(
+                sa.case(((c.status == "manual") & c.completed_at.is_not(None), 1), else_=0)
+            ),
+            sa.func.sum(
+                sa.case(
+                    (
+                        (c.status == "no_input")
+                        | ((c.status == "manual") & c.completed_at.is_(None)),
+                        1,
+                    ),
+                    else_=0,
+                )
+            ),
+        )
+        .select_from(s)
+        .outerjoin(c, c.survey_id == s.id)
+        .where(*where)
+    )
+
+
+def _reasons_by(tx: Session, where: list, key: Any, join_event: bool = False) -> dict:
+    """key -> reason counts. Two small reads instead of one OR over the period: the SMS
+    replies rated unsatisfied (their callback's key, else their comment sorted by the rules),
+    and the non-response callbacks that collected a key (their survey has no SMS rating)."""
+    sms = (
+        sa.select(key, CallbackTask.reason_key, Survey.comment, sa.func.count())
+        .select_from(Survey)
+        .outerjoin(CallbackTask, CallbackTask.survey_id == Survey.id)
+        .where(*where, Survey.rating == "unsatisfied")
+        .group_by(key, CallbackTask.reason_key, Survey.comment)
+    )
+    voice = (
+        sa.select(key, CallbackTask.reason_key, sa.null(), sa.func.count())
+        .select_from(CallbackTask)
+        .join(Survey, Survey.id == CallbackTask.survey_id)
+        .where(
+            *where,
+            CallbackTask.trigger != "unsatisfied",
+            CallbackTask.reason_key.is_not(None),
+            Survey.rating.is_distinct_from("unsatisfied"),
+        )
+        .group_by(key, CallbackTask.reason_key)
+    )
+    if join_event:
+        sms = sms.join(ServiceEvent, ServiceEvent.id == Survey.event_id)
+        voice = voice.join(ServiceEvent, ServiceEvent.id == Survey.event_id)
+    grouped: dict[Any, list[tuple]] = {}
+    for query in (sms, voice):
+        for k, reason_key, comment, n in tx.execute(query):
+            grouped.setdefault(k, []).append((reason_key, comment, n))
+    return {k: _reasons(rows) for k, rows in grouped.items()}
+
+
+def _case_counts(where: list, start: datetime, now: datetime) -> sa.Select:
+    """The cases opened from the period's surveys (a complaint without a survey is not an
+    evaluation and is not counted). ``opened_at >= start`` is exact (a case opens after its
+    event) and keeps the join to the cases of the period's time."""
+    c = Case
+    substantiated = c.substantiated_at.is_not(None)
+    return (
+        sa.select(
+            sa.func.sum(sa.case((substantiated, 1), else_=0)),
+            sa.func.sum(sa.case((c.state == cs.UNSUBSTANTIATED, 1), else_=0)),
+            sa.func.sum(sa.case((substantiated & (c.state == cs.CLOSED), 1), else_=0)),
+            sa.func.sum(sa.case((c.returns > 0, 1), else_=0)),
+            sa.func.sum(
+                sa.case((c.state.not_in(sorted(cs.FINAL)) & (c.due_at <= now), 1), else_=0)
+            ),
+        )
+        .select_from(c)
+        .join(Survey, Survey.id == c.survey_id)
+        .where(*where, c.opened_at >= start)
+    )
+
+
+def _fill_cases(figs: Figures, row: tuple) -> None:
+    substantiated, unsubstantiated, rectified, returned, overdue = row
+    figs.cases_substantiated += _n(substantiated)
+    figs.cases_unsubstantiated += _n(unsubstantiated)
+    figs.cases_rectified += _n(rectified)
+    figs.cases_returned += _n(returned)
+    figs.cases_overdue += _n(overdue)
 
 
 def _fill(figs: Figures, survey_row: tuple | None, callback_row: tuple | None) -> None:
@@ -135,32 +237,19 @@ class SqlReportStore:
         out = {code: Figures() for code in unit_codes}
         owners = self._owners(tx, unit_codes)
         in_period = [Survey.occurred_at >= start, Survey.occurred_at < end]
+        # one scan of the period (index-only on PostgreSQL), callbacks hash-joined to it
         for row in tx.execute(
-            _survey_counts(in_period).add_columns(Survey.unit_id).group_by(Survey.unit_id)
+            _counts(in_period).add_columns(Survey.unit_id).group_by(Survey.unit_id)
         ):
             for code in owners.get(row[-1], ()):
-                _fill(out[code], tuple(row[:-1]), None)
-        for row in tx.execute(
-            _callback_counts(in_period).add_columns(Survey.unit_id).group_by(Survey.unit_id)
-        ):
-            for code in owners.get(row[-1], ()):
-                _fill(out[code], None, tuple(row[:-1]))
-        reason_rows = tx.execute(
-            sa.select(Survey.unit_id, CallbackTask.reason_key, Survey.comment, sa.func.count())
-            .outerjoin(CallbackTask, CallbackTask.survey_id == Survey.id)
-            .where(
-                *in_period,
-                (Survey.rating == "unsatisfied") | CallbackTask.reason_key.is_not(None),
-            )
-            .group_by(Survey.unit_id, CallbackTask.reason_key, Survey.comment)
-        ).all()
-        by_unit: dict[int, list[tuple]] = {}
-        for uid, key, comment, n in reason_rows:
-            by_unit.setdefault(uid, []).append((key, comment, n))
-        for uid, rows in by_unit.items():
-            reasons = _reasons(rows)
+                _fill(out[code], tuple(row[:7]), tuple(row[7:12]))
+        for uid, reasons in _reasons_by(tx, in_period, Survey.unit_id).items():
             for code in owners.get(uid, ()):
                 out[code].reasons.update(reasons)
+        cases = _case_counts(in_period, start, datetime.now(UTC))
+        for row in tx.execute(cases.add_columns(Survey.unit_id).group_by(Survey.unit_id)):
+            for code in owners.get(row[-1], ()):
+                _fill_cases(out[code], tuple(row[:-1]))
         return out
 
     def officer_figures(
@@ -212,30 +301,39 @@ class SqlReportStore:
         where = [Survey.occurred_at >= start, Survey.occurred_at < end]
         if unit_code:
             where.append(Survey.unit_id.in_(list(self._owners(tx, [unit_code]))))
-        survey_q = _survey_counts(where).add_columns(key).group_by(key)
-        callback_q = _callback_counts(where).add_columns(key).group_by(key)
-        reason_q = (
-            sa.select(key, CallbackTask.reason_key, Survey.comment, sa.func.count())
-            .outerjoin(CallbackTask, CallbackTask.survey_id == Survey.id)
-            .where(*where, (Survey.rating == "unsatisfied") | CallbackTask.reason_key.is_not(None))
-            .group_by(key, CallbackTask.reason_key, Survey.comment)
-        )
+        counts = _counts(where).add_columns(key).group_by(key)
         if dimension == "business":
-            survey_q = survey_q.join(ServiceEvent, ServiceEvent.id == Survey.event_id)
-            callback_q = callback_q.join(ServiceEvent, ServiceEvent.id == Survey.event_id)
-            reason_q = reason_q.join(ServiceEvent, ServiceEvent.id == Survey.event_id)
+            counts = counts.join(ServiceEvent, ServiceEvent.id == Survey.event_id)
         table: dict[str, Figures] = {}
-        for row in tx.execute(survey_q):
-            _fill(table.setdefault(row[-1] or "", Figures()), tuple(row[:-1]), None)
-        for row in tx.execute(callback_q):
-            _fill(table.setdefault(row[-1] or "", Figures()), None, tuple(row[:-1]))
-        grouped: dict[str, list[tuple]] = {}
-        for k, reason_key, comment, n in tx.execute(reason_q):
-            grouped.setdefault(k or "", []).append((reason_key, comment, n))
-        for k, rows in grouped.items():
-            table.setdefault(k, Figures()).reasons.update(_reasons(rows))
+        for row in tx.execute(counts):
+            _fill(table.setdefault(row[-1] or "", Figures()), tuple(row[:7]), tuple(row[7:12]))
+        cases = _case_counts(where, start, datetime.now(UTC)).add_columns(key).group_by(key)
+        if dimension == "business":
+            cases = cases.join(ServiceEvent, ServiceEvent.id == Survey.event_id)
+        for row in tx.execute(cases):
+            _fill_cases(table.setdefault(row[-1] or "", Figures()), tuple(row[:-1]))
+        reasons = _reasons_by(tx, where, key, join_event=dimension == "business")
+        for k, counted in reasons.items():
+            table.setdefault(k or "", Figures()).reasons.update(counted)
         out = sorted(table.items(), key=lambda kv: (-kv[1].events, kv[0]))
         return out
+
+    def overdue_now(self, tx: Session, now: datetime) -> tuple[int, int]:
+        callbacks = tx.scalar(
+            sa.select(sa.func.count())
+            .select_from(CallbackTask)
+            .where(
+                CallbackTask.overdue.is_(True),
+                CallbackTask.status.in_(("pending", "in_progress", "manual")),
+                CallbackTask.completed_at.is_(None),
+            )
+        )
+        cases = tx.scalar(
+            sa.select(sa.func.count())
+            .select_from(Case)
+            .where(Case.state.not_in(sorted(cs.FINAL)), Case.due_at <= now)
+        )
+        return int(callbacks or 0), int(cases or 0)
 
     save_proposals = staticmethod(report_records.save_proposals)
     interviews = staticmethod(report_records.interviews)

@@ -31,6 +31,8 @@ MANUAL_CALLBACK_RECORD = "callback.manual.record"
 CALLBACKS_READ = "callbacks.read"
 EVENTS_SUBMIT = "events.submit"
 REPORT_READ = "report.read"
+#: per-officer figures (the personnel department's 政工 reference; not every reader's)
+REPORT_OFFICERS = "report.officers"
 USER_MANAGE = "user.manage"
 
 _READ = frozenset({CASE_READ, EVIDENCE_READ, CALLBACKS_READ, REPORT_READ})
@@ -50,6 +52,7 @@ ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
         MANUAL_CALLBACK_READ,
         MANUAL_CALLBACK_RECORD,
         USER_MANAGE,
+        REPORT_OFFICERS,
     },
     Role.HANDLER: _READ | {cs.RECTIFY, cs.SUBMIT, cs.NOTE},
     Role.LEADER: _READ | {cs.SUBMIT, cs.NOTE, LADDER_READ},

@@ -77,6 +77,14 @@ def run_report(args: argparse.Namespace) -> int:
     from gateway.reports.settings import ReportSettings
     from storage.report_store import SqlReportStore
 
+    if args.unit and args.kind not in ("week", "period"):
+        print(
+            "report: --unit is for `report weekly` and `report period`; the daily, monthly, "
+            "quarterly and annual reports are the city's (set reports.ranking_group to rank "
+            "below another unit)",
+            file=sys.stderr,
+        )
+        return 2
     settings = settings_from(args)
     rs: ReportSettings = getattr(settings, "reports", None) or ReportSettings()
     period = _period(args, rs.zone)

@@ -98,6 +98,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _common(pbx)
     pbx.set_defaults(func=run_pbx)
+    history = sub.add_parser(
+        "history",
+        help="the seed's 2017-05-01 .. 2018-07-10 through the pipeline, into the database",
+        description="Service events every day through intake, the survey pipeline and the "
+        "callback store, with loopback SMS and telephone: at --scale 1 the seed's totals "
+        "exactly. Then `pingjing report period --from 2017-05-01 --to 2018-07-10`.",
+    )
+    from gateway.commands.common import add_config_option
+
+    add_config_option(history)
+    history.add_argument("--scale", type=float, default=1.0, help="share of the seed's counts")
+    history.add_argument("--seed", type=int, default=1, help="seed of the units' draw")
+    history.set_defaults(func=run_history_command)
     parser.set_defaults(func=lambda args: _no_simulator(parser))
 
 
@@ -112,6 +125,57 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="run simulated delays this many times faster than real time (default: %(default)s)",
     )
     parser.add_argument("--journal", metavar="FILE", help="append one JSON line per event here")
+
+
+def run_history_command(args: argparse.Namespace) -> int:
+    from twisted.internet import defer, task
+
+    from gateway.commands.common import open_database, settings_from
+    from gateway.simulate.history_run import run_history
+    from storage import models as m
+
+    settings = settings_from(args)
+    db = open_database(settings)
+    if not db.run_sync(lambda s: s.query(m.Unit).count()):
+        from pathlib import Path
+
+        from storage.units import import_file
+
+        conf = Path(__file__).resolve().parents[2] / "conf"
+        for name in ("units.csv", "officers.csv"):
+            print(db.run_sync(import_file, (conf / name).read_text("utf-8"), name).summary())
+    began = time.monotonic()
+    outcome: list[Any] = []
+
+    async def main(reactor: Any) -> None:
+        db.start()
+        try:
+            outcome.append(
+                await run_history(
+                    db,
+                    scale=args.scale,
+                    seed=args.seed,
+                    survey=settings.survey,
+                    callbacks=settings.callbacks,
+                    cases=settings.cases,
+                )
+            )
+        finally:
+            db.stop()
+
+    try:
+        task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+    except SystemExit as exc:  # react() ends the process's reactor with sys.exit
+        if exc.code:
+            return int(exc.code)
+    run = outcome[0]
+    print(
+        f"history: {run.days} days, {run.events:,} events, {run.surveys_sent:,} survey SMS, "
+        f"{run.replies_sent:,} replies, {run.callbacks_completed:,} callbacks completed, "
+        f"{run.cases_worked:,} cases worked ({run.cases_substantiated:,} substantiated), "
+        f"{len(run.rejected)} events rejected, in {time.monotonic() - began:.0f} s"
+    )
+    return 0
 
 
 def _no_simulator(parser: argparse.ArgumentParser) -> int:

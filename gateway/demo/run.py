@@ -411,7 +411,9 @@ def _read_body(response: Any) -> Any:
     return done
 
 
-def run_demo(out: Path, *, events: int, seed: int, speed: float = 3600.0) -> int:
+def run_demo(
+    out: Path, *, events: int, seed: int, speed: float = 3600.0, serve: bool = False
+) -> int:
     from twisted.internet import defer, task
 
     from gateway.demo.summary import print_summary
@@ -429,6 +431,11 @@ def run_demo(out: Path, *, events: int, seed: int, speed: float = 3600.0) -> int
         result.append(
             await run_loop(reactor, config, events=events, seed=seed, speed=speed, say=say)
         )
+        if serve:
+            from gateway.demo.serve import serve_console
+
+            print_summary(result[0], say)
+            await serve_console(reactor, config, say)
 
     os.environ.setdefault("PINGJING_CONFIG", str(config))
     try:
@@ -436,5 +443,9 @@ def run_demo(out: Path, *, events: int, seed: int, speed: float = 3600.0) -> int
     except SystemExit as exit_:
         if exit_.code not in (0, None) or not result:
             return int(exit_.code or 1)
-    print_summary(result[0], say)
+    if not serve:
+        print_summary(result[0], say)
+        from gateway.demo.reports import print_reports
+
+        print_reports(result[0], say)
     return 0 if result[0].finished else 1

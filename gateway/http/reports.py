@@ -1,11 +1,12 @@
 """Supervisors' report API under ``/api/v1/reports``: figures, the monthly ranking, per-officer
 figures, and the report archive (listed and downloaded).
 
-Scopes: figures and archive downloads are unit-scoped (a unit's token sees its subtree and the
-city-wide reports, 403 outside it); the ranking compares the units directly under the city
-bureau, which the seed publishes to all of them, so any token may read it. Per-officer
-figures are for the personnel department (政工) and the inspectorate only: ``may_see_officers``
-decides, and a token it refuses gets 403. Thin resources: the rules are ``gateway.reports``',
+Who may read what is ``gateway.accounts.permissions``' answer (``report.read``, and
+``report.officers`` for per-officer figures: the inspectorate's role, not a unit's machine
+token): figures and archive downloads are unit-scoped (a unit's person or token sees its
+subtree and the city-wide reports, 403 outside it); the ranking compares the units directly
+under the city bureau, which the seed publishes to all of them, so anyone with
+``report.read`` may read it. Thin resources: the rules are ``gateway.reports``',
 the SQL the store's.
 """
 
@@ -22,6 +23,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from gateway.accounts import permissions as perm
 from gateway.callbacks.export import ExportQueryError, parse_bound
 from gateway.http.auth import Authenticate, Principal
 from gateway.http.callbacks import ApiError, _arg
@@ -35,6 +37,9 @@ from gateway.reports.store import ReportStore, subtree
 log = Logger()
 
 UNAUTHORIZED = "missing or unknown token: send 'Authorization: Bearer <token>'"
+#: reports that list officers by name (the quarterly analysis' repeated officers): their files
+#: are for the roles that may read per-officer figures
+OFFICER_KINDS = frozenset({"quarter"})
 CONTENT_TYPES = {
     "text": b"text/plain; charset=utf-8",
     "json": b"application/json; charset=utf-8",
@@ -43,11 +48,6 @@ CONTENT_TYPES = {
     "svg": b"image/svg+xml",
     "png": b"image/png",
 }
-
-
-def inspectorate_only(principal: Principal) -> bool:
-    """The default officer-figures check: tokens without a unit (督察, 政工 at the city)."""
-    return not principal.unit
 
 
 class ReportApi:
@@ -59,13 +59,11 @@ class ReportApi:
         store: ReportStore,
         settings: ReportSettings,
         authenticate: Authenticate,
-        may_see_officers: Callable[[Principal], bool] = inspectorate_only,
     ) -> None:
         self.db = db
         self.store = store
         self.settings = settings
         self.authenticate = authenticate
-        self.may_see_officers = may_see_officers
 
     def serve(self, request: Request, handler: Callable[..., Any]) -> Any:
         principal = self.authenticate(request)
@@ -104,25 +102,21 @@ class ReportApi:
             log.failure("report API request {uri} failed", failure, uri=request.uri)
             send_error(request, 500, "the server failed; see its log")
 
-    def scoped_unit(self, tx: Any, principal: Principal, unit: str | None) -> tuple[str, set[str]]:
-        """The unit asked for (default: the token's, else the city) and the token's units."""
+    def scoped_unit(
+        self, tx: Any, principal: Principal, unit: str | None, action: str = perm.REPORT_READ
+    ) -> tuple[str, set[str]]:
+        """The unit asked for (default: the person's own, else the city) and the units the
+        person may read, as ``gateway.accounts.permissions`` decides for ``action``."""
         units = self.store.units(tx)
-        codes = {u.code for u in units}
-        if principal.unit and principal.unit not in codes:
-            raise ApiError(
-                403,
-                f"token {principal.name!r} is scoped to unit "
-                f"{principal.unit!r}, which does not exist",
-            )
-        allowed = subtree(units, principal.unit) if principal.unit else codes
-        if unit is not None and unit not in codes:
+        tree = perm.MappingUnitTree({u.code: u.parent for u in units})
+        if unit is not None and unit not in tree:
             raise ApiError(400, f"unit {unit!r} does not exist")
-        chosen = unit or principal.unit or compute.root_code(units) or ""
-        if chosen not in allowed:
-            raise ApiError(
-                403,
-                f"token {principal.name!r} (unit {principal.unit!r}) may not read unit {chosen!r}",
-            )
+        scope = perm.scope_units(principal, tree)
+        chosen = unit or scope or compute.root_code(units) or ""
+        decision = perm.check(principal, action, chosen, tree)
+        if not decision:
+            raise ApiError(403, decision.reason)
+        allowed = {u.code for u in units} if scope is None else subtree(units, scope)
         return chosen, allowed
 
     def span(self, request: Request) -> tuple[datetime, datetime, Period]:
@@ -205,6 +199,9 @@ class RankingResource(Resource):
         return self.api.serve(request, self._ranking)
 
     def _ranking(self, request: Request, principal: Principal) -> Any:
+        decision = perm.may(principal, perm.REPORT_READ)
+        if not decision:
+            raise ApiError(403, decision.reason)
         text = _arg(request, "month")
         settings = self.api.settings
         if text is None:
@@ -275,14 +272,12 @@ class OfficersResource(Resource):
         return self.api.serve(request, self._officers)
 
     def _officers(self, request: Request, principal: Principal) -> Any:
-        if not self.api.may_see_officers(principal):
-            raise ApiError(403, f"token {principal.name!r} may not read per-officer figures")
         unit = _arg(request, "unit")
         start, end, period = self.api.span(request)
         formula = self.api.settings.satisfaction
 
         def read(tx: Any) -> dict[str, Any]:
-            code, _ = self.api.scoped_unit(tx, principal, unit)
+            code, _ = self.api.scoped_unit(tx, principal, unit, perm.REPORT_OFFICERS)
             rows = self.api.store.officer_figures(tx, start, end, code)
             return {
                 "unit": code,
@@ -328,10 +323,12 @@ class ArchiveResource(Resource):
 
         def read(tx: Any) -> dict[str, Any]:
             _, allowed = self.api.scoped_unit(tx, principal, None)
+            officers = bool(perm.may(principal, perm.REPORT_OFFICERS))
             files = [
                 r
                 for r in self.api.store.archived(tx, kind)
-                if not r.unit_code or r.unit_code in allowed
+                if (not r.unit_code or r.unit_code in allowed)
+                and (officers or r.kind not in OFFICER_KINDS)
             ]
             return {
                 "reports": [
@@ -376,6 +373,10 @@ class ArchivedFileResource(Resource):
                 raise ApiError(404, "no such report")
             if record.unit_code and record.unit_code not in allowed:
                 raise ApiError(403, f"token {principal.name!r} may not read report {record.id}")
+            if record.kind in OFFICER_KINDS:
+                decision = perm.may(principal, perm.REPORT_OFFICERS)
+                if not decision:
+                    raise ApiError(403, f"report {record.id} names officers: {decision.reason}")
             path = Path(record.path)
             try:
                 body = path.read_bytes()
@@ -387,6 +388,107 @@ class ArchivedFileResource(Resource):
         return self.api.db.run(read)
 
 
+class InterviewsResource(Resource):
+    """``GET /api/v1/reports/interviews?month=`` lists the 约谈 records the rankings proposed;
+    ``POST /api/v1/reports/interviews/{id}`` with ``{"decision": "confirmed"|"dismissed"}``
+    decides one (``ladder.decide``, within the deciding person's units); deciding twice changes
+    nothing (the first decision is returned, 409)."""
+
+    routes = (
+        Route("GET", "/api/v1/reports/interviews", "token", "List 约谈 records"),
+        Route(
+            "POST",
+            "/api/v1/reports/interviews/{id}",
+            "unit",
+            "Confirm or dismiss a proposed 约谈",
+            example_path="/api/v1/reports/interviews/1",
+            outside=Outside(
+                path="/api/v1/reports/interviews/{foreign_interview}",
+                body={"decision": "confirmed"},
+            ),
+        ),
+    )
+
+    def __init__(self, api: ReportApi) -> None:
+        super().__init__()
+        self.api = api
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        return InterviewResource(self.api, path.decode("utf-8", "replace"))
+
+    def render_GET(self, request: Request) -> Any:
+        return self.api.serve(request, self._list)
+
+    def _list(self, request: Request, principal: Principal) -> Any:
+        decision = perm.may(principal, perm.REPORT_READ)
+        if not decision:
+            raise ApiError(403, decision.reason)
+        month = _arg(request, "month")
+
+        def read(tx: Any) -> dict[str, Any]:
+            return {"interviews": [_interview(i) for i in self.api.store.interviews(tx, month)]}
+
+        return self.api.db.run(read)
+
+
+def _interview(i: Any) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "unit_code": i.unit_code,
+        "month": i.month,
+        "kind": i.kind,
+        "interviewees": list(i.interviewees),
+        "deduction": i.deduction,
+        "status": i.status,
+        "decided_by": i.decided_by,
+        "decided_at": i.decided_at.isoformat() if i.decided_at else None,
+    }
+
+
+class InterviewResource(Resource):
+    isLeaf = True
+
+    def __init__(self, api: ReportApi, ident: str) -> None:
+        super().__init__()
+        self.api = api
+        self.ident = ident
+
+    def render_POST(self, request: Request) -> Any:
+        return self.api.serve(request, self._decide)
+
+    def _decide(self, request: Request, principal: Principal) -> Any:
+        import json
+
+        if not self.ident.isdigit():
+            raise ApiError(404, "no such 约谈 record")
+        try:
+            body = json.loads(request.content.read(65536) or b"{}")
+        except ValueError:
+            raise ApiError(400, "the body is not JSON") from None
+        decision = body.get("decision") if isinstance(body, dict) else None
+        if decision not in ("confirmed", "dismissed"):
+            raise ApiError(400, "'decision' must be 'confirmed' or 'dismissed'")
+        now = datetime.now(UTC)
+
+        def write(tx: Any) -> dict[str, Any]:
+            record = next(
+                (i for i in self.api.store.interviews(tx) if i.id == int(self.ident)), None
+            )
+            if record is None:
+                raise ApiError(404, "no such 约谈 record")
+            units = self.api.store.units(tx)
+            tree = perm.MappingUnitTree({u.code: u.parent for u in units})
+            allowed = perm.check(principal, perm.LADDER_DECIDE, record.unit_code, tree)
+            if not allowed:
+                raise ApiError(403, allowed.reason)
+            if record.status != "proposed":
+                raise ApiError(409, f"约谈 record {record.id} is already {record.status}")
+            done = self.api.store.decide_interview(tx, record.id, decision, principal.name, now)
+            return _interview(done)
+
+        return self.api.db.run(write)
+
+
 def report_api(api: ReportApi) -> Resource:
     """The ``reports`` node to ``putChild`` under ``/api/v1``."""
     from gateway.http.api import ApiNode
@@ -396,4 +498,5 @@ def report_api(api: ReportApi) -> Resource:
     node.putChild(b"ranking", RankingResource(api))
     node.putChild(b"officers", OfficersResource(api))
     node.putChild(b"archive", ArchiveResource(api))
+    node.putChild(b"interviews", InterviewsResource(api))
     return node

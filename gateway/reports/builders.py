@@ -113,14 +113,15 @@ def daily(store: ReportStore, tx: Tx, day: Period, settings: ReportSettings) -> 
     month = period_of("month", day.first)
     so_far = Period("period", month.first, day.after)
     month_figs = compute.figures_of(store, tx, so_far, None, settings)
+    late_calls, late_cases = store.overdue_now(tx, day.bounds(settings.zone)[1])
     rate = settings.satisfaction
     lines = [
         f"【短信评警日通报】{day.label}",
         f"发送评警短信{city.surveyed}条，回复{city.replies}条（回复率{percent(city.reply_rate)}），"
         f"满意{city.satisfied}条、基本满意{city.basically_satisfied}条、"
         f"不满意{city.unsatisfied}条，满意率{percent(city.satisfaction_rate(rate))}。",
-        f"新增不满意{city.unsatisfied}条；回访超时{city.callbacks_overdue}条；"
-        f"整改超期{city.cases_overdue}件。",
+        f"新增不满意{city.unsatisfied}条；目前回访超时未办{late_calls}条，"
+        f"整改超期未办{late_cases}件。",
         f"本月累计（{month.first.month}月1日至{day.first.month}月{day.first.day}日）：发送"
         f"{month_figs.surveyed}条，回复{month_figs.replies}条，满意率"
         f"{percent(month_figs.satisfaction_rate(rate))}，不满意{month_figs.unsatisfied}条。",
@@ -136,7 +137,11 @@ def daily(store: ReportStore, tx: Tx, day: Period, settings: ReportSettings) -> 
         lines[0],
         lines,
         [figures_table("day", f"{day.label}评警情况", [("", CITY, city)], rate)],
-        data={"day": city.as_dict(rate), "month_so_far": month_figs.as_dict(rate)},
+        data={
+            "day": city.as_dict(rate),
+            "month_so_far": month_figs.as_dict(rate),
+            "overdue_now": {"callbacks": late_calls, "cases": late_cases},
+        },
     )
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
-from twisted.web.client import Agent, FileBodyProducer, readBody
+from twisted.web.client import Agent, FileBodyProducer, ResponseDone
 from twisted.web.http_headers import Headers
 
 from gateway.reports.settings import ReportSettings
@@ -31,6 +32,25 @@ WECOM_MAX_BYTES = 2048
 
 class DeliveryError(Exception):
     pass
+
+
+def _read_body(response: Any) -> defer.Deferred[bytes]:
+    """The response body (``readBody`` warns about the agent's transport in Twisted 24+)."""
+    done: defer.Deferred[bytes] = defer.Deferred()
+    chunks: list[bytes] = []
+
+    class Collect(Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            chunks.append(data)
+
+        def connectionLost(self, reason: Any = None) -> None:
+            if reason is None or reason.check(ResponseDone):
+                done.callback(b"".join(chunks))
+            else:
+                done.errback(reason)
+
+    response.deliverBody(Collect())
+    return done
 
 
 def wecom_body(text: str) -> bytes:
@@ -49,7 +69,7 @@ def post_wecom(reactor: Any, url: str, text: str) -> Any:
         Headers({b"Content-Type": [b"application/json; charset=utf-8"]}),
         FileBodyProducer(BytesIO(wecom_body(text))),
     )
-    body = yield readBody(response)
+    body = yield _read_body(response)
     if response.code != 200:
         raise DeliveryError(f"WeCom webhook answered HTTP {response.code}")
     try:

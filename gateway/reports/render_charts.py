@@ -35,7 +35,9 @@ def cjk_font() -> str | None:
 
 def _figure(chart: Chart):
     # Figure, not pyplot: no global state, safe in the daemon's thread pool (Agg canvas)
-    fig = Figure(figsize=(8, max(3.5, 0.35 * len(chart.labels) + 1.5)))
+    width = 10 if chart.kind == "line" else 8
+    height = 4.5 if chart.kind == "line" else max(3.5, 0.35 * len(chart.labels) + 1.5)
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     ax.set_title(chart.title)
@@ -51,15 +53,17 @@ def _figure(chart: Chart):
                 max(0.0, low - 0.05) if chart.percent else 0, 1.0 if chart.percent else None
             )
     elif chart.kind == "line":
-        for name, values in chart.series.items():
+        colours = matplotlib.colormaps["tab20"].colors
+        for n, (name, values) in enumerate(chart.series.items()):
             ax.plot(
                 chart.labels,
                 [float("nan") if v is None else v for v in values],
                 marker="o",
                 label=name,
+                color=colours[n % len(colours)],
             )
-        if chart.series:
-            ax.legend(fontsize="small", ncol=2)
+        if chart.series:  # beside the plot, not over the lines
+            ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         for name, values in chart.series.items():
             ax.bar(chart.labels, [v or 0 for v in values], label=name, color="#c53030")

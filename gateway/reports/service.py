@@ -16,7 +16,7 @@ from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from gateway.reports import schedule
+from gateway.reports import compute, schedule
 from gateway.reports.produce import Produced, produce_and_archive
 from gateway.reports.render_text import as_text
 from gateway.reports.settings import ReportSettings
@@ -112,21 +112,38 @@ class ReportScheduler(Service):
         """Produce, archive and deliver the report of ``kind`` due at ``at``."""
         period = schedule.period_for(kind, at, self.settings)
         formats = ("text", "json", "xlsx")
-        d = self.db.run(
-            lambda tx: produce_and_archive(
-                kind, self.store, tx, period, self.settings, at, self.directory, formats
-            )
-        )
 
-        def deliver(produced: Produced) -> Any:
-            report = produced.report
+        def produce(tx: Any) -> list[Produced]:
+            units: list[str | None] = [None]
+            if kind == "week":  # each unit of the ranking group gets its own weekly notice
+                group = compute.ranking_group(self.store.units(tx), self.settings.ranking_group)
+                units += [u.code for u in group]
+            return [
+                produce_and_archive(
+                    kind,
+                    self.store,
+                    tx,
+                    period,
+                    self.settings,
+                    at,
+                    self.directory,
+                    formats,
+                    unit_code=code,
+                )
+                for code in units
+            ]
+
+        d = self.db.run(produce)
+
+        def deliver(produced: list[Produced]) -> Any:
+            report = produced[0].report
             text = as_text(report, tables=False)
-            files = [Path(f.path) for f in produced.files if f.fmt in ("xlsx", "png")]
+            files = [Path(f.path) for p in produced for f in p.files if f.fmt in ("xlsx", "png")]
             log.info(
                 "reports: {kind} {key} produced, {n} files",
                 kind=kind,
                 key=period.key,
-                n=len(produced.files),
+                n=sum(len(p.files) for p in produced),
             )
             return self.deliverer.deliver(kind, report.title, text, files)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from gateway.cases import states as cs
 from gateway.reports.consequences import InterviewProposal
 from gateway.reports.figures import Figures
 from gateway.reports.reasons import classify_comment, inferred
@@ -50,6 +51,10 @@ class SurveyFact:
     reason_key: str | None = None  # reason identifier (attitude...) given on the IVR
     category: str = "other"
     business: str | None = None
+    case_state: str | None = None  # None: no case opened from this survey
+    case_substantiated: bool = False
+    case_returns: int = 0
+    case_overdue: bool = False
 
 
 def count_facts(facts: Iterable[SurveyFact]) -> Figures:
@@ -79,6 +84,12 @@ def count_facts(facts: Iterable[SurveyFact]) -> Figures:
                 f.reached_by_hand += 1
             elif status in ("manual", "no_input"):
                 f.unreachable += 1
+        if fact.case_state is not None:
+            f.cases_substantiated += fact.case_substantiated
+            f.cases_unsubstantiated += fact.case_state == cs.UNSUBSTANTIATED
+            f.cases_rectified += fact.case_substantiated and fact.case_state == cs.CLOSED
+            f.cases_returned += fact.case_returns > 0
+            f.cases_overdue += fact.case_overdue
         if fact.reason_key:
             reasons[fact.reason_key] += 1
         elif fact.rating == "unsatisfied":
@@ -139,6 +150,11 @@ class ReportStore(Protocol):
     ) -> list[tuple[str, Figures]]:
         """Figures (surveys, ratings, reasons) by ``category`` or ``business``, most events
         first."""
+        ...
+
+    def overdue_now(self, tx: Tx, now: datetime) -> tuple[int, int]:
+        """(callback tasks still open and overdue, cases open past their due time) at ``now``,
+        whenever their events occurred: what the daily notice must chase."""
         ...
 
     def save_proposals(
@@ -230,6 +246,16 @@ class InMemoryReportStore:
         rows = [(key, count_facts(fs)) for key, fs in groups.items()]
         rows.sort(key=lambda row: (-row[1].events, row[0]))
         return rows
+
+    def overdue_now(self, tx: Tx, now: datetime) -> tuple[int, int]:
+        callbacks = sum(
+            1
+            for f in self.facts
+            if f.callback_overdue
+            and f.callback_status in ("pending", "in_progress", "manual")
+            and not f.callback_completed
+        )
+        return callbacks, sum(1 for f in self.facts if f.case_overdue)
 
     def save_proposals(
         self, tx: Tx, proposals: list[InterviewProposal], now: datetime

@@ -19,6 +19,7 @@ from gateway.events.schema import validate_event
 from gateway.surveys.settings import SurveySettings
 from storage import migrate
 from storage import models as m
+from storage.case_models import Case
 from storage.db import Database
 from storage.events_store import store_events
 from storage.units import import_file
@@ -26,6 +27,7 @@ from storage.units import import_file
 REPO = Path(__file__).resolve().parents[2]
 ZONE = ZoneInfo("Asia/Shanghai")
 STATIONS = ["530402501000", "530402502000", "530403501000", "530422501000", "530400110000"]
+CASE_STATES = ["open", "unsubstantiated", "rectifying", "closed", "under_review", "closed"]
 COMMENTS = ["态度很差，等了两个小时", "没有告知需要什么材料", "名字写错了", "", "不满意"]
 #: the first day of the events, local; they run over ``DAYS`` days (across a month end)
 FIRST = datetime(2018, 5, 20, 9, tzinfo=ZONE)
@@ -99,12 +101,16 @@ def apply_outcomes(session, now: datetime) -> None:
     """Deterministic outcomes by event number: most sent and delivered, a quarter replying."""
     rows = session.execute(
         sa.select(
-            m.Survey.id, m.ServiceEvent.event_id, m.ServiceEvent.occurred_at, m.Survey.unit_id
+            m.Survey.id,
+            m.ServiceEvent.event_id,
+            m.ServiceEvent.occurred_at,
+            m.Survey.unit_id,
+            m.ServiceEvent.id,
         )
         .join(m.ServiceEvent, m.ServiceEvent.id == m.Survey.event_id)
         .where(m.Survey.decision == "selected")
     ).all()
-    for survey_id, event_id, occurred, unit_id in rows:
+    for survey_id, event_id, occurred, unit_id, event_pk in rows:
         i = int(event_id[2:])
         sent = occurred + timedelta(hours=2)
         values: dict = {"status": "sent", "sent_at": sent}
@@ -119,7 +125,24 @@ def apply_outcomes(session, now: datetime) -> None:
                 comment=COMMENTS[i % len(COMMENTS)] or None,
             )
             if rating == "unsatisfied":
-                status = ("completed", "manual", "no_input", "pending")[i % 4]
+                status = ("completed", "manual", "no_input", "pending")[(i // 4) % 4]
+                state = CASE_STATES[i % len(CASE_STATES)]
+                substantiated = state not in ("open", "verifying", "unsubstantiated")
+                session.add(
+                    Case(
+                        survey_id=survey_id,
+                        event_id=event_pk,
+                        origin="sms_unsatisfied",
+                        unit_id=unit_id,
+                        event_unit_id=unit_id,
+                        state=state,
+                        opened_at=sent + timedelta(minutes=10),
+                        due_at=sent + timedelta(days=3) if state not in ("closed",) else None,
+                        substantiated_at=sent + timedelta(days=1) if substantiated else None,
+                        closed_at=sent + timedelta(days=2) if state == "closed" else None,
+                        returns=1 if i % 5 == 0 else 0,
+                    )
+                )
                 session.add(
                     m.CallbackTask(
                         survey_id=survey_id,
@@ -129,7 +152,7 @@ def apply_outcomes(session, now: datetime) -> None:
                         status=status,
                         reason_key=str(i % 5 + 1) if status == "completed" and i % 3 else None,
                         completed_at=sent + timedelta(hours=3) if i % 8 == 1 else None,
-                        overdue=i % 6 == 0,
+                        overdue=i % 5 == 0,
                         created_at=sent + timedelta(minutes=10),
                         updated_at=now,
                     )

@@ -39,6 +39,14 @@ def store():
     # a comment gives its reason, marked inferred
     s.facts[-1] = replace(s.facts[-1], rating="unsatisfied", comment="态度很差，等了两个小时")
     s.facts += replies("JJ", date(2018, 4, 3), 5, 1)
+    s.facts[-1] = replace(
+        s.facts[-1],
+        case_state="rectifying",
+        case_substantiated=True,
+        case_overdue=True,
+        callback_status="manual",
+        callback_overdue=True,
+    )
     return s
 
 
@@ -48,6 +56,8 @@ def test_daily_text_for_wecom(store):
     assert report.summary[0] == "【短信评警日通报】2018年5月30日"
     assert "发送评警短信10条，回复10条" in text
     assert "不满意2条" in text  # JC's one and the commented one
+    # the chase list counts every open overdue case and callback, whatever their events' day
+    assert "目前回访超时未办1条，整改超期未办1件" in text
     assert "本月累计（5月1日至5月30日）" in text
     assert "本月目前满意率末位：江川分局" in text
     assert len(text.encode()) < 2048  # a WeCom robot text message takes 2,048 bytes

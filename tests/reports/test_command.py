@@ -104,5 +104,7 @@ def test_bad_arguments(config, capsys):
         "NOPE",
     )
     assert code == 2 and "NOPE" in err
+    code, _, err = run(capsys, "report", "monthly", "--config", config, "--unit", "530402000000")
+    assert code == 2 and "--unit is for" in err
     with pytest.raises(SystemExit, match="needs --from and --to"):
         main(["report", "period", "--config", config])

@@ -199,3 +199,29 @@ def test_catch_up_after_a_restart(tmp_path):
 
 def _settle(service):
     return defer.DeferredList(list(service._running), consumeErrors=True)
+
+
+@pytest_twisted.inlineCallbacks
+def test_weekly_run_gives_each_ranked_unit_its_own_notice(tmp_path):
+    settings = ReportSettings(min_sample=5)
+    clock = Clock()
+    clock.advance(datetime(2018, 6, 3, 16, tzinfo=UTC).timestamp())  # 00:00 Monday, Shanghai
+    reports = store()
+    service = ReportScheduler(
+        Runner(),
+        reports,
+        settings,
+        clock,
+        tmp_path,
+        Deliverer(settings, reactor),
+        kinds=("week",),
+    )
+    service.startService()
+    try:
+        clock.advance(9 * 3600)  # 09:00, after weekly_at
+        yield _settle(service)
+        assert [r[:2] for r in service.runs] == [("week", "2018-W22")]
+        units = {r.unit_code for r in reports.archived(None, "week")}
+        assert units == {"530400", "HT", "JC", "CJ", "JJ"}
+    finally:
+        yield service.stopService()

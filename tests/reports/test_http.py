@@ -26,6 +26,24 @@ TOKENS = [
     ApiToken(name="duchadui", token="t-all"),
     ApiToken(name="hongta", token="t-ht", unit="530402000000"),
 ]
+#: users as gateway.accounts would authenticate them: a role beside the unit
+USERS = {
+    "u-inspector": SimpleNamespace(name="zhang", unit="530400000000", role="inspector"),
+    "u-viewer": SimpleNamespace(name="li", unit="530402000000", role="viewer"),
+    "u-ht-inspector": SimpleNamespace(name="wang", unit="530402000000", role="inspector"),
+}
+
+
+def authenticator():
+    tokens = bearer_authenticator(TOKENS)
+
+    def authenticate(request):
+        header = (request.getHeader("authorization") or "").removeprefix("Bearer ")
+        return USERS.get(header) or tokens(request)
+
+    return authenticate
+
+
 SETTINGS = ReportSettings(min_sample=5)
 
 
@@ -74,9 +92,9 @@ def site(tmp_path_factory):
     api.putChild(b"v1", v1)
     v1.putChild(
         b"reports",
-        report_api(ReportApi(Runner(db), store, SETTINGS, bearer_authenticator(TOKENS))),
+        report_api(ReportApi(Runner(db), store, SETTINGS, authenticator())),
     )
-    yield SimpleNamespace(root=root, db=db)
+    yield SimpleNamespace(root=root, db=db, dir=root_dir)
     db.stop()
 
 
@@ -111,11 +129,21 @@ def test_ranking_for_any_token(site):
     assert get(site, "/api/v1/reports/ranking", None)[0] == 401
 
 
-def test_officer_figures_only_for_the_inspectorate(site):
-    code, body = get(site, "/api/v1/reports/officers?from=2018-05-01&to=2018-06-30", "t-all")
+def test_officer_figures_only_for_the_roles_allowed(site):
+    """report.officers: an inspector, within the inspector's units; not a viewer, not a
+    machine token (gateway.accounts.permissions decides)."""
+    span = "from=2018-05-01&to=2018-06-30"
+    code, body = get(site, f"/api/v1/reports/officers?{span}", "u-inspector")
     assert code == 200 and json.loads(body)["officers"]
-    code, body = get(site, "/api/v1/reports/officers?from=2018-05-01&to=2018-06-30", "t-ht")
-    assert code == 403 and "per-officer" in json.loads(body)["error"]
+    for who in ("u-viewer", "t-all", "t-ht"):
+        code, body = get(site, f"/api/v1/reports/officers?{span}", who)
+        assert code == 403 and "report.officers" in json.loads(body)["error"], who
+    code, body = get(site, f"/api/v1/reports/officers?{span}", "u-ht-inspector")
+    assert code == 200 and json.loads(body)["unit"] == "530402000000"
+    code, _ = get(site, f"/api/v1/reports/officers?{span}&unit=530403000000", "u-ht-inspector")
+    assert code == 403
+    code, body = get(site, f"/api/v1/reports/figures?{span}", "u-viewer")
+    assert code == 200 and json.loads(body)["unit"] == "530402000000"
 
 
 def test_archive_lists_and_downloads_within_scope(site):
@@ -132,3 +160,44 @@ def test_archive_lists_and_downloads_within_scope(site):
     assert get(site, week["url"], "t-ht")[0] == 403
     assert get(site, week["url"], "t-all")[0] == 200
     assert get(site, "/api/v1/reports/archive/999", "t-all")[0] == 404
+
+
+def test_archived_quarterly_analyses_name_officers_and_need_report_officers(site):
+    def produce(tx):
+        return produce_and_archive(
+            "quarter",
+            SqlReportStore(),
+            tx,
+            period_of("quarter", date(2018, 5, 1)),
+            SETTINGS,
+            datetime(2018, 7, 1, tzinfo=UTC),
+            site.dir,
+            ("text",),
+        )
+
+    [quarterly] = site.db.run_sync(produce).files
+    url = f"/api/v1/reports/archive/{quarterly.id}"
+    assert get(site, url, "u-inspector")[0] == 200
+    code, body = get(site, url, "u-viewer")
+    assert code == 403 and "names officers" in json.loads(body)["error"]
+    listed = json.loads(get(site, "/api/v1/reports/archive", "u-viewer")[1])["reports"]
+    assert quarterly.id not in [r["id"] for r in listed]
+    listed = json.loads(get(site, "/api/v1/reports/archive", "u-inspector")[1])["reports"]
+    assert quarterly.id in [r["id"] for r in listed]
+
+
+def test_interviews_listed_and_decided_by_an_inspector(site):
+    code, body = get(site, "/api/v1/reports/interviews?month=2018-05", "u-viewer")
+    records = json.loads(body)["interviews"]
+    assert code == 200 and records and {r["status"] for r in records} == {"proposed"}
+    url = f"/api/v1/reports/interviews/{records[0]['id']}"
+    refused = request(site.root, "POST", url, "u-viewer", {"decision": "confirmed"})
+    assert refused.responseCode == 403
+    bad = request(site.root, "POST", url, "u-inspector", {"decision": "maybe"})
+    assert bad.responseCode == 400
+    done = request(site.root, "POST", url, "u-inspector", {"decision": "confirmed"})
+    answer = json.loads(b"".join(done.written))
+    assert done.responseCode == 200 and answer["status"] == "confirmed"
+    assert answer["decided_by"] == "zhang"
+    again = request(site.root, "POST", url, "u-inspector", {"decision": "dismissed"})
+    assert again.responseCode == 409

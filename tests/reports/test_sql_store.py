@@ -8,6 +8,7 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from gateway.cli import main
 from gateway.reports import compute
@@ -164,3 +165,81 @@ def test_breakdowns_add_up_to_the_unit(city, dimension):
     assert sum(f.unsatisfied for _, f in rows) == total.unsatisfied
     assert sum(f.callbacks_due for _, f in rows) == total.callbacks_due
     assert sum((f.reasons for _, f in rows), start=type(total.reasons)()) == total.reasons
+
+
+def test_case_figures_count_the_cases_of_the_periods_surveys(city):
+    """Substantiated, unsubstantiated, rectified (closed after substantiated), returned at
+    least once, overdue (open past its due time), recounted from the case rows."""
+    from storage.case_models import Case
+    from storage.models import ServiceEvent, Survey
+
+    _, db = city
+    span = Period("period", date(2018, 5, 1), date(2018, 7, 1))
+    start, end = span.bounds(ZONE)
+    got = db.run_sync(SqlReportStore().figures, start, end, ["530400000000"])["530400000000"]
+
+    def recount(session):
+        rows = (
+            session.execute(
+                sa.select(Case)
+                .join(Survey, Survey.id == Case.survey_id)
+                .join(ServiceEvent, ServiceEvent.id == Survey.event_id)
+                .where(ServiceEvent.occurred_at >= start, ServiceEvent.occurred_at < end)
+            )
+            .scalars()
+            .all()
+        )
+        now = datetime.now(UTC)
+        return (
+            sum(c.substantiated_at is not None for c in rows),
+            sum(c.state == "unsubstantiated" for c in rows),
+            sum(c.substantiated_at is not None and c.state == "closed" for c in rows),
+            sum(c.returns > 0 for c in rows),
+            sum(
+                c.state not in ("closed", "unsubstantiated")
+                and c.due_at is not None
+                and c.due_at <= now
+                for c in rows
+            ),
+        )
+
+    expected = db.run_sync(recount)
+    assert expected[0] and expected[1] and expected[2] and expected[3]
+    assert (
+        got.cases_substantiated,
+        got.cases_unsubstantiated,
+        got.cases_rectified,
+        got.cases_returned,
+        got.cases_overdue,
+    ) == expected
+    assert got.rectification_rate == expected[2] / expected[0]
+
+
+def test_overdue_now_counts_open_work_past_its_time(city):
+    from storage.case_models import Case
+    from storage.models import CallbackTask
+
+    _, db = city
+    now = datetime(2018, 6, 10, tzinfo=UTC)
+    got = db.run_sync(SqlReportStore().overdue_now, now)
+
+    def recount(session):
+        tasks = session.scalars(sa.select(CallbackTask)).all()
+        cases = session.scalars(sa.select(Case)).all()
+        return (
+            sum(
+                t.overdue
+                and t.status in ("pending", "in_progress", "manual")
+                and t.completed_at is None
+                for t in tasks
+            ),
+            sum(
+                c.state not in ("closed", "unsubstantiated")
+                and c.due_at is not None
+                and c.due_at <= now
+                for c in cases
+            ),
+        )
+
+    expected = db.run_sync(recount)
+    assert got == expected and expected[0] and expected[1]

@@ -259,7 +259,7 @@ def test_a_phone_rating_counts_says_so_and_sends_no_thank_you_sms():
     record, outputs = run([lc.Accepted(at(1)), phone_rating(50, 60, "3")])
     assert (record.status, record.rating, record.rated_via) == ("replied", "unsatisfied", "phone")
     assert not [o for o in outputs if isinstance(o, lc.SendSms)]
-    assert [type(o) for o in outputs] == [lc.ReplyMarked, lc.CallbackTaskDue]
+    assert [type(o) for o in outputs] == [lc.ReplyMarked, lc.OpenCase, lc.CallbackTaskDue]
 
 
 def test_an_sms_after_a_phone_rating_is_kept_not_counted():

@@ -34,7 +34,7 @@ def upgrade() -> None:
             batch_op.f("ix_surveys_occurred_at_unit_id_rating"),
             ["occurred_at", "unit_id", "rating"],
             unique=False,
-            postgresql_include=["sent_at", "delivered_at", "replied_at"],
+            postgresql_include=["id", "sent_at", "delivered_at", "replied_at"],
         )
     op.create_table(
         "interviews",
