@@ -520,6 +520,9 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--keep", action="store_true", help="keep the scratch database and queue")
     args = p.parse_args()
+    # stopped from outside (SIGTERM, Ctrl-C): still stop what it started and drop the scratch
+    # database and queue
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     out = (args.out or REPO / "var" / f"fault-run-{args.seed}").resolve()
     if out.exists():
         shutil.rmtree(out)

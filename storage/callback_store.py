@@ -89,8 +89,13 @@ def claim_due(
     limit: int,
     worker: str,
     settings: CallbackSettings,
+    lines_in_use: int = 0,
 ) -> tuple[list[Claim], list[Change]]:
     """Claim up to ``limit`` due pending tasks and create one attempt row for each.
+
+    At most ``max_concurrent`` calls run in total: the calls in progress in the database, or
+    ``lines_in_use`` (what Asterisk reports, which includes calls a crashed process left up
+    and the database no longer counts), whichever is more.
 
     A due task whose number opted out is closed as ``opted_out`` instead, never claimed, so the
     citizen is not called. Returns the claims and those closings.
@@ -99,7 +104,8 @@ def claim_due(
         return [], []
     if is_postgresql(session):
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(TRUNK_LOCK)))
-    limit = min(limit, settings.max_concurrent - calls_in_progress(session, now))
+    in_use = max(calls_in_progress(session, now), lines_in_use)
+    limit = min(limit, settings.max_concurrent - in_use)
     if limit <= 0:
         return [], []
     query = (

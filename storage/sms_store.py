@@ -174,7 +174,10 @@ class SqlSmsStore:
             return
         lane.busy = True
         self.batches += 1
-        d = self.db.run(_run_batch, ops, self._hooks)
+        run = self.db.run
+        if lane is self._wire and hasattr(self.db, "run_urgent"):
+            run = self.db.run_urgent  # the send path waits on it: not behind other batches
+        d = run(_run_batch, ops, self._hooks)
 
         def done(batch: tuple[list[Any], list[_Unsettled]]) -> None:
             results, unsettled = batch

@@ -119,6 +119,10 @@ class CallbackScheduler(Service):
         self._ingest_now = True
         self._next_ingest: datetime | None = None
         self._stopping = False
+        # a tick that found the AMI link down waits for it, not for the next poll
+        add_ready_observer = getattr(ami, "add_ready_observer", None)
+        if add_ready_observer is not None:
+            add_ready_observer(self.wake)
 
     # -- service -------------------------------------------------------------------------------
 
@@ -238,7 +242,11 @@ class CallbackScheduler(Service):
                 self.log.info("{count} non-response callbacks created", count=len(created))
         for change in changes:
             self._log_change(change)
-        free = s.max_concurrent - len(self._calls)
+        # Lines in use: this process's calls, or what Asterisk says our channels are (a call a
+        # crashed predecessor left up is still on the trunk), whichever is more; claim_due
+        # also counts the calls of every process in the database.
+        busy = max(len(self._calls), int(getattr(self.ami, "lines_in_use", 0)))
+        free = s.max_concurrent - busy
         if free > 0 and policy.in_window(now, s) and self._ami_ready():
             lines = self._take_lines(free)
             free = len(lines) if self._take_line is not None else free
@@ -246,7 +254,7 @@ class CallbackScheduler(Service):
             try:
                 if free > 0:
                     claims, closed = yield self.db.run(
-                        self.store.claim_due, now, free, self.worker, s
+                        self.store.claim_due, now, free, self.worker, s, lines_in_use=busy
                     )
                     for change in closed:
                         self._log_change(change)

@@ -41,7 +41,13 @@ class Change:
 
 class CallbackStore(Protocol):
     def claim_due(
-        self, tx: Tx, now: datetime, limit: int, worker: str, settings: CallbackSettings
+        self,
+        tx: Tx,
+        now: datetime,
+        limit: int,
+        worker: str,
+        settings: CallbackSettings,
+        lines_in_use: int = 0,
     ) -> tuple[list[Claim], list[Change]]: ...
 
     def record_outcome(self, tx: Tx, *args: Any, **kwargs: Any) -> Change | None: ...

@@ -11,13 +11,20 @@ from twisted.web.server import Site
 from gateway.ops.metrics import GatewayCollector, ops_root
 
 
+class _QuietSite(Site):
+    """No access log line per scrape (Prometheus scrapes every few seconds)."""
+
+    def log(self, request: Any) -> None:
+        pass
+
+
 class OpsService(MultiService):
     name = "ops"
 
     def __init__(self, endpoint: str, collector: GatewayCollector, reactor: Any = None) -> None:
         super().__init__()
         self.collector = collector
-        site = Site(ops_root(collector))
+        site = _QuietSite(ops_root(collector))
         site.displayTracebacks = False
         site.noisy = False
         listener = strports.service(endpoint, site, reactor=reactor)

@@ -54,6 +54,9 @@ from gateway.smpp.store import InboundRecord, PartResult, ReceiptRecord, SmsStor
 
 log = Logger(namespace="pingjing.smpp")
 
+STORE_RETRY_MAX = 30.0  # seconds between tries to store a submit outcome
+STORE_RETRY_TRIES = 20  # 1 + 2 + 4 + 8 + 16 + 15 × 30 s: about 8 minutes
+
 Observer = Callable[[Any], Any]
 
 
@@ -143,6 +146,7 @@ class _Message:
     # no part is written before
     wired: bool = False
     marking: bool = False
+    written: bool = False  # a part of it went out (it no longer counts as marked ahead)
 
 
 @dataclass
@@ -187,7 +191,10 @@ class SmppService(MultiService):
         self._sessions: set[SmppSession] = set()
         self._bucket = TokenBucket(settings.rate_limit, self.clock) if settings.rate_limit else None
         self._pump_call: IDelayedCall | None = None
-        self._marking = 0  # messages whose wire mark is being committed
+        # wire marks: messages not marked yet, in order; how many are marked (or being marked)
+        # and not written yet
+        self._unmarked: collections.deque[_Message] = collections.deque()
+        self._ahead = 0
         self._mark_retry: IDelayedCall | None = None
         self._pumping = False
         self._pump_again = False
@@ -262,6 +269,10 @@ class SmppService(MultiService):
             self._finish_early(sms, d, f"not sent: {exc}", on_answered)
             return d
         msg = _Message(sms, parts, d, on_answered=on_answered)
+        if getattr(self.store, "mark_wired", None) is None:
+            msg.wired = True
+        else:
+            self._unmarked.append(msg)
         self._open[id(msg)] = msg
         for part in parts:
             self._queue.append(_PartJob(msg, part))
@@ -466,6 +477,8 @@ class SmppService(MultiService):
         now = self.clock.seconds()
         if now < self._paused_until:
             return
+        if tx is not None and self._unmarked:
+            self._mark_ahead()  # keep marks committed ahead of the writes, not on demand
         while self._queue and tx is not None and tx.capacity > 0:
             job = self._queue[0]
             if job.message.finished or job.message.failed_error is not None:
@@ -488,44 +501,36 @@ class SmppService(MultiService):
         self._pump()
 
     def _mark_ahead(self) -> None:
-        """Have the store commit the wire mark of the next unmarked messages in the queue
-        (about two windows' worth, so that writing does not wait for each commit).
+        """Have the store commit the wire marks of the next messages, in order, up to
+        ``wire_mark_ahead`` marked and not yet written, so that writing does not wait for
+        each commit.
 
-        A message is marked only while a bind can transmit: one marked but not written when
-        the process dies ends ``unknown`` at start-up instead of being sent again, which is
-        safe but should stay rare."""
-        if self._marking >= self.settings.window or self._mark_retry is not None:
+        Marks are asked only while a bind can transmit: one marked but not written when the
+        process dies ends ``unknown`` at start-up instead of being sent again (safe, but it
+        should stay rare)."""
+        if self._mark_retry is not None:
             return
-        budget = 2 * self.settings.window - self._marking
-        seen = 0
-        for job in self._queue:
-            msg = job.message
-            seen += 1
-            if seen > 8 * self.settings.window or budget <= 0:
-                break
-            if msg.wired or msg.marking or msg.finished:
-                continue
-            budget -= 1
-            self._mark(msg)
+        while self._unmarked and self._ahead < self.settings.wire_mark_ahead:
+            msg = self._unmarked.popleft()
+            if not msg.finished and msg.failed_error is None:
+                self._mark(msg)
 
     def _mark(self, msg: _Message) -> None:
-        mark = getattr(self.store, "mark_wired", None)
-        if mark is None:
-            msg.wired = True
-            return
         msg.marking = True
-        self._marking += 1
-        d = defer.maybeDeferred(mark, msg.sms.outbound_id, utcnow_from(self.business_clock))
+        self._ahead += 1
+        d = defer.maybeDeferred(
+            self.store.mark_wired, msg.sms.outbound_id, utcnow_from(self.business_clock)
+        )
 
         def marked(_: object) -> None:
             msg.marking = False
             msg.wired = True
-            self._marking -= 1
             self._pump()
 
         def failed(f: Failure) -> None:
             msg.marking = False
-            self._marking -= 1
+            self._ahead -= 1
+            self._unmarked.appendleft(msg)
             if self._mark_retry is None and not self._stopping:
                 log.warn(
                     "storing the wire mark of outbound {oid} failed ({why}); its SMS waits "
@@ -536,6 +541,12 @@ class SmppService(MultiService):
                 self._mark_retry = self.clock.callLater(1.0, self._retry_marks)
 
         d.addCallbacks(marked, failed)
+
+    def _unmark(self, msg: _Message) -> None:
+        """``msg`` no longer counts as marked ahead: written, or finished without that."""
+        if (msg.wired or msg.marking) and not msg.written:
+            msg.written = True
+            self._ahead -= 1
 
     def _retry_marks(self) -> None:
         self._mark_retry = None
@@ -566,6 +577,8 @@ class SmppService(MultiService):
         return fields
 
     def _send(self, tx: SmppSession, job: _PartJob) -> None:
+        if not job.message.written:
+            self._unmark(job.message)
         job.attempt += 1
         job.message.in_flight += 1
         seq = tx.next_sequence()
@@ -732,6 +745,7 @@ class SmppService(MultiService):
         if len(msg.done) < len(msg.parts) and msg.failed_error is None:
             return
         msg.finished = True
+        self._unmark(msg)
         self._open.pop(id(msg), None)
         statuses = [r.status for r in msg.done.values()]
         if msg.failed_error is not None or "failed" in statuses:
@@ -791,20 +805,28 @@ class SmppService(MultiService):
                 self._notify(self._receipt_observers, update)
 
         def failed(f: Failure) -> None:
-            if tries < 5:
-                log.failure(
-                    "storing the outcome of outbound {oid} failed; retrying",
-                    f,
-                    oid=outcome.outbound_id,
-                )
-                self.clock.callLater(2**tries, self._store_outcome, d, outcome, records, tries + 1)
-            else:
+            # The SMSC's answer is known; giving up would leave the SMS ``submitting`` until a
+            # restart settles it as unknown. Retry while the database is away (a restart: up
+            # to ~8 minutes, capped backoff), logging the first failure and every tenth; a
+            # write that keeps failing after that is given up, as before.
+            if tries >= STORE_RETRY_TRIES:
                 log.failure(
                     "storing the outcome of outbound {oid} failed for good",
                     f,
                     oid=outcome.outbound_id,
                 )
                 d.callback(outcome)
+                return
+            if tries == 0 or tries % 10 == 0:
+                log.failure(
+                    "storing the outcome of outbound {oid} failed (try {n}); retrying",
+                    f,
+                    oid=outcome.outbound_id,
+                    n=tries + 1,
+                )
+            self.clock.callLater(
+                min(2**tries, STORE_RETRY_MAX), self._store_outcome, d, outcome, records, tries + 1
+            )
 
         stored.addCallbacks(committed, failed)
 

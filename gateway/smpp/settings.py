@@ -63,6 +63,11 @@ class SmppSettings:
     reconnect_initial: float = 1.0
     reconnect_max: float = 60.0
     reconnect_factor: float = 2.0
+    # SMS whose wire mark (committed just before their first submit_sm is written) may be
+    # committed ahead of writing. Sending runs at most this many per mark commit latency (100
+    # at 50 ms: 2,000 SMS/s); a crash leaves at most this many (plus the window) unknown
+    # instead of queued again.
+    wire_mark_ahead: int = 100
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -111,6 +116,8 @@ class SmppSettings:
                 raise bad(key, "must be 0..255")
         if not 1 <= self.window <= 1000:
             raise bad("window", "must be 1..1000")
+        if self.wire_mark_ahead < 1:
+            raise bad("wire_mark_ahead", "must be at least 1")
         if self.max_submit_tries < 1:
             raise bad("max_submit_tries", "must be at least 1")
         for key in (

@@ -61,8 +61,9 @@ class SurveySettings:
     #: How many outbox SMS may be handed to the SMPP client and not yet answered by the SMSC.
     #: It must cover the SMPP window plus what arrives while the SMPP store commits (at 3,000
     #: SMS/s and a 150 ms commit, 450), or the window starves: 100 held a real link to ~650/s.
-    #: If the process dies, SMS handed over and unanswered are marked unknown and never resent
-    #: (a citizen is never surveyed twice), so this is also the most one crash can leave unsent.
+    #: If the process dies, SMS handed over and never written to the link are queued again at
+    #: its restart; those written and unanswered are marked unknown and never resent (a
+    #: citizen is never surveyed twice): at most a couple of SMPP windows' worth.
     outbox_in_flight: int = 500
 
     def __post_init__(self) -> None:

@@ -128,11 +128,16 @@ class AmiClient(Service):
             endpoint or clientFromString(reactor, settings.client_endpoint()), self.link
         )
         self._channel_id_factory = channel_id_factory
+        self._ours = f"{settings.channel_id_prefix}-"
         self._protocol: AmiProtocol | None = None
         self._calls: dict[str, OriginateHandle] = {}
         # CoreShowChannels lists being collected: ActionID -> (channels so far, done)
         self._lists: dict[str, tuple[dict[str, AmiMessage], Deferred[dict[str, AmiMessage]]]] = {}
         self.reconciliations = 0
+        # our callback channels Asterisk has now (Uniqueid = our ChannelId), whoever placed
+        # them: a process restarted after a crash still sees the calls its predecessor left up
+        self.live_channels: set[str] = set()
+        self._ready_observers: list[Callable[[], object]] = []
         self._ready_waiters: list[Deferred[AmiProtocol]] = []
         self._login_failures = 0
         self._ping_timer: IDelayedCall | None = None
@@ -170,11 +175,9 @@ class AmiClient(Service):
             self.link.up()
             self._login_failures = 0
             proto.when_lost().addCallback(lost)
-            if not self._calls:
-                usable(None)
-                return
-            # Calls tracked across the outage: learn what became of them before dialling.
-            # Not part of prepareConnection (which would then outlive a stopService).
+            # Learn which of our calls Asterisk has (and what became of those we track)
+            # before dialling. Not part of prepareConnection (which would then outlive a
+            # stopService).
             d = self._reconcile(proto)
             d.addCallback(lambda ok: usable(None) if ok else None)
             d.addErrback(lambda f: self.log.failure("AMI: reconciling calls failed", f))
@@ -187,6 +190,11 @@ class AmiClient(Service):
             waiters, self._ready_waiters = self._ready_waiters, []
             for d in waiters:
                 d.callback(proto)
+            for observer in list(self._ready_observers):
+                try:
+                    observer()
+                except Exception:
+                    self.log.failure("AMI ready observer failed")
 
         def refused(failure: Failure) -> None:
             self._login_failures += 1
@@ -246,6 +254,15 @@ class AmiClient(Service):
         d: Deferred[AmiProtocol] = Deferred()
         self._ready_waiters.append(d)
         return d
+
+    @property
+    def lines_in_use(self) -> int:
+        """Our callback channels up at Asterisk now (from its events and its channel list)."""
+        return len(self.live_channels)
+
+    def add_ready_observer(self, fn: Callable[[], object]) -> None:
+        """``fn()`` each time the link becomes usable (logged in, calls reconciled)."""
+        self._ready_observers.append(fn)
 
     @property
     def active_calls(self) -> int:
@@ -326,6 +343,12 @@ class AmiClient(Service):
 
     def on_event(self, event: AmiMessage) -> None:
         name = (event.event or "").lower()
+        uniqueid = event.get("Uniqueid") or ""
+        if uniqueid.startswith(self._ours):
+            if name == "newchannel":
+                self.live_channels.add(uniqueid)
+            elif name == "hangup":
+                self.live_channels.discard(uniqueid)
         if name in ("coreshowchannel", "coreshowchannelscomplete"):
             listing = self._lists.get(event.action_id or "")
             if listing is None:
@@ -429,6 +452,9 @@ class AmiClient(Service):
             if timeout.active():
                 timeout.cancel()
         self.reconciliations += 1
+        self.live_channels = {uid for uid in live if uid.startswith(self._ours)}
+        if not self._calls:
+            return True
         counts = {"answered": 0, "ringing": 0, "talking": 0, "ended": 0}
         for handle in list(self._calls.values()):
             counts[self._reconcile_call(handle, live.get(handle.channel_id))] += 1

@@ -207,6 +207,16 @@ class FakeAmi:
         self.requests: list[OriginateRequest] = []
         self.handles: list[FakeHandle] = []
         self.refuse_with: Exception | None = None
+        self.ready_observers: list = []
+
+    def add_ready_observer(self, fn) -> None:
+        self.ready_observers.append(fn)
+
+    def link_back(self) -> None:
+        """The link is usable again, as the real client says it."""
+        self.connected = True
+        for fn in self.ready_observers:
+            fn()
 
     def originate_call(self, request: OriginateRequest) -> FakeHandle:
         self.requests.append(request)

@@ -614,6 +614,19 @@ def test_an_unknown_call_without_result_is_retried_after_the_grace(
     assert [a.outcome for a in world.attempts(tid)] == ["unknown"]
 
 
+def test_calls_start_when_the_ami_link_returns_not_at_the_next_poll(
+    world: World, ami: FakeAmi
+) -> None:
+    (tid,) = world.seed()
+    ami.connected = False
+    world.start()
+    world.clock.advance(MINUTE / 2)
+    assert ami.requests == []
+    ami.link_back()
+    world.clock.advance(0)
+    assert [r.callback_id for r in ami.requests] == [tid]
+
+
 def test_callbacks_share_the_trunk_with_the_evaluation_line(
     world: World, ami: FakeAmi, tmp_path
 ) -> None:

@@ -89,3 +89,24 @@ def test_a_stopped_process_lines_are_taken_by_the_other_once_its_claims_expire(
     clock.advance(S.claim_lease.total_seconds())
     assert len(ami_b.open_calls()) == 3  # b now uses the whole trunk
     assert len(ami_b.handles) > before
+
+
+def test_calls_a_crashed_process_left_up_still_count_against_the_trunk(
+    any_db: SyncDatabase, clock: Clock
+) -> None:
+    """Asterisk still has two calls of a process that died (the database no longer counts
+    them once its claims are recovered): a new scheduler uses only the free line."""
+
+    def seed(session: sa.orm.Session) -> None:
+        unit = add_unit(session, "U-left")
+        for i in range(5):
+            add_task(session, unit, f"1381239{i:04d}")
+
+    any_db.run_sync(seed)
+    ami = FakeAmi()
+    ami.lines_in_use = 2
+    scheduler = CallbackScheduler(any_db, ami, S, clock, store=SqlCallbackStore(), worker="gw-c")
+    scheduler.startService()
+    clock.advance(0)
+    assert len(ami.open_calls()) == 1  # 3 lines, 2 still up at Asterisk
+    scheduler.stopService()

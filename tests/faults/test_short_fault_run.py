@@ -63,3 +63,9 @@ def test_short_fault_run_keeps_every_invariant(pg_server_url, amqp_params, tmp_p
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
     assert "| every event has exactly one decision | 150 | 0 |" in table
     assert "kill -9" in run.stderr and "SMSC drops every connection" in run.stderr
+    # two service trees on one PostgreSQL: every SMS was claimed by one of them (which one
+    # took how many depends on which was killed when)
+    [shared] = [line for line in run.stdout.splitlines() if line.startswith("SMS claimed by")]
+    claimed = dict(item.rsplit(" ", 1) for item in shared.split(": ", 1)[1].split(", "))
+    assert set(claimed) <= {"gw-a", "gw-b"} and sum(map(int, claimed.values())) >= 150
+    assert "gw-a.log" in {p.name for p in out.iterdir()} and (out / "gw-b.log").exists()

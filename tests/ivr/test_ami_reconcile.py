@@ -59,7 +59,7 @@ def test_a_call_answered_while_the_link_was_down_is_answered_not_failed(env: Env
     outcome: CallOutcome = result(handle.outcome)
     assert (outcome.result, outcome.reason_code) == ("answered", 4)
     assert not handle.ended.called  # still talking: its Hangup will come
-    assert env.client.reconciliations == 1
+    assert env.client.reconciliations == 2  # at the first login and after the outage
     assert "CoreShowChannels" in actions(env)
 
 
@@ -117,8 +117,37 @@ def test_nothing_is_dialled_before_the_reconciliation_answers(env: Env) -> None:
     assert not env.client.connected  # logged in, but not usable until reconciled
 
 
-def test_no_calls_tracked_means_no_channel_list(env: Env) -> None:
+def test_every_login_lists_the_channels_before_the_link_is_usable(env: Env) -> None:
+    assert actions(env)[:2] == ["Login", "CoreShowChannels"]
     cut(env)
     restore(env)
     assert env.client.connected
-    assert "CoreShowChannels" not in actions(env)
+    assert actions(env).count("CoreShowChannels") == 2
+
+
+def test_ready_observers_hear_when_the_link_is_usable_again(env: Env) -> None:
+    heard: list[bool] = []
+    env.client.add_ready_observer(lambda: heard.append(env.client.connected))
+    env.server.script[NUMBER] = [Answer(ring_seconds=100, talk_seconds=5)]
+    env.client.originate_call(request())
+    env.wire.flush()
+    cut(env)
+    restore(env)
+    assert heard == [True]  # once, after the reconciliation
+
+
+def test_a_restarted_client_counts_the_calls_its_predecessor_left_up(env: Env) -> None:
+    """A crashed process's calls are still on the trunk: a new client learns them from
+    CoreShowChannels at login and follows their Hangups."""
+    env.server.script[NUMBER] = [Answer(ring_seconds=1, talk_seconds=30)]
+    env.client.originate_call(request())
+    env.wire.run(2, step=1)
+    assert env.client.lines_in_use == 1
+    successor = AmiClient(SETTINGS, reactor, clock=env.clock, endpoint=env.wire)
+    successor.startService()
+    env.wire.flush()
+    assert successor.connected and successor.lines_in_use == 1
+    env.wire.run(30, step=1)  # the call hangs up
+    assert successor.lines_in_use == 0 and env.client.lines_in_use == 0
+    successor.stopService()
+    env.wire.flush()

@@ -91,3 +91,53 @@ def test_a_failed_mark_is_retried_and_the_sms_waits():
     run(clock, 0.5)
     assert len(smsc.submits) == 1
     assert results[0].status == "submitted"
+
+
+def test_an_outcome_is_stored_once_the_database_is_back_however_long_it_took():
+    """The SMSC answered; storing that fails for two minutes (a database restart): the
+    outcome is retried with a capped backoff until it commits, never dropped."""
+
+    class Down(MemorySmsStore):
+        failing = True
+
+        def record_submission(self, outcome, parts):
+            if self.failing:
+                return defer.fail(RuntimeError("database restarting"))
+            return super().record_submission(outcome, parts)
+
+    clock = Clock()
+    smsc = ScriptedSmsc(clock)
+    store = Down()
+    service = SmppService(BASE, store, clock=clock, endpoint_factory=smsc.endpoint)
+    service.startService()
+    clock.advance(0.02)
+    results = outcomes([service.submit(sms(1))])
+    run(clock, 120, step=1)
+    assert results == [] and store.outcomes == []
+    store.failing = False
+    run(clock, 31, step=1)
+    assert [r.status for r in results] == ["submitted"]
+    assert store.outbound_status[1] == "submitted"
+
+
+def test_marks_run_at_most_wire_mark_ahead_before_the_writes():
+    from dataclasses import replace
+
+    clock = Clock()
+    smsc = ScriptedSmsc(clock)
+    store = SlowMarks()
+    settings = replace(BASE, wire_mark_ahead=3)
+    service = SmppService(settings, store, clock=clock, endpoint_factory=smsc.endpoint)
+    service.startService()
+    clock.advance(0.02)
+    results = outcomes([service.submit(sms(i)) for i in range(1, 8)])
+    assert [oid for oid, _ in store.pending] == [1, 2, 3]
+    assert store.commit() == [1, 2, 3]
+    run(clock, 0.5)  # written: three more may be marked
+    assert [oid for oid, _ in store.pending] == [4, 5, 6]
+    store.commit()
+    run(clock, 0.5)
+    store.commit()
+    run(clock, 0.5)
+    assert [r.status for r in results] == ["submitted"] * 7
+    assert len(smsc.submits) == 7
