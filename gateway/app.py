@@ -375,6 +375,13 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
 
     if settings.http.enabled:
         site = make_api_site(app, settings)
+        from gateway.console.trend import REFRESH_SECONDS, refresh_trend
+
+        # the dashboard trend's earlier months for every unit, off the request path
+        trend = TimerService(REFRESH_SECONDS, refresh_trend, app.console)
+        trend.clock = clock
+        trend.setName("console-trend")
+        trend.setServiceParent(app)
         # users' tokens are loaded before the API listens, then refreshed
         refresh = TimerService(
             settings.http.user_tokens_refresh, _reload_user_tokens, app.user_tokens

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from twisted.internet import defer
@@ -20,39 +18,32 @@ from gateway.console.store import (
     AuditQuery,
     SurveyQuery,
 )
+from gateway.console.trend import trend_spans
 from gateway.console.web import BadRequestError, Html, Page, arg, int_arg, query_string
 from gateway.http.store import CallbackQuery
 
 PAGE_SIZE = 50
-TREND_MONTHS = 12
 TREND_CACHE_SECONDS = 3600
-
-
-def month_start(day: date, back: int = 0) -> date:
-    index = day.year * 12 + day.month - 1 - back
-    return date(index // 12, index % 12 + 1, 1)
 
 
 class Dashboard(Page):
     def get(self, request: Request, session: Session) -> defer.Deferred[Html]:
         console = self.console
         today = console.now().date()
-        zone = console.zone
-
-        def at(day: date) -> datetime:
-            return datetime.combine(day, time(0), tzinfo=zone)
-
-        months = [month_start(today, back) for back in range(TREND_MONTHS - 1, -1, -1)]
-        bounds = [*months, month_start(today, -1)]
-        spans = [(at(a), at(b)) for a, b in itertools.pairwise(bounds)]
-        day = (at(today), at(today + timedelta(days=1)))
+        months, spans, day = trend_spans(today, console.zone)
         cache = console.trend_cache
 
         def fetch(units: Any) -> Any:
-            # Earlier months hardly change: they come from the cache (an hour at most); today
+            # Earlier months hardly change: they come from the rollup of every unit
+            # (gateway.console.trend), else from this scope's cache (an hour at most); today
             # and this month are always read.
-            key = None if units is None else tuple(sorted(units))
             now = console.clock.seconds()
+            rolled = console.trend_rollup.figures(units, spans[:-1], now)
+            if rolled is not None:
+                d1 = console.store.figures(units, [day, spans[-1]])
+                return d1.addCallback(lambda f: [f[0], *rolled, f[1]])
+            console.trend_rollup.refresh(console.store, spans[:-1], now)  # in the background
+            key = None if units is None else tuple(sorted(units))
             past = {
                 span: cache[(key, span)][1]
                 for span in spans[:-1]

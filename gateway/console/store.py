@@ -98,6 +98,11 @@ class ConsoleStore(Protocol):
     ) -> defer.Deferred[list[Figures]]:
         """Each period's figures, in one pass over the surveys of the whole span."""
 
+    def unit_figures(
+        self, periods: Sequence[tuple[datetime, datetime]]
+    ) -> defer.Deferred[list[dict[int, Figures]]]:
+        """Per period, unit id -> that unit's figures (for every unit: the trend rollup)."""
+
     def surveys(self, query: SurveyQuery) -> defer.Deferred[list[dict[str, Any]]]: ...
 
     def callbacks(self, query: CallbackQuery) -> defer.Deferred[list[dict[str, Any]]]: ...

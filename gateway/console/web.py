@@ -30,6 +30,7 @@ from gateway.console.access import ForbiddenError
 from gateway.console.render import make_environment, render
 from gateway.console.sessions import LoginThrottle, Session, SessionStore
 from gateway.console.store import ConsoleStore
+from gateway.console.trend import TrendRollup
 from gateway.console.users import ConsoleUser, UserDirectory
 from gateway.http.store import UnitIds
 
@@ -79,6 +80,7 @@ class Console:
     reports: Any = None  # gateway.http.reports.ReportApi; None: no report pages
     evidence_path: Any = None  # digest -> Path, the API's layout (CasesResource.evidence_path)
     trend_cache: dict[Any, Any] = field(default_factory=dict)  # gateway.console.pages
+    trend_rollup: TrendRollup = field(default_factory=TrendRollup)
     sessions: SessionStore = field(init=False)
     throttle: LoginThrottle = field(init=False)
     env: Environment = field(init=False)
