@@ -155,6 +155,7 @@ async def test_a_unit_user_cannot_reach_another_units_data_by_editing_the_url(
             "/console/surveys?unit=S2",
             "/console/callbacks?unit=B1",
             "/console/audit",
+            "/console/manual",
         ):
             driver.get(base + path)
             texts.append(wait_for(driver, "#error").text)
@@ -166,6 +167,7 @@ async def test_a_unit_user_cannot_reach_another_units_data_by_editing_the_url(
         "无权查看单位 S2",
         "无权查看单位 B1",
         "审计日志仅限督察部门查看",
+        "无权查看或记录此人工回访",
     ]
 
 
