@@ -294,6 +294,19 @@ def trunk_lines(settings: Settings) -> Callable[[], Any] | None:
     return pool.take
 
 
+def warn_calendar(settings: Settings, clock: Any) -> None:
+    """Say at start-up when case deadlines may fall in a year the holiday calendar lacks."""
+    from datetime import datetime
+
+    from gateway.cases.calendar import coverage_warning
+
+    cases = settings.cases
+    today = datetime.fromtimestamp(clock.seconds(), cases.zone).date()
+    message = coverage_warning(cases.calendar(), today)
+    if message:
+        log.warn(message)
+
+
 def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) -> Pingjing:
     from gateway.amqp.consumer import EventConsumer
     from gateway.callbacks.scheduler import CallbackScheduler
@@ -313,6 +326,7 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
     url = settings.database_url
     ensure_schema(url, settings.source)
 
+    warn_calendar(settings, clock)
     app = Pingjing()
     app.db = Database(url, reactor=reactor, threads=settings.database.threads)
     DatabaseService(app.db).setServiceParent(app)

@@ -80,3 +80,25 @@ class WorkCalendar:
             day += timedelta(days=1)
             count += self.is_workday(day)
         return count
+
+
+def coverage_warning(calendar: WorkCalendar, today: date, ahead_days: int = 45) -> str | None:
+    """What to tell the operator when a deadline set from ``today`` may fall in a year whose
+    official holidays the calendar does not know (the package not yet released for it) and
+    the configuration names none of that year's holidays either: those deadlines then count
+    plain Monday-Friday, and a new year's holidays would be counted as working days."""
+    years = sorted({today.year, (today + timedelta(days=ahead_days)).year})
+    unknown = [
+        year
+        for year in years
+        if not calendar.covered(year) and not any(d.year == year for d in calendar.extra_holidays)
+    ]
+    if not unknown:
+        return None
+    named = ", ".join(str(y) for y in unknown)
+    return (
+        f"cases: the working-day calendar does not know the official holidays of {named}: "
+        "case deadlines in it count Monday-Friday only. Upgrade the chinesecalendar package "
+        "once it covers the year, or list the year's holidays and adjusted working days (调休) "
+        "in [cases] extra_holidays / extra_workdays"
+    )

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
@@ -164,8 +164,11 @@ class CasesResource(Resource):
         settings: CaseSettings,
         evidence_dir: str,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        run_blocking: Callable[..., defer.Deferred[Any]] = threads.deferToThread,
     ) -> None:
+        """``run_blocking(f, *args)`` runs file reads and writes off the reactor thread."""
         super().__init__()
+        self.run_blocking = run_blocking
         self.store = store
         self.authenticate = authenticate
         self.settings = settings
@@ -360,15 +363,20 @@ class CasesResource(Resource):
         filename = os.path.basename((_arg(request, "filename") or "evidence").replace("\\", "/"))
         version_text = _arg(request, "version")
         version = _int(version_text, "version", 0) if version_text is not None else None
-        digest = store_file(self.evidence_dir, data)
-        meta = {
-            "sha256": digest,
-            "filename": filename or "evidence",
-            "content_type": ctype,
-            "size_bytes": len(data),
-            "at": self.now(),
-        }
-        d = self.store.add_evidence(person, case_id, version, meta)
+
+        def recorded(digest: str) -> defer.Deferred[Any]:
+            meta = {
+                "sha256": digest,
+                "filename": filename or "evidence",
+                "content_type": ctype,
+                "size_bytes": len(data),
+                "at": self.now(),
+            }
+            return self.store.add_evidence(person, case_id, version, meta)
+
+        # up to evidence_max_bytes written and fsynced: not on the reactor thread
+        d = self.run_blocking(store_file, self.evidence_dir, data)
+        d.addCallback(recorded)
         return d.addCallback(self._send, request, 201)
 
     def evidence_path(self, digest: str) -> Path:
@@ -377,10 +385,19 @@ class CasesResource(Resource):
     def _download(
         self, request: Request, person: Any, case_id: int, evidence_id: int
     ) -> defer.Deferred[None]:
-        def serve(file: Any) -> None:
+        def read(file: Any) -> defer.Deferred[tuple[Any, bytes]]:
             path = self.evidence_path(file.sha256)
-            if not path.is_file():
-                raise _AnswerError(404, f"evidence {evidence_id}: its file is missing")
+
+            def load() -> bytes:
+                if not path.is_file():
+                    raise _AnswerError(404, f"evidence {evidence_id}: its file is missing")
+                return path.read_bytes()
+
+            # a file of up to evidence_max_bytes: read on a worker thread, not the reactor's
+            return self.run_blocking(load).addCallback(lambda body: (file, body))
+
+        def serve(loaded: tuple[Any, bytes]) -> None:
+            file, body = loaded
             if not alive(request):
                 return
             from urllib.parse import quote
@@ -393,7 +410,8 @@ class CasesResource(Resource):
                 b"content-disposition",
                 f"attachment; filename*=UTF-8''{quote(file.filename)}".encode("ascii"),
             )
-            request.write(path.read_bytes())
+            request.write(body)
             request.finish()
 
-        return self.store.evidence(person, case_id, evidence_id).addCallback(serve)
+        d = self.store.evidence(person, case_id, evidence_id)
+        return d.addCallback(read).addCallback(serve)

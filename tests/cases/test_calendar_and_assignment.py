@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.cases.assignment import handling_unit
-from gateway.cases.calendar import WorkCalendar
+from gateway.cases.calendar import WorkCalendar, coverage_warning
 from gateway.cases.settings import CaseSettings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -86,3 +86,20 @@ def test_vertical_management(unit, level, expected):
 def test_unknown_unit_is_an_error():
     with pytest.raises(KeyError):
         handling_unit("NOPE", UNITS, "bureau")
+
+
+def test_no_warning_while_the_package_knows_the_coming_weeks():
+    assert coverage_warning(WorkCalendar(), date(2026, 6, 1)) is None
+
+
+def test_a_warning_names_the_year_the_package_does_not_know_yet():
+    """December 2026: deadlines may fall in January 2027, which chinesecalendar 1.11 lacks."""
+    message = coverage_warning(WorkCalendar(), date(2026, 12, 3))
+    assert message is not None
+    assert "2027" in message and "2026" not in message
+    assert "extra_holidays" in message
+
+
+def test_the_configured_holidays_of_a_year_silence_the_warning():
+    calendar = WorkCalendar(extra_holidays=[date(2027, 1, 1)])
+    assert coverage_warning(calendar, date(2026, 12, 3)) is None

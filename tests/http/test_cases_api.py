@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
+from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.web.resource import getChildForRequest
 from twisted.web.test.requesthelper import DummyRequest
@@ -87,6 +88,8 @@ def api(tmp_path: Path):
     app = SimpleNamespace(db=db, intake=EventIntake(db, settings.survey, store=SqlEventStore()))
     site = make_api_site(app, settings)
     app.user_tokens.reload()
+    cases = site.resource.children[b"api"].children[b"v1"].children[b"cases"]
+    cases.run_blocking = defer.maybeDeferred  # the file work at once, as SyncDatabase does
     return SimpleNamespace(root=site.resource, db=db, ids=ids, tmp=tmp_path, app=app)
 
 
