@@ -277,18 +277,9 @@ def store_result(result: CallResult, cfg: AgiConfig, err: TextIO, writer_for: Wr
         err.write(
             f"pingjing-agi: result not stored in the database ({_safe_error(exc)}); spooling\n"
         )
-    spool_dir = str(cfg.ivr.spool_path(cfg.data_dir))
-    try:
-        from ivr.spool import write_spool
+    from ivr.spool import spool_or_report, write_spool
 
-        write_spool(spool_dir, result)
-        return "spool"
-    except Exception as exc:
-        import json
-
-        err.write(f"pingjing-agi: spool {spool_dir} unavailable ({exc}); result follows\n")
-        err.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
-        return "lost"
+    return spool_or_report(write_spool, str(cfg.ivr.spool_path(cfg.data_dir)), result, err)
 
 
 # -- the program -----------------------------------------------------------------------------------

@@ -134,17 +134,9 @@ def caller_of(env: dict[str, str]) -> str | None:
 
 def _spool(result: InboundResult, cfg: AgiConfig, err: TextIO) -> str:
     from ivr.inbound_spool import write_line_spool
+    from ivr.spool import spool_or_report
 
-    spool_dir = cfg.ivr.spool_path(cfg.data_dir)
-    try:
-        write_line_spool(spool_dir, result)
-        return "spool"
-    except OSError as exc:
-        import json
-
-        err.write(f"pingjing-agi: spool {spool_dir} unavailable ({exc}); result follows\n")
-        err.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
-        return "lost"
+    return spool_or_report(write_line_spool, cfg.ivr.spool_path(cfg.data_dir), result, err)
 
 
 def run_inbound(

@@ -15,11 +15,25 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ivr.flow import CallResult, ResultWriter, UnknownAttemptError
 
 SUFFIX = ".json"
 BAD_DIR = "bad"
+
+
+def spool_or_report(write: Any, directory: Any, result: Any, err: Any) -> str:
+    """Spool ``result`` with ``write(directory, result)``; when the spool cannot take it, print
+    it whole on ``err`` (Asterisk's log keeps it) so that nothing is lost silently. Returns
+    where it went: ``spool`` or ``lost``."""
+    try:
+        write(directory, result)
+        return "spool"
+    except Exception as exc:
+        err.write(f"pingjing-agi: spool {directory} unavailable ({exc}); result follows\n")
+        err.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+        return "lost"
 
 
 def spool_name(result: CallResult) -> str:
