@@ -31,6 +31,7 @@ from gateway.linkstate import LinkState, ObservedEndpoint
 from gateway.masking import mask_phone
 from gateway.smpp import codec, encoding
 from gateway.smpp.api import InboundSms, OutboundSms, ReceiptUpdate, SubmitOutcome
+from gateway.smpp.attempts import AttemptLog
 from gateway.smpp.protocol import SmppClientFactory
 from gateway.smpp.reassembly import InboundPart, Reassembler
 from gateway.smpp.receipts import (
@@ -136,7 +137,8 @@ class _Message:
     sms: OutboundSms
     parts: list[encoding.Part]
     deferred: defer.Deferred[SubmitOutcome]
-    results: list[PartResult] = field(default_factory=list)
+    attempts: AttemptLog = field(default_factory=AttemptLog)  # what the part rows will be
+    jobs: list[_PartJob] = field(default_factory=list)
     done: dict[int, PartResult] = field(default_factory=dict)  # part_number -> final attempt
     in_flight: int = 0
     failed_error: str | None = None
@@ -274,8 +276,8 @@ class SmppService(MultiService):
         else:
             self._unmarked.append(msg)
         self._open[id(msg)] = msg
-        for part in parts:
-            self._queue.append(_PartJob(msg, part))
+        msg.jobs = [_PartJob(msg, part) for part in parts]
+        self._queue.extend(msg.jobs)
         self.stats["messages"] += 1
         self._pump()
         return d
@@ -358,13 +360,9 @@ class SmppService(MultiService):
         yield super().stopService()
         for msg in list(self._open.values()):
             # in flight when the link went: unknown by definition
-            for job_part in msg.parts:
-                if job_part.part_number not in msg.done:
-                    msg.done[job_part.part_number] = self._result(
-                        _PartJob(msg, job_part),
-                        "unknown",
-                        error="gateway stopped before the response",
-                    )
+            for job in msg.jobs:
+                if job.part.part_number not in msg.done:
+                    self._resolve_part(job, "unknown", "gateway stopped before the response")
             self._maybe_finish(msg)
 
     def _deliveries_in_progress(self) -> bool:
@@ -636,7 +634,7 @@ class SmppService(MultiService):
             self._throttle_level = 0
             mid = pdu.text_field("message_id")
             result = self._result(job, "submitted", seq, mid, 0, None, sent_at, True)
-            msg.results.append(result)
+            msg.attempts.add(result)
             msg.done[job.part.part_number] = result
             self._maybe_finish(msg)
             return
@@ -644,7 +642,7 @@ class SmppService(MultiService):
         kind = classify(status)
         if kind is ErrorKind.PERMANENT:
             result = self._result(job, "failed", seq, None, status, name, sent_at, True)
-            msg.results.append(result)
+            msg.attempts.add(result)
             msg.done[job.part.part_number] = result
             msg.failed_error = msg.failed_error or name
             log.warn(
@@ -655,7 +653,7 @@ class SmppService(MultiService):
             )
             self._maybe_finish(msg)
             return
-        msg.results.append(self._result(job, "retry", seq, None, status, name, sent_at, True))
+        msg.attempts.add(self._result(job, "retry", seq, None, status, name, sent_at, True))
         if kind is ErrorKind.THROTTLED:
             self._throttled(name)
         if job.attempt >= self.settings.max_submit_tries:
@@ -713,7 +711,7 @@ class SmppService(MultiService):
             return
         failure.trap(ResponseTimeout, LinkLost)
         why = failure.getErrorMessage()
-        msg.results.append(self._result(job, "unacked", seq, None, None, why[:128], sent_at))
+        msg.attempts.add(self._result(job, "unacked", seq, None, None, why[:128], sent_at))
         if (
             self.settings.unacked_policy == "resend_once"
             and not job.resent_unacked
@@ -733,7 +731,7 @@ class SmppService(MultiService):
 
     def _resolve_part(self, job: _PartJob, status: str, error: str) -> None:
         msg = job.message
-        result = self._result(job, status, error=error)
+        result = msg.attempts.settle(self._result(job, status, error=error))
         msg.done[job.part.part_number] = result
         if status == "failed":
             msg.failed_error = msg.failed_error or error
@@ -775,9 +773,7 @@ class SmppService(MultiService):
         self.stats[f"outcome_{status}"] += 1
         if error is not None:  # by reason, for /metrics: a status name or the error's kind
             self.stats[f"reason_{status}:{reason_label(error)}"] += 1
-        # parts resolved without a response (stopped, unanswered) are only in ``done``
-        recorded = {id(r) for r in msg.results}
-        records = msg.results + [r for r in msg.done.values() if id(r) not in recorded]
+        records = msg.attempts.records()
         if msg.on_answered is not None:
             _tell_answered(msg.on_answered, outcome)
         self._store_outcome(msg.deferred, outcome, records)
