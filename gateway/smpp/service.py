@@ -29,10 +29,12 @@ from twisted.python.failure import Failure
 from gateway.errors import ErrorKind, classify, status_name
 from gateway.linkstate import LinkState, ObservedEndpoint
 from gateway.masking import mask_phone
-from gateway.smpp import codec, encoding
+from gateway.smpp import codec, encoding, stopping
 from gateway.smpp.api import InboundSms, OutboundSms, ReceiptUpdate, SubmitOutcome
 from gateway.smpp.attempts import AttemptLog
+from gateway.smpp.outcome import message_outcome
 from gateway.smpp.protocol import SmppClientFactory
+from gateway.smpp.ratelimit import TokenBucket
 from gateway.smpp.reassembly import InboundPart, Reassembler
 from gateway.smpp.receipts import (
     ReceiptError,
@@ -59,36 +61,6 @@ STORE_RETRY_MAX = 30.0  # seconds between tries to store a submit outcome
 STORE_RETRY_TRIES = 20  # 1 + 2 + 4 + 8 + 16 + 15 × 30 s: about 8 minutes
 
 Observer = Callable[[Any], Any]
-
-
-class TokenBucket:
-    """``rate`` tokens per second, at most ``burst`` saved up; one token per PDU."""
-
-    def __init__(self, rate: float, clock: IReactorTime, burst: float | None = None) -> None:
-        self.rate = rate
-        # at least 2, so the fraction of a token accrued while a timer was late is kept
-        # (a burst of 1 would lose it and the rate would sag below the cap)
-        self.burst = burst if burst is not None else max(2.0, rate / 50.0)
-        self._clock = clock
-        self._tokens = min(1.0, self.burst)  # no burst at start-up
-        self._at = clock.seconds()
-
-    def _refill(self) -> None:
-        now = self._clock.seconds()
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-
-    def take(self) -> bool:
-        self._refill()
-        if self._tokens >= 1.0 - 1e-6:  # float dust must not schedule a zero-length wait
-            self._tokens -= 1.0
-            return True
-        return False
-
-    def wait(self) -> float:
-        """Seconds until the next token."""
-        self._refill()
-        return max(1e-4, (1.0 - self._tokens) / self.rate)
 
 
 def _tell_answered(on_answered: Callable[[SubmitOutcome], object], outcome: SubmitOutcome) -> None:
@@ -350,10 +322,13 @@ class SmppService(MultiService):
             wait: defer.Deferred[None] = defer.Deferred()
             self.clock.callLater(0.05, wait.callback, None)
             yield wait
-        # what could not be sent in time is resolved, never left hanging
-        while self._queue:
-            job = self._queue.popleft()
-            self._resolve_part(job, "failed", error="not sent: the SMPP service stopped")
+        # what could not be sent in time: back to the outbox when none of it went out,
+        # else resolved; never left hanging
+        unsent, rest = stopping.split_queue(self._queue)
+        self._queue.clear()
+        for job in rest:
+            self._resolve_part(job, *stopping.resolution(job))
+        released = self._release(unsent)
         for session in list(self._sessions):
             yield session.unbind()
         self._reassembler.stop()
@@ -364,6 +339,29 @@ class SmppService(MultiService):
                 if job.part.part_number not in msg.done:
                     self._resolve_part(job, "unknown", "gateway stopped before the response")
             self._maybe_finish(msg)
+        yield released
+
+    def _release(self, messages: list[_Message]) -> defer.Deferred[int]:
+        """Stop: give SMS none of whose parts was written back to the outbox (``stopping``)."""
+        if not messages:
+            return defer.succeed(0)
+        if getattr(self.store, "release_unsent", None) is None:  # a store without an outbox
+            for msg in messages:
+                for job in msg.jobs:
+                    self._resolve_part(job, "failed", stopping.NOT_SENT)
+            return defer.succeed(0)
+        for msg in messages:
+            msg.finished = True
+            self._unmark(msg)
+            self._open.pop(id(msg), None)
+        self.stats[f"outcome_{stopping.RELEASED}"] += len(messages)
+        at = utcnow_from(self.business_clock)
+        return stopping.release(self.store, messages, at, self._tell_released)
+
+    def _tell_released(self, msg: _Message, outcome: SubmitOutcome) -> None:
+        if msg.on_answered is not None:
+            _tell_answered(msg.on_answered, outcome)
+        msg.deferred.callback(outcome)
 
     def _deliveries_in_progress(self) -> bool:
         return any(s.deliver_in_progress for s in self._sessions)
@@ -674,7 +672,7 @@ class SmppService(MultiService):
 
     def _requeue(self, job: _PartJob) -> None:
         if self._stopping:
-            self._resolve_part(job, "failed", error="not resent: the SMPP service stopped")
+            self._resolve_part(job, *stopping.resolution(job))
             return
         self._queue.appendleft(job)
         self._pump()
@@ -745,31 +743,8 @@ class SmppService(MultiService):
         msg.finished = True
         self._unmark(msg)
         self._open.pop(id(msg), None)
-        statuses = [r.status for r in msg.done.values()]
-        if msg.failed_error is not None or "failed" in statuses:
-            status, error = (
-                "failed",
-                msg.failed_error
-                or next(r.error for r in msg.done.values() if r.status == "failed"),
-            )
-        elif "unknown" in statuses or len(msg.done) < len(msg.parts):
-            status, error = "unknown", "no response from the SMSC"
-        else:
-            status, error = "submitted", None
-        ids = tuple(
-            msg.done[n].message_id or ""
-            for n in sorted(msg.done)
-            if msg.done[n].status == "submitted"
-        )
-        answered = [r.responded_at for r in msg.done.values() if r.responded_at is not None]
-        outcome = SubmitOutcome(
-            msg.sms.outbound_id,
-            status,
-            ids,
-            len(msg.parts),
-            error,
-            max(answered) if answered and status == "submitted" else None,
-        )
+        outcome = message_outcome(msg.sms.outbound_id, len(msg.parts), msg.done, msg.failed_error)
+        status, error = outcome.status, outcome.error
         self.stats[f"outcome_{status}"] += 1
         if error is not None:  # by reason, for /metrics: a status name or the error's kind
             self.stats[f"reason_{status}:{reason_label(error)}"] += 1
