@@ -11,9 +11,11 @@ behind a batch of submit outcomes.
 
 If a batch fails, its operations are retried one by one, so one bad operation fails alone and
 its caller sees the error (a ``deliver_sm`` is then answered with a temporary error and the SMSC
-sends it again: nothing is lost). A batch hook (what depends on an SMS's fate, such as its
-survey) runs in a savepoint: when it fails, the SMS rows still commit and the hook's owner is
-told which outcomes and receipts it did not settle.
+sends it again: nothing is lost); an outcome retried alone skips the part records already
+stored, the first fact on a part attempt winning (``storage.sms_part_keys``). A batch hook
+(what depends on an SMS's fate, such as its survey) runs in a savepoint: when it fails, the
+SMS rows still commit and the hook's owner is told which outcomes and receipts it did not
+settle.
 """
 
 from __future__ import annotations
