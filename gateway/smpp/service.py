@@ -228,7 +228,12 @@ class SmppService(MultiService):
         SMSC answered every part, or it will not be sent), before the store has committed it:
         from then on the SMS no longer waits for the link, only for the database."""
         d: defer.Deferred[SubmitOutcome] = defer.Deferred()
-        if self._stopping:
+        if self._stopping:  # claimed just before the stop: back to the outbox too
+            if getattr(self.store, "release_unsent", None) is not None:
+                msg = _Message(sms, [], d, on_answered=on_answered)
+                at = utcnow_from(self.business_clock)
+                stopping.release(self.store, [msg], at, self._tell_released)
+                return d
             self._finish_early(sms, d, "not sent: the SMPP service is stopping", on_answered)
             return d
         problem = _address_problem(sms)

@@ -127,3 +127,14 @@ def test_a_store_without_an_outbox_fails_them_as_before():
     _, _, results, _, _ = stop_with_one_of_each(NoOutbox())
     by_id = {r.outbound_id: r for r in results}
     assert (by_id[4].status, by_id[4].error) == ("failed", "not sent: the SMPP service stopped")
+
+
+def test_an_sms_submitted_while_stopping_goes_back_to_the_outbox():
+    """Claimed by the pipeline just before the stop began: never written, so released."""
+    service, smsc, store, clock = make()
+    stopped = service.stopService()
+    late = outcomes([service.submit(sms(9))])
+    run(clock, 2)
+    assert stopped.called
+    assert [(r.outbound_id, r.status) for r in late] == [(9, RELEASED)]
+    assert store.released == [9] and smsc.submits == []
