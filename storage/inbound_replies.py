@@ -25,13 +25,14 @@ from sqlalchemy.orm import Session
 from gateway.smpp.api import InboundSms
 from gateway.smpp.assembly import key_of, part_from_raw, record_from_parts
 from gateway.smpp.reassembly import InboundPart, Key
-from gateway.smpp.redelivery import Arrival, Delivery, first_copy
-from gateway.smpp.store import InboundRecord, ReplyTaken
+from gateway.smpp.redelivery import Arrival, Delivery, judge, settle
+from gateway.smpp.store import InboundRecord, ReplyTaken, Settled
 from storage.models import InboundDelivery, InboundMessage
 from storage.sql import is_postgresql
 from storage.sql import one_of as _one_of
 
 HELD = "held"
+UNSURE = "unsure"  # a reply kept aside until another process's copy is proven or not
 
 
 def lock_keys(session: Session, keys: Sequence[Key]) -> None:
@@ -48,11 +49,16 @@ def _lock_id(key: Key) -> int:
 
 def take(session: Session, part: InboundPart, arrival: Arrival, coding: str) -> ReplyTaken:
     """See :meth:`gateway.smpp.store.SmsStore.take_reply`; the caller locked the key."""
-    first = first_copy(arrival, _earlier(session, arrival))
-    if first is not None:
-        return ReplyTaken(first.id, None, redelivery_of=first.inbound_id)
+    verdict = judge(arrival, _earlier(session, arrival))
+    if verdict.first is not None:
+        return ReplyTaken(verdict.first.id, None, redelivery_of=verdict.first.inbound_id)
     if part.total <= 1:
-        reply = _store(session, record_from_parts([part], False, coding))
+        record = record_from_parts([part], False, coding)
+        if verdict.unsure_until is not None:
+            reply = _store(session, record, UNSURE)
+            did = _delivered(session, arrival, reply.inbound_id)
+            return ReplyTaken(did, None, unsure_id=reply.inbound_id, settle_at=verdict.unsure_until)
+        reply = _store(session, record)
         return ReplyTaken(_delivered(session, arrival, reply.inbound_id), reply)
     row = InboundMessage(
         source_addr=part.source_addr,
@@ -82,6 +88,38 @@ def assemble(session: Session, key: Key, coding: str) -> InboundSms | None:
         return None
     complete = len({p.number for p in group}) >= key[2]
     return _store(session, record_from_parts(group, not complete, coding))
+
+
+def settle_unsure(session: Session, inbound_id: int) -> Settled | None:
+    """See :meth:`gateway.smpp.store.SmsStore.settle_unsure`."""
+    m, d = InboundMessage, InboundDelivery
+    row = session.scalars(
+        sa.select(m).where(m.id == inbound_id, m.match_status == UNSURE).with_for_update()
+    ).first()
+    if row is None:
+        return None
+    mine = session.scalars(sa.select(d).where(d.inbound_id == inbound_id).order_by(d.id)).first()
+    if mine is not None:
+        earlier = [
+            e for e in _earlier_by(session, mine.source_addr, mine.fingerprint) if e.id < mine.id
+        ]
+        me = Delivery(mine.id, mine.inbound_id, mine.link, mine.received_at, mine.acked_at)
+        first = settle(me, earlier)
+        if first is not None:
+            mine.inbound_id = first.inbound_id  # its resp, once proven, proves the first
+            session.delete(row)
+            return Settled(None, first.inbound_id, row.source_addr)
+    row.match_status = "new"
+    sms = InboundSms(
+        row.id, row.source_addr, row.destination_addr, row.text, row.incomplete, row.received_at
+    )
+    return Settled(sms)
+
+
+def unsure_replies(session: Session) -> list[tuple[int, datetime]]:
+    m = InboundMessage
+    rows = session.execute(sa.select(m.id, m.received_at).where(m.match_status == UNSURE))
+    return [tuple(r) for r in rows]
 
 
 def mark_acked(session: Session, ids: Sequence[int], at: datetime) -> None:
@@ -114,10 +152,14 @@ def held_group(session: Session, key: Key) -> list[InboundPart]:
 
 
 def _earlier(session: Session, arrival: Arrival) -> list[Delivery]:
+    return _earlier_by(session, arrival.source_addr, arrival.fingerprint)
+
+
+def _earlier_by(session: Session, source_addr: str, fingerprint: str) -> list[Delivery]:
     d = InboundDelivery
     rows = session.execute(
         sa.select(d.id, d.inbound_id, d.link, d.received_at, d.acked_at).where(
-            d.source_addr == arrival.source_addr, d.fingerprint == arrival.fingerprint
+            d.source_addr == source_addr, d.fingerprint == fingerprint
         )
     ).all()
     return [Delivery(*row) for row in rows]
@@ -136,7 +178,7 @@ def _delivered(session: Session, arrival: Arrival, inbound_id: int) -> int:
     return row.id
 
 
-def _store(session: Session, record: InboundRecord) -> InboundSms:
+def _store(session: Session, record: InboundRecord, status: str = "new") -> InboundSms:
     """One reply row, replacing the held parts it was made of (their deliveries follow it)."""
     row = InboundMessage(
         source_addr=record.source_addr,
@@ -148,7 +190,7 @@ def _store(session: Session, record: InboundRecord) -> InboundSms:
         parts_total=record.parts_total,
         incomplete=record.incomplete,
         received_at=record.received_at,
-        match_status="new",
+        match_status=status,
     )
     session.add(row)
     session.flush()

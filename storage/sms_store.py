@@ -36,7 +36,13 @@ from gateway.smpp.assembly import part_from_raw
 from gateway.smpp.reassembly import InboundPart, Key
 from gateway.smpp.receipts import message_status, part_state_after
 from gateway.smpp.redelivery import Arrival
-from gateway.smpp.store import InboundRecord, PartResult, ReceiptRecord, ReplyTaken
+from gateway.smpp.store import (
+    InboundRecord,
+    PartResult,
+    ReceiptRecord,
+    ReplyTaken,
+    Settled,
+)
 from storage import inbound_replies
 from storage.db import Database
 from storage.models import (
@@ -113,7 +119,7 @@ class _Lane:
         self.busy = False
 
 
-_INBOUND_KINDS = frozenset({"hold", "inbound", "take", "assemble", "acked"})
+_INBOUND_KINDS = frozenset({"hold", "inbound", "take", "assemble", "acked", "settle"})
 
 
 class SqlSmsStore:
@@ -165,6 +171,12 @@ class SqlSmsStore:
 
     def mark_acked(self, delivery_ids: Sequence[int], at: datetime) -> defer.Deferred[None]:
         return self._enqueue("acked", tuple(delivery_ids), at)
+
+    def settle_unsure(self, inbound_id: int) -> defer.Deferred[Settled | None]:
+        return self._enqueue("settle", inbound_id)
+
+    def unsure_replies(self) -> defer.Deferred[list[tuple[int, datetime]]]:
+        return self.db.run(inbound_replies.unsure_replies)
 
     def mark_wired(self, outbound_id: int, at: datetime) -> defer.Deferred[None]:
         return self._enqueue("wire", outbound_id, at)
@@ -310,6 +322,8 @@ def _replies(session: Session, ops: list[_Op], results: list[Any]) -> None:
             results[i] = inbound_replies.assemble(session, *op.args)
         elif op.kind == "acked":
             inbound_replies.mark_acked(session, *op.args)
+        elif op.kind == "settle":
+            results[i] = inbound_replies.settle_unsure(session, *op.args)
     inbound_replies.prune(session, arrivals)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway.smpp import codec
 
@@ -76,16 +76,61 @@ class Delivery:
     acked_at: datetime | None  # when the SMSC was proven to have read our resp
 
 
-def first_copy(arrival: Arrival, earlier: Iterable[Delivery]) -> Delivery | None:
-    """The earliest delivery that ``arrival`` repeats because our resp to it may have been
-    lost, or None: a new reply (even if its text is the same)."""
+@dataclass(frozen=True)
+class Verdict:
+    first: Delivery | None = None  # a redelivery of this earlier delivery
+    # not known yet: another process took the same content and, alive, would prove its
+    # resp before then; the reply is kept aside until then (see :func:`settle`)
+    unsure_until: datetime | None = None
+
+
+def judge(arrival: Arrival, earlier: Iterable[Delivery]) -> Verdict:
+    """Is ``arrival`` a redelivery (of the earliest unproven copy whose link is gone), a new
+    reply (even if its text is the same), or not known before the grace of another
+    process's copy has passed?"""
     if arrival.window <= 0:
-        return None
-    for d in sorted(earlier, key=lambda d: d.id):
+        return Verdict()
+    earlier = sorted(earlier, key=lambda d: d.id)
+    proven = _proven(earlier)
+    unsure: datetime | None = None
+    for d in earlier:
         age = (arrival.received_at - d.received_at).total_seconds()
-        if d.acked_at is None and age <= arrival.window and _link_gone(arrival, d, age):
+        if d.acked_at is not None or d.inbound_id in proven or age > arrival.window:
+            continue
+        if _link_gone(arrival, d, age):
+            return Verdict(first=d)
+        if not _ours(arrival.link, d):
+            until = d.received_at + timedelta(seconds=arrival.grace)
+            unsure = until if unsure is None else max(unsure, until)
+    return Verdict(unsure_until=unsure)
+
+
+def first_copy(arrival: Arrival, earlier: Iterable[Delivery]) -> Delivery | None:
+    return judge(arrival, earlier).first
+
+
+def settle(mine: Delivery, earlier: Iterable[Delivery]) -> Delivery | None:
+    """At the end of the grace, for a reply kept aside: the earliest copy another process
+    took that is still unproven makes it a redelivery (that process would have proven it by
+    now if it were alive); None: the citizen sent it again."""
+    earlier = sorted(earlier, key=lambda d: d.id)
+    proven = _proven(earlier)
+    for d in earlier:
+        if d.acked_at is None and d.inbound_id not in proven and not _ours(mine.link or "", d):
             return d
     return None
+
+
+def _proven(earlier: list[Delivery]) -> set[int | None]:
+    """Replies the SMSC read a resp for: a redelivery's proven resp proves its first copy."""
+    return {d.inbound_id for d in earlier if d.acked_at is not None}
+
+
+def _ours(link: str, d: Delivery) -> bool:
+    """Was ``d`` taken by this instance (this run or an earlier one)?"""
+    if d.link is None or "/" not in link:
+        return False
+    return process_of(d.link)[0] == process_of(link)[0]
 
 
 def _link_gone(arrival: Arrival, d: Delivery, age: float) -> bool:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from gateway.masking import mask_phone
@@ -27,7 +27,7 @@ from gateway.smpp.assembly import key_of, part_from_pdu
 from gateway.smpp.reassembly import InboundPart, Reassembler
 from gateway.smpp.redelivery import Arrival, fingerprint
 from gateway.smpp.settings import SmppSettings
-from gateway.smpp.store import ReplyTaken, SmsStore
+from gateway.smpp.store import ReplyTaken, Settled, SmsStore
 
 log = Logger(namespace="pingjing.smpp")
 
@@ -50,6 +50,7 @@ class ReplyIntake:
         self._reassembler = Reassembler(clock, settings.reassembly_timeout, self._expired)
         self.acks = AckFlusher(store.mark_acked, self._now, clock)
         self.redeliveries = 0
+        self._settle_calls: dict[int, IDelayedCall] = {}
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.business_clock.seconds(), UTC)
@@ -72,13 +73,16 @@ class ReplyIntake:
 
     def _taken(self, taken: ReplyTaken, part: InboundPart) -> tuple[int, object]:
         if taken.redelivery_of is not None:
-            self.redeliveries += 1
+            self._redelivered(part.source_addr, taken.redelivery_of)
+        elif taken.unsure_id is not None and taken.settle_at is not None:
             log.info(
-                "reply from {sender} delivered again by the SMSC (our deliver_sm_resp for it "
-                "was lost); stored once, as inbound {first}",
+                "reply from {sender} repeats one another process took and has not yet proven "
+                "answered; kept aside as inbound {id} until {at}",
                 sender=mask_phone(part.source_addr),
-                first=taken.redelivery_of,
+                id=taken.unsure_id,
+                at=taken.settle_at.isoformat(),
             )
+            self._settle_later(taken.unsure_id, taken.settle_at)
         elif taken.reply is not None:
             if part.total > 1:
                 self._reassembler.discard(key_of(part))
@@ -89,6 +93,51 @@ class ReplyIntake:
             # the store saw every process's parts; the expiry alone is timed here
             self._assemble(key_of(part))
         return (0, taken.delivery_id)
+
+    def _redelivered(self, sender: str, first: int) -> None:
+        self.redeliveries += 1
+        log.info(
+            "reply from {sender} delivered again by the SMSC (our deliver_sm_resp for it was "
+            "lost); stored once, as inbound {first}",
+            sender=mask_phone(sender),
+            first=first,
+        )
+
+    def _settle_later(self, inbound_id: int, at: datetime) -> None:
+        delay = max(0.0, at.timestamp() - self.business_clock.seconds())
+        self._settle_calls[inbound_id] = self.business_clock.callLater(
+            delay, self._settle, inbound_id
+        )
+
+    def _settle(self, inbound_id: int) -> defer.Deferred[None]:
+        self._settle_calls.pop(inbound_id, None)
+        d = self.store.settle_unsure(inbound_id)
+
+        def settled(result: Settled | None) -> None:
+            if result is None:
+                return  # settled by another process's start-up
+            if result.reply is not None:
+                self._notify(result.reply)
+            elif result.redelivery_of is not None:
+                self._redelivered(result.source_addr, result.redelivery_of)
+
+        d.addCallback(settled)
+        d.addErrback(self._settle_failed, inbound_id)
+        return d
+
+    def _settle_failed(self, f, inbound_id: int) -> None:
+        log.failure("deciding the reply kept aside as inbound {id} failed; again soon", f,
+                    id=inbound_id)  # fmt: skip
+        self._settle_calls[inbound_id] = self.business_clock.callLater(
+            self.settings.redelivery_grace_seconds, self._settle, inbound_id
+        )
+
+    def restore_unsure(self, rows: list[tuple[int, datetime]]) -> None:
+        """Replies kept aside by any process that stopped before deciding them."""
+        grace = timedelta(seconds=self.settings.redelivery_grace_seconds)
+        for inbound_id, received_at in rows:
+            if inbound_id not in self._settle_calls:
+                self._settle_later(inbound_id, received_at + grace)
 
     def restore(self, parts: list[InboundPart]) -> None:
         """Parts held when this process stopped: their expiry runs on from when they came."""
@@ -117,3 +166,7 @@ class ReplyIntake:
         """Cancel the timers (held parts stay in the database and are restored on start)."""
         self._reassembler.stop()
         self.acks.stop()
+        for call in self._settle_calls.values():
+            if call.active():
+                call.cancel()
+        self._settle_calls.clear()

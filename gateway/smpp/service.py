@@ -341,6 +341,10 @@ class SmppService(MultiService):
         d = self.store.held_inbound_parts()
         d.addCallback(self.replies.restore)
         d.addErrback(lambda f: log.failure("restoring held reply parts failed", f))
+        if hasattr(self.store, "unsure_replies"):
+            u = self.store.unsure_replies()
+            u.addCallback(self.replies.restore_unsure)
+            u.addErrback(lambda f: log.failure("restoring replies kept aside failed", f))
 
     @defer.inlineCallbacks
     def stopService(self):  # type: ignore[override]

@@ -20,7 +20,7 @@ from twisted.internet import defer
 from gateway.smpp.api import InboundSms, ReceiptUpdate, SubmitOutcome
 from gateway.smpp.reassembly import InboundPart, Key
 from gateway.smpp.receipts import message_status, part_state_after
-from gateway.smpp.redelivery import Arrival, Delivery, first_copy
+from gateway.smpp.redelivery import Arrival, Delivery, judge, settle
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,18 @@ class ReplyTaken:
     reply: InboundSms | None  # a reply stored now: this one, or the long one it completed
     held_id: int | None = None  # the row holding this part until its reply is complete
     redelivery_of: int | None = None  # for a redelivery: the row the first copy became
+    # kept aside (match_status "unsure") until settle_at: maybe another process's copy
+    unsure_id: int | None = None
+    settle_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A reply kept aside, decided: stored as new, or a redelivery of an earlier row."""
+
+    reply: InboundSms | None
+    redelivery_of: int | None = None
+    source_addr: str = ""
 
 
 class SmsStore(Protocol):
@@ -105,6 +117,13 @@ class SmsStore(Protocol):
 
     def mark_acked(self, delivery_ids: Sequence[int], at: datetime) -> defer.Deferred[None]:
         """The SMSC was proven to have read our resps to these deliveries."""
+
+    def settle_unsure(self, inbound_id: int) -> defer.Deferred[Settled | None]:
+        """Decide a reply kept aside (:func:`gateway.smpp.redelivery.settle`); None if it was
+        decided already (by another process's start-up)."""
+
+    def unsure_replies(self) -> defer.Deferred[list[tuple[int, datetime]]]:
+        """Replies kept aside by any process (id, received_at): settled at start-up."""
 
     def held_inbound_parts(self) -> defer.Deferred[list[InboundPart]]:
         """Parts held when the process stopped, to restore the reassembler on start."""
@@ -150,6 +169,7 @@ class MemorySmsStore:
         self.inbound: dict[int, InboundRecord] = {}
         self.held: dict[int, InboundPart] = {}
         self.deliveries: dict[int, tuple[str, str, Delivery]] = {}  # id -> (source, fp, ...)
+        self.unsure: dict[int, InboundRecord] = {}  # replies kept aside (see settle_unsure)
         self.fail_next: Exception | None = None
         self.wired: dict[int, datetime] = {}  # outbound id -> when marked (mark_wired)
         self._by_key: dict[str, list[_MemPart]] = {}
@@ -274,14 +294,17 @@ class MemorySmsStore:
             self._check()
         except Exception as exc:
             return defer.fail(exc)
-        earlier = [
-            d
-            for src, fp, d in self.deliveries.values()
-            if (src, fp) == (arrival.source_addr, arrival.fingerprint)
-        ]
-        first = first_copy(arrival, earlier)
+        verdict = judge(arrival, self._earlier(arrival.source_addr, arrival.fingerprint))
+        first = verdict.first
         if first is not None:
             return defer.succeed(ReplyTaken(first.id, None, redelivery_of=first.inbound_id))
+        if part.total <= 1 and verdict.unsure_until is not None:
+            uid = next(self._ids)
+            self.unsure[uid] = record_from_parts([part], False, default_coding)
+            did = self._delivery(arrival, uid)
+            return defer.succeed(
+                ReplyTaken(did, None, unsure_id=uid, settle_at=verdict.unsure_until)
+            )
         if part.total <= 1:
             reply = self._stored(record_from_parts([part], False, default_coding))
             did = self._delivery(arrival, reply.inbound_id)
@@ -310,6 +333,32 @@ class MemorySmsStore:
             if d.acked_at is None:
                 self.deliveries[did] = (src, fp, replace(d, acked_at=at))
         return defer.succeed(None)
+
+    def settle_unsure(self, inbound_id: int) -> defer.Deferred[Settled | None]:
+        record = self.unsure.pop(inbound_id, None)
+        if record is None:
+            return defer.succeed(None)
+        did, (src, fp, mine) = next(
+            (did, v) for did, v in sorted(self.deliveries.items()) if v[2].inbound_id == inbound_id
+        )
+        first = settle(mine, [d for d in self._earlier(src, fp) if d.id < did])
+        if first is not None:
+            self.deliveries[did] = (src, fp, replace(mine, inbound_id=first.inbound_id))
+            return defer.succeed(Settled(None, first.inbound_id, src))
+        self.inbound[inbound_id] = record
+        r = record
+        sms = InboundSms(
+            inbound_id, r.source_addr, r.destination_addr, r.text, r.incomplete, r.received_at
+        )
+        return defer.succeed(Settled(sms))
+
+    def unsure_replies(self) -> defer.Deferred[list[tuple[int, datetime]]]:
+        return defer.succeed([(i, r.received_at) for i, r in self.unsure.items()])
+
+    def _earlier(self, source_addr: str, fingerprint: str) -> list[Delivery]:
+        return [
+            d for src, fp, d in self.deliveries.values() if (src, fp) == (source_addr, fingerprint)
+        ]
 
     def _delivery(self, arrival: Arrival, inbound_id: int) -> int:
         did = next(self._ids)

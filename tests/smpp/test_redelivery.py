@@ -85,3 +85,27 @@ def test_outside_the_window_or_with_the_check_off_nothing_is_a_redelivery():
 def test_the_first_unproven_copy_is_named():
     found = first_copy(arrival(5), [earlier(EARLIER_RUN, rid=3), earlier(EARLIER_RUN, True, 2)])
     assert found.id == 3
+
+
+def test_a_young_unproven_copy_at_another_process_leaves_it_unsure_until_its_grace():
+    from gateway.smpp.redelivery import judge
+
+    verdict = judge(arrival(30), [earlier(OTHER)])
+    assert verdict.first is None and verdict.unsure_until == T0 + timedelta(seconds=60)
+    assert judge(arrival(30), [earlier(OTHER, acked=True)]).unsure_until is None
+
+
+def test_settling_finds_the_other_process_copy_still_unproven_or_proven():
+    from gateway.smpp.redelivery import settle
+
+    mine = Delivery(9, 109, HERE, T0, None)
+    assert settle(mine, [earlier(OTHER)]).id == 1
+    assert settle(mine, [earlier(OTHER, acked=True)]) is None
+    assert settle(mine, [earlier(EARLIER_LINK_HERE)]) is None  # ours: judged on arrival
+
+
+def test_a_proven_redelivery_proves_its_first_copy():
+    """The first copy's link died unproven; its redelivery's resp was proven (same row):
+    the SMSC is done with that reply, so the same text later is the citizen's."""
+    redelivered = Delivery(2, 101, EARLIER_LINK_HERE, T0, T0)
+    assert first_copy(arrival(5), [earlier(EARLIER_RUN), redelivered]) is None

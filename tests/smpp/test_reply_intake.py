@@ -128,3 +128,20 @@ def test_two_services_on_one_database_store_a_split_reply_once(pg_url):
     finally:
         for db in dbs:
             db.stop()
+
+
+def test_a_quick_copy_at_another_process_is_decided_when_the_grace_ends():
+    """gw-a (dead, say) took "3" and never proved it; gw-b gets the SMSC's redelivery 1 s
+    later: kept aside, not notified, and found a redelivery when the grace ends."""
+    clock, store = Clock(), MemorySmsStore()
+    a = SmppService(BASE, store, clock=clock, instance="gw-a", endpoint_factory=lambda: None)
+    b = SmppService(BASE, store, clock=clock, instance="gw-b", endpoint_factory=lambda: None)
+    seen = []
+    b.add_reply_observer(seen.append)
+    a.replies.received(codec.decode(reply(1)), "gw-a/x/trx#1")
+    clock.advance(1)
+    b.replies.received(codec.decode(reply(2)), "gw-b/y/trx#1")
+    assert seen == [] and len(store.unsure) == 1
+    clock.advance(2 * BASE.enquire_link_interval)
+    assert seen == [] and store.unsure == {} and len(store.inbound) == 1
+    assert b.replies.redeliveries == 1

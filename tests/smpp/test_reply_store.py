@@ -74,7 +74,8 @@ def rows(stores) -> list[tuple[str, str]]:
     if not hasattr(stores, "databases"):
         store = stores()
         held = [("held", p.data.decode("utf-16-be")) for p in store.held.values()]
-        return [("new", r.text) for r in store.inbound.values()] + held
+        unsure = [("unsure", r.text) for r in store.unsure.values()]
+        return [("new", r.text) for r in store.inbound.values()] + held + unsure
     with stores.databases[0].sessions() as s:
         return [
             (r.match_status, r.text)
@@ -125,15 +126,45 @@ def test_a_restarted_instance_sees_its_earlier_run_s_copy_as_redelivered(stores)
 
 
 @pytest_twisted.inlineCallbacks
-def test_another_process_copy_counts_only_after_the_grace(stores):
-    """gw-b gets the text 10 s after gw-a stored it: maybe the citizen again (gw-a may be
-    alive and not have proven its resp yet), so stored; 90 s after, it is a redelivery."""
+def test_another_process_copy_counts_once_its_grace_has_passed(stores):
+    """gw-b gets the text 90 s after gw-a took it and never proved its resp: a redelivery."""
     yield take(stores(), deliver(1), A1, live=[A1])
-    quick = yield take(stores(), deliver(2), B1, live=[B1], after=10)
     late = yield take(stores(), deliver(3), B1, live=[B1], after=90)
-    assert quick.reply is not None
     assert late.reply is None and late.redelivery_of is not None
-    assert len(rows(stores)) == 2
+    assert len(rows(stores)) == 1
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_quick_copy_at_another_process_is_kept_aside_then_found_redelivered(stores):
+    """gw-b gets it 1 s after gw-a took it: gw-a may be dead (the SMSC moved its unanswered
+    reply to gw-b) or alive and not yet proven. Kept aside until the grace has passed; gw-a
+    never proved its resp, so it was a redelivery: one row, the first."""
+    first = yield take(stores(), deliver(1), A1, live=[A1])
+    b = stores()
+    quick = yield take(b, deliver(2), B1, live=[B1], after=1)
+    assert quick.reply is None and quick.unsure_id is not None
+    assert quick.settle_at == T0 + timedelta(seconds=60)
+    assert rows(stores) == [("new", "3"), ("unsure", "3")]
+    settled = yield b.settle_unsure(quick.unsure_id)
+    assert settled.reply is None and settled.redelivery_of == first.reply.inbound_id
+    assert rows(stores) == [("new", "3")]
+    again = yield b.settle_unsure(quick.unsure_id)
+    assert again is None
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_quick_copy_at_another_process_proven_there_is_the_citizen_again(stores):
+    """gw-a proves its resp within the grace: the SMSC will not resend it, so gw-b's copy is
+    the citizen's second message and becomes a reply (the survey marks it duplicate)."""
+    a, b = stores(), stores()
+    first = yield take(a, deliver(1), A1, live=[A1])
+    quick = yield take(b, deliver(2), B1, live=[B1], after=1)
+    yield a.mark_acked([first.delivery_id], T0 + timedelta(seconds=5))
+    settled = yield b.settle_unsure(quick.unsure_id)
+    assert settled.reply is not None and settled.reply.inbound_id == quick.unsure_id
+    assert sorted(rows(stores)) == [("new", "3"), ("new", "3")]
+    pending = yield b.unsure_replies()
+    assert pending == []
 
 
 @pytest_twisted.inlineCallbacks
