@@ -9,6 +9,8 @@ earlier copy makes this one a redelivery iff it is unproven, within the window, 
 is gone: a link of this process no longer bound, a link of an earlier run of this instance
 (instance names are distinct per process and stable across restarts), or a link of another
 process when the copy is older than the grace in which that process, if alive, proves it.
+A copy another process took less than the grace ago leaves the new one unsure: it is kept
+aside until the grace ends, then decided by :func:`settle`.
 
 Links are named ``instance/boot/label#n`` (:func:`link_name`).
 """

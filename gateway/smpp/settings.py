@@ -71,9 +71,9 @@ class SmppSettings:
     # A reply with the content of an earlier one from the same number, within this many
     # seconds, whose deliver_sm_resp the SMSC was never proven to read, is its redelivery.
     redelivery_window: float = 24 * 3600.0
-    # How old a not-yet-proven reply taken by another process must be before it counts (its
-    # proof comes within an enquire_link interval while that process lives); 0 = twice
-    # enquire_link_interval.
+    # How long another process has to prove its resp for a reply (it does within an
+    # enquire_link interval while it lives); a copy arriving here meanwhile is kept aside
+    # until then. 0 = twice enquire_link_interval.
     redelivery_grace: float = 0.0
 
     @property
