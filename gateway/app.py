@@ -331,7 +331,13 @@ def make_service(settings: Settings, *, reactor: Any = None, clock: Any = None) 
     app.db = Database(url, reactor=reactor, threads=settings.database.threads)
     DatabaseService(app.db).setServiceParent(app)
 
-    app.smpp = SmppService(settings.smpp, SqlSmsStore(app.db), clock=reactor, business_clock=clock)
+    app.smpp = SmppService(
+        settings.smpp,
+        SqlSmsStore(app.db),
+        clock=reactor,
+        business_clock=clock,
+        instance=settings.service.instance_name,
+    )
     app.smpp.setServiceParent(app)
     app.ami = AmiClient(settings.ami, reactor)
     app.ami.setServiceParent(app)

@@ -324,6 +324,24 @@ class InboundMessage(Base):
     comment: Mapped[str | None] = mapped_column(sa.Text)
 
 
+class InboundDelivery(Base):
+    """One reply ``deliver_sm`` as it came (a whole reply or one part), kept for
+    ``smpp.redelivery_window`` to tell an SMSC redelivery from a citizen's repeat
+    (gateway/smpp/redelivery.py). ``inbound_id`` has no foreign key: a held part's row is
+    replaced by the assembled reply, and the delivery then names the reply."""
+
+    __tablename__ = "inbound_deliveries"
+    __table_args__ = (sa.Index(None, "source_addr", "fingerprint"), sa.Index(None, "received_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbound_id: Mapped[int | None]
+    source_addr: Mapped[str] = mapped_column(sa.String(32))
+    fingerprint: Mapped[str] = mapped_column(sa.String(32))
+    link: Mapped[str | None] = mapped_column(sa.String(160))  # instance/boot/label#n
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    acked_at: Mapped[datetime | None]  # the SMSC was proven to have read our deliver_sm_resp
+
+
 class DeliveryReceipt(Base):
     """A delivery receipt as received, kept raw; ``sms_part_id`` is filled when it matched."""
 

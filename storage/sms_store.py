@@ -32,11 +32,20 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from gateway.smpp import codec, encoding
+from gateway.smpp import encoding
 from gateway.smpp.api import InboundSms, ReceiptUpdate, SubmitOutcome
-from gateway.smpp.reassembly import InboundPart
+from gateway.smpp.assembly import part_from_raw
+from gateway.smpp.reassembly import InboundPart, Key
 from gateway.smpp.receipts import message_status, part_state_after
-from gateway.smpp.store import InboundRecord, PartResult, ReceiptRecord
+from gateway.smpp.redelivery import Arrival
+from gateway.smpp.store import (
+    InboundRecord,
+    PartResult,
+    ReceiptRecord,
+    ReplyTaken,
+    Settled,
+)
+from storage import inbound_replies
 from storage.db import Database
 from storage.models import (
     DeliveryReceipt,
@@ -114,7 +123,7 @@ class _Lane:
         self.busy = False
 
 
-_INBOUND_KINDS = frozenset({"hold", "inbound"})
+_INBOUND_KINDS = frozenset({"hold", "inbound", "take", "assemble", "acked", "settle"})
 
 
 class SqlSmsStore:
@@ -155,6 +164,23 @@ class SqlSmsStore:
 
     def held_inbound_parts(self) -> defer.Deferred[list[InboundPart]]:
         return self.db.run(_load_held)
+
+    def take_reply(
+        self, part: InboundPart, arrival: Arrival, default_coding: str
+    ) -> defer.Deferred[ReplyTaken]:
+        return self._enqueue("take", part, arrival, default_coding)
+
+    def assemble_held(self, key: Key, default_coding: str) -> defer.Deferred[InboundSms | None]:
+        return self._enqueue("assemble", key, default_coding)
+
+    def mark_acked(self, delivery_ids: Sequence[int], at: datetime) -> defer.Deferred[None]:
+        return self._enqueue("acked", tuple(delivery_ids), at)
+
+    def settle_unsure(self, inbound_id: int) -> defer.Deferred[Settled | None]:
+        return self._enqueue("settle", inbound_id)
+
+    def unsure_replies(self) -> defer.Deferred[list[tuple[int, datetime]]]:
+        return self.db.run(inbound_replies.unsure_replies)
 
     def mark_wired(self, outbound_id: int, at: datetime) -> defer.Deferred[None]:
         return self._enqueue("wire", outbound_id, at)
@@ -291,6 +317,7 @@ def _run_batch(
         stored = _inbound(session, [ops[i].args[0] for i in inbound])
         for i, sms in zip(inbound, stored, strict=True):
             results[i] = sms
+    _replies(session, ops, results)
     return results, unsettled
 
 
@@ -306,6 +333,29 @@ def _without_recorded(
         else:
             kept.append((i, _Op("submission", write)))
     return kept
+
+
+def _replies(session: Session, ops: list[_Op], results: list[Any]) -> None:
+    """Replies taken, long replies assembled, resps proven (storage/inbound_replies.py)."""
+    keys = [op.args[0] for op in ops if op.kind == "assemble"]
+    keys += [_key(op.args[0]) for op in ops if op.kind == "take" and op.args[0].total > 1]
+    inbound_replies.lock_keys(session, keys)
+    arrivals = []
+    for i, op in enumerate(ops):
+        if op.kind == "take":
+            results[i] = inbound_replies.take(session, *op.args)
+            arrivals.append(op.args[1])
+        elif op.kind == "assemble":
+            results[i] = inbound_replies.assemble(session, *op.args)
+        elif op.kind == "acked":
+            inbound_replies.mark_acked(session, *op.args)
+        elif op.kind == "settle":
+            results[i] = inbound_replies.settle_unsure(session, *op.args)
+    inbound_replies.prune(session, arrivals)
+
+
+def _key(part: InboundPart) -> Key:
+    return (part.source_addr, part.reference, part.total)
 
 
 _PART_COLUMNS = (
@@ -711,41 +761,5 @@ def _load_held(session: Session) -> list[InboundPart]:
     return parts
 
 
-def inbound_part_from_raw(
-    raw: bytes, received_at: datetime, stored_id: int | None = None
-) -> InboundPart | None:
-    """Rebuild a held part from its stored PDU (the reassembly key lives in the PDU itself)."""
-    try:
-        pdu = codec.decode(raw)
-    except codec.DecodeError:
-        return None
-    payload = pdu.get("short_message", b"") or pdu.tlvs.get(codec.TAG_MESSAGE_PAYLOAD, b"")
-    esm = pdu.get("esm_class", 0)
-    concat = None
-    data = payload
-    if esm & encoding.ESM_UDHI:
-        try:
-            data, concat = encoding.split_udh(payload)
-        except encoding.EncodingError:
-            return None
-    if concat is None and pdu.get("sar_msg_ref_num") is not None:
-        concat = encoding.Concat(
-            pdu.get("sar_msg_ref_num"),
-            pdu.get("sar_total_segments", 1),
-            pdu.get("sar_segment_seqnum", 1),
-        )
-    if concat is None:
-        return None
-    return InboundPart(
-        source_addr=pdu.text_field("source_addr"),
-        destination_addr=pdu.text_field("destination_addr"),
-        reference=concat.reference,
-        total=concat.total,
-        number=concat.number,
-        data=data,
-        data_coding=pdu.get("data_coding", 0),
-        esm_class=esm,
-        raw=raw,
-        received_at=received_at,
-        stored_id=stored_id,
-    )
+# held parts are read back by the shared reader (also used by cross-process assembly)
+inbound_part_from_raw = part_from_raw

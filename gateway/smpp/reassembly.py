@@ -63,6 +63,10 @@ class Reassembler:
             self._timers[key] = self._clock.callLater(delay, self._expire, key)
         return None
 
+    def discard(self, key: Key) -> None:
+        """Forget a group assembled elsewhere (by the store, from every process's parts)."""
+        self._finish(key)
+
     def _finish(self, key: Key) -> list[InboundPart]:
         timer = self._timers.pop(key, None)
         if timer is not None and timer.active():

@@ -12,6 +12,8 @@ pause the bind with a growing backoff. Every :meth:`SmppService.submit` ends in 
 from __future__ import annotations
 
 import collections
+import itertools
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +37,6 @@ from gateway.smpp.attempts import AttemptLog
 from gateway.smpp.outcome import message_outcome
 from gateway.smpp.protocol import SmppClientFactory
 from gateway.smpp.ratelimit import TokenBucket
-from gateway.smpp.reassembly import InboundPart, Reassembler
 from gateway.smpp.receipts import (
     ReceiptError,
     id_format,
@@ -43,6 +44,8 @@ from gateway.smpp.receipts import (
     is_receipt,
     parse_receipt,
 )
+from gateway.smpp.redelivery import link_name
+from gateway.smpp.replies import ReplyIntake
 from gateway.smpp.session import (
     BindRefused,
     LinkLost,
@@ -53,7 +56,7 @@ from gateway.smpp.session import (
     WindowFull,
 )
 from gateway.smpp.settings import SmppSettings
-from gateway.smpp.store import InboundRecord, PartResult, ReceiptRecord, SmsStore
+from gateway.smpp.store import PartResult, ReceiptRecord, SmsStore
 
 log = Logger(namespace="pingjing.smpp")
 
@@ -142,10 +145,13 @@ class SmppService(MultiService):
         endpoint_factory: Callable[[], IStreamClientEndpoint] | None = None,
         name: str = "smpp",
         business_clock: IReactorTime | None = None,
+        instance: str = "",
     ) -> None:
         """``clock`` runs the wire (deadlines, enquire_link, reconnects); ``business_clock``
         stamps what is stored (sent, answered, received), so that stored times agree with the
-        survey's own when business time is compressed (the demo). Default: ``clock``."""
+        survey's own when business time is compressed (the demo). Default: ``clock``.
+        ``instance`` names this process among those sharing the database (``service.instance``):
+        replies' links are named after it to tell redeliveries (gateway/smpp/redelivery.py)."""
         super().__init__()
         self.settings = settings.validate()
         self._validity = relative_validity(self.settings.validity_period)
@@ -181,7 +187,16 @@ class SmppService(MultiService):
         self._reply_observers: list[Observer] = []
         self._receipt_observers: list[Observer] = []
         self._availability_observers: list[Callable[[bool], Any]] = []
-        self._reassembler = Reassembler(self.clock, settings.reassembly_timeout, self._expired)
+        self._links = itertools.count(1)
+        self._process = (instance or name, uuid.uuid4().hex[:8])
+        self.replies = ReplyIntake(
+            self.settings,
+            store,
+            self.clock,
+            self.business_clock,
+            self._live_links,
+            lambda reply: self._notify(self._reply_observers, reply),
+        )
         self.last_bind_error: str | None = None
         self.stats = collections.Counter()
         modes = (
@@ -303,16 +318,12 @@ class SmppService(MultiService):
     def startService(self) -> None:
         super().startService()
         d = self.store.held_inbound_parts()
-        d.addCallback(self._restore_parts)
+        d.addCallback(self.replies.restore)
         d.addErrback(lambda f: log.failure("restoring held reply parts failed", f))
-
-    def _restore_parts(self, parts: list[InboundPart]) -> None:
-        now = self.business_clock.seconds()  # the clock that stamped received_at
-        for part in parts:
-            age = max(0.0, now - part.received_at.timestamp())
-            complete = self._reassembler.add(part, age=age)
-            if complete:
-                self._store_reply(complete, incomplete=False)
+        if hasattr(self.store, "unsure_replies"):
+            u = self.store.unsure_replies()
+            u.addCallback(self.replies.restore_unsure)
+            u.addErrback(lambda f: log.failure("restoring replies kept aside failed", f))
 
     @defer.inlineCallbacks
     def stopService(self):  # type: ignore[override]
@@ -336,7 +347,7 @@ class SmppService(MultiService):
         released = self._release(unsent)
         for session in list(self._sessions):
             yield session.unbind()
-        self._reassembler.stop()
+        self.replies.stop()
         yield super().stopService()
         for msg in list(self._open.values()):
             # in flight when the link went: unknown by definition
@@ -381,6 +392,10 @@ class SmppService(MultiService):
             timeout=self.settings.bind_timeout,
         )
 
+    def _live_links(self) -> frozenset[str]:
+        live = (State.BOUND, State.UNBINDING)
+        return frozenset(s.link for s in self._sessions if s.state in live)
+
     def _session_maker(self, label: str, bind: str):
         def make(write: Callable[[bytes], None], disconnect: Callable[[str], None]) -> SmppSession:
             session = SmppSession(
@@ -389,10 +404,12 @@ class SmppService(MultiService):
                 self.clock,
                 write,
                 disconnect,
-                on_deliver=self._deliver_received,
+                on_deliver=lambda pdu: self._deliver_received(pdu, session),
                 on_state=self._session_state,
                 name=f"{self.name}-{label}",
+                on_proven=self.replies.acks.proven,
             )
+            session.link = link_name(*self._process, label, next(self._links))
             session.capacity_observers.append(self._pump)
             session.when_bound().addErrback(self._bind_failed, session)
             self._sessions.add(session)
@@ -823,14 +840,14 @@ class SmppService(MultiService):
 
     # --- receiving ----------------------------------------------------------------------
 
-    def _deliver_received(self, pdu: codec.Pdu) -> defer.Deferred[int]:
+    def _deliver_received(self, pdu: codec.Pdu, session: SmppSession) -> defer.Deferred:
         esm = pdu.get("esm_class", 0)
-        payload = pdu.get("short_message", b"") or pdu.tlvs.get(codec.TAG_MESSAGE_PAYLOAD, b"")
         if is_receipt(esm):
             self.stats["receipts"] += 1
+            payload = pdu.get("short_message", b"") or pdu.tlvs.get(codec.TAG_MESSAGE_PAYLOAD, b"")
             return self._receipt_received(pdu, payload)
         self.stats["replies"] += 1
-        return self._reply_received(pdu, payload)
+        return self.replies.received(pdu, session.link)
 
     def _receipt_received(self, pdu: codec.Pdu, payload: bytes) -> defer.Deferred[int]:
         text = payload.decode("latin-1")
@@ -874,78 +891,3 @@ class SmppService(MultiService):
             return 0
 
         return d.addCallback(stored)
-
-    def _reply_received(self, pdu: codec.Pdu, payload: bytes) -> defer.Deferred[int]:
-        esm = pdu.get("esm_class", 0)
-        concat: encoding.Concat | None = None
-        data = payload
-        if esm & encoding.ESM_UDHI:
-            try:
-                data, concat = encoding.split_udh(payload)
-            except encoding.EncodingError as exc:
-                log.warn("reply with a broken UDH kept as is: {error}", error=str(exc))
-                data, concat = payload, None
-        sar_ref = pdu.get("sar_msg_ref_num")
-        if concat is None and sar_ref is not None:
-            total = pdu.get("sar_total_segments", 1)
-            concat = encoding.Concat(sar_ref, total, pdu.get("sar_segment_seqnum", 1))
-        part = InboundPart(
-            source_addr=pdu.text_field("source_addr"),
-            destination_addr=pdu.text_field("destination_addr"),
-            reference=concat.reference if concat else 0,
-            total=concat.total if concat else 1,
-            number=concat.number if concat else 1,
-            data=data,
-            data_coding=pdu.get("data_coding", 0),
-            esm_class=esm,
-            raw=pdu.raw,
-            received_at=utcnow_from(self.business_clock),
-        )
-        if part.total <= 1:
-            return self._store_reply([part], incomplete=False).addCallback(lambda _: 0)
-        held = self.store.hold_inbound_part(part)
-
-        def hold_done(row_id: int) -> int:
-            from dataclasses import replace
-
-            complete = self._reassembler.add(replace(part, stored_id=row_id))
-            if complete:
-                self._store_reply(complete, incomplete=False).addErrback(
-                    lambda f: log.failure("storing an assembled reply failed; parts kept", f)
-                )
-            return 0
-
-        return held.addCallback(hold_done)
-
-    def _expired(self, parts: list[InboundPart]) -> None:
-        log.warn(
-            "reply from {sender}: {got} of {total} parts arrived before the expiry; "
-            "delivering it flagged incomplete",
-            sender=mask_phone(parts[0].source_addr),
-            got=len(parts),
-            total=parts[0].total,
-        )
-        self._store_reply(parts, incomplete=True).addErrback(
-            lambda f: log.failure("storing an incomplete reply failed; parts kept", f)
-        )
-
-    def _store_reply(self, parts: list[InboundPart], incomplete: bool) -> defer.Deferred[None]:
-        first = parts[0]
-        text = encoding.decode_text(
-            b"".join(p.data for p in parts), first.data_coding, self.settings.default_data_coding
-        )
-        record = InboundRecord(
-            source_addr=first.source_addr,
-            destination_addr=first.destination_addr,
-            data_coding=first.data_coding,
-            esm_class=first.esm_class,
-            raw=tuple(p.raw for p in parts),
-            text=text,
-            parts_total=first.total,
-            incomplete=incomplete,
-            received_at=max(p.received_at for p in parts),
-            part_ids=tuple(p.stored_id for p in parts if p.stored_id is not None),
-        )
-        d = self.store.record_inbound(record)
-        d.addCallback(lambda inbound: self._notify(self._reply_observers, inbound))
-        return d

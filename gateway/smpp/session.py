@@ -7,10 +7,17 @@ SMSC's own requests. It takes a clock and two callables (write bytes, drop the l
 driven in tests by feeding bytes and advancing a :class:`~twisted.internet.task.Clock`.
 
 What to send and when (queues, rate, retries) is the service's business, not the session's.
+
+The session also knows when the SMSC has *read* a ``deliver_sm_resp`` we wrote: TCP is ordered,
+so once a response arrives to any request written after that resp, the SMSC read the resp
+before it. A handler that returns ``(status, token)`` gets ``token`` back through
+``on_proven`` at that moment; a resp that is never proven (the link went first) may have been
+lost, and the SMSC may deliver that message again.
 """
 
 from __future__ import annotations
 
+import collections
 import enum
 from collections.abc import Callable
 from typing import Any
@@ -76,13 +83,16 @@ class NotBound(SessionError):  # noqa: N818
 
 
 class _Pending:
-    __slots__ = ("command", "deferred", "expires_at", "sent_at")
+    __slots__ = ("command", "deferred", "expires_at", "order", "sent_at")
 
-    def __init__(self, command: str, deferred: defer.Deferred, at: float, expires_at: float):
+    def __init__(
+        self, command: str, deferred: defer.Deferred, at: float, expires_at: float, order: int
+    ):
         self.command = command
         self.deferred = deferred
         self.sent_at = at
         self.expires_at = expires_at
+        self.order = order  # how many requests were written before this one
 
 
 # A deadline timer that fires this much early (float rounding of ``now + (t - now)``) still
@@ -90,9 +100,10 @@ class _Pending:
 _DEADLINE_SLACK = 1e-6
 
 
-# A deliver_sm handler returns the command_status for deliver_sm_resp (or a Deferred of it):
-# the response is written only when the handler is done, i.e. after the store committed.
-DeliverHandler = Callable[[codec.Pdu], "defer.Deferred[int] | int"]
+# A deliver_sm handler returns the command_status for deliver_sm_resp, or (status, token) to be
+# told through ``on_proven`` once the SMSC has read that resp (or a Deferred of either): the
+# response is written only when the handler is done, i.e. after the store committed.
+DeliverHandler = Callable[[codec.Pdu], "defer.Deferred[int | tuple[int, object]] | int"]
 
 
 class SmppSession:
@@ -108,6 +119,7 @@ class SmppSession:
         on_deliver: DeliverHandler | None = None,
         on_state: Callable[[SmppSession, State], None] | None = None,
         name: str = "smpp",
+        on_proven: Callable[[list[object]], None] | None = None,
     ) -> None:
         if bind_command not in ("bind_transceiver", "bind_transmitter", "bind_receiver"):
             raise ValueError(f"unknown bind command {bind_command!r}")
@@ -134,6 +146,12 @@ class SmppSession:
         self.deliver_in_progress = 0
         self.capacity_observers: list[Callable[[], None]] = []
         self.close_reason: str | None = None
+        self.on_proven = on_proven
+        self._requests_written = 0
+        # tokens of resps written since the last request; then, per request that followed
+        # them, (its order, the tokens), oldest first
+        self._unproven: list[object] = []
+        self._proof_waits: collections.deque[tuple[int, list[object]]] = collections.deque()
 
     # --- public surface -----------------------------------------------------------------
 
@@ -260,6 +278,7 @@ class SmppSession:
         self._set_state(State.CLOSED)
         self._stop_deadlines()
         pending, self._pending = self._pending, {}
+        self._unproven, self._proof_waits = [], collections.deque()  # never proven: maybe lost
         for seq, p in pending.items():
             if seq == self._bind_seq:
                 continue
@@ -291,7 +310,11 @@ class SmppSession:
         d: defer.Deferred = defer.Deferred()
         now = self.clock.seconds()
         expires_at = now + timeout
-        self._pending[seq] = _Pending(command, d, now, expires_at)
+        order = self._requests_written = self._requests_written + 1
+        if self._unproven:
+            self._proof_waits.append((order, self._unproven))
+            self._unproven = []
+        self._pending[seq] = _Pending(command, d, now, expires_at, order)
         call = self._deadline_call
         if call is None:
             self._deadline_call = self.clock.callLater(timeout, self._deadlines_due)
@@ -366,6 +389,8 @@ class SmppSession:
 
     def _response_received(self, pdu: codec.Pdu) -> None:
         p = self._pending.pop(pdu.sequence, None)
+        if p is not None and self._proof_waits:
+            self._prove_up_to(p.order)
         if p is None:
             log.warn(
                 "{name}: {command} seq {seq} answers nothing in the window (late or duplicate)",
@@ -382,6 +407,18 @@ class SmppSession:
             self._enquire_seq = None
         p.deferred.callback(pdu)
         self._capacity_changed()
+
+    def _prove_up_to(self, order: int) -> None:
+        """A response to the request written ``order``-th: the SMSC read every resp before it
+        (a request that timed out or was refused still proves what was written before it)."""
+        proven: list[object] = []
+        while self._proof_waits and self._proof_waits[0][0] <= order:
+            proven.extend(self._proof_waits.popleft()[1])
+        if proven and self.on_proven is not None:
+            try:
+                self.on_proven(proven)
+            except Exception:
+                log.failure("{name}: on_proven failed", name=self.name)
 
     def _bind_answered(self, pdu: codec.Pdu) -> None:
         if pdu.command == "generic_nack" or pdu.status != 0:
@@ -421,11 +458,14 @@ class SmppSession:
                 )
                 return ESME_RX_T_APPN
 
-            def answer(status: int) -> None:
+            def answer(result: int | tuple[int, object]) -> None:
                 self.deliver_in_progress -= 1
+                status, token = result if isinstance(result, tuple) else (result, None)
                 if self.state in (State.BOUND, State.UNBINDING):
                     # deliver_sm_resp / data_sm_resp: header + an empty message_id
                     self._write(codec.encode_empty_id_resp(resp_id, pdu.sequence, status))
+                    if token is not None:
+                        self._unproven.append(token)
 
             d.addErrback(failed).addCallback(answer)
             d.addErrback(lambda f: log.failure("{name}: answering deliver_sm", f, name=self.name))

@@ -68,6 +68,17 @@ class SmppSettings:
     # at 50 ms: 2,000 SMS/s); a crash leaves at most this many (plus the window) unknown
     # instead of queued again.
     wire_mark_ahead: int = 100
+    # A reply with the content of an earlier one from the same number, within this many
+    # seconds, whose deliver_sm_resp the SMSC was never proven to read, is its redelivery.
+    redelivery_window: float = 24 * 3600.0
+    # How long another process has to prove its resp for a reply (it does within an
+    # enquire_link interval while it lives); a copy arriving here meanwhile is kept aside
+    # until then. 0 = twice enquire_link_interval.
+    redelivery_grace: float = 0.0
+
+    @property
+    def redelivery_grace_seconds(self) -> float:
+        return self.redelivery_grace or 2 * self.enquire_link_interval
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -137,6 +148,10 @@ class SmppSettings:
             raise bad("receipt_timezone", f"unknown time zone {self.receipt_timezone!r}") from None
         if self.rate_limit < 0:
             raise bad("rate_limit", "must be 0 (no cap) or positive")
+        if self.redelivery_window < 0:
+            raise bad("redelivery_window", "must be 0 (no redelivery check) or positive")
+        if self.redelivery_grace < 0:
+            raise bad("redelivery_grace", "must be 0 (twice enquire_link_interval) or positive")
         if self.validity_period < 0:
             raise bad("validity_period", "must be 0 (SMSC default) or positive")
         return self

@@ -18,8 +18,9 @@ from typing import Protocol
 from twisted.internet import defer
 
 from gateway.smpp.api import InboundSms, ReceiptUpdate, SubmitOutcome
-from gateway.smpp.reassembly import InboundPart
+from gateway.smpp.reassembly import InboundPart, Key
 from gateway.smpp.receipts import message_status, part_state_after
+from gateway.smpp.redelivery import Arrival, Delivery, judge, settle
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,28 @@ class InboundRecord:
     part_ids: tuple[int, ...] = ()  # held parts this row replaces
 
 
+@dataclass(frozen=True)
+class ReplyTaken:
+    """What became of one reply ``deliver_sm``."""
+
+    delivery_id: int  # mark it acked once the SMSC is proven to have read our resp
+    reply: InboundSms | None  # a reply stored now: this one, or the long one it completed
+    held_id: int | None = None  # the row holding this part until its reply is complete
+    redelivery_of: int | None = None  # for a redelivery: the row the first copy became
+    # kept aside (match_status "unsure") until settle_at: maybe another process's copy
+    unsure_id: int | None = None
+    settle_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A reply kept aside, decided: stored as new, or a redelivery of an earlier row."""
+
+    reply: InboundSms | None
+    redelivery_of: int | None = None
+    source_addr: str = ""
+
+
 class SmsStore(Protocol):
     def record_submission(
         self, outcome: SubmitOutcome, parts: Sequence[PartResult]
@@ -78,11 +101,29 @@ class SmsStore(Protocol):
 
     def record_receipt(self, receipt: ReceiptRecord) -> defer.Deferred[ReceiptUpdate]: ...
 
-    def hold_inbound_part(self, part: InboundPart) -> defer.Deferred[int]:
-        """Persist one part of a multi-part reply until it is assembled; return its row id."""
+    def take_reply(
+        self, part: InboundPart, arrival: Arrival, default_coding: str
+    ) -> defer.Deferred[ReplyTaken]:
+        """Store one reply ``deliver_sm`` (a whole reply, or a part held until its reply is
+        complete), unless it is the SMSC's redelivery of one stored before
+        (:func:`gateway.smpp.redelivery.first_copy`). A part that completes its reply with
+        the parts held by every process on the database assembles it in the same
+        transaction, under a lock on the reply's key: two processes never both do."""
 
-    def record_inbound(self, record: InboundRecord) -> defer.Deferred[InboundSms]:
-        """Store a whole reply (and drop the held parts it replaces) in one transaction."""
+    def assemble_held(self, key: Key, default_coding: str) -> defer.Deferred[InboundSms | None]:
+        """Store the reply ``key`` from the parts held by every process (flagged incomplete
+        unless all are there), under the same lock; None if none are held any more
+        (another process assembled it)."""
+
+    def mark_acked(self, delivery_ids: Sequence[int], at: datetime) -> defer.Deferred[None]:
+        """The SMSC was proven to have read our resps to these deliveries."""
+
+    def settle_unsure(self, inbound_id: int) -> defer.Deferred[Settled | None]:
+        """Decide a reply kept aside (:func:`gateway.smpp.redelivery.settle`); None if it was
+        decided already (by another process's start-up)."""
+
+    def unsure_replies(self) -> defer.Deferred[list[tuple[int, datetime]]]:
+        """Replies kept aside by any process (id, received_at): settled at start-up."""
 
     def held_inbound_parts(self) -> defer.Deferred[list[InboundPart]]:
         """Parts held when the process stopped, to restore the reassembler on start."""
@@ -132,6 +173,8 @@ class MemorySmsStore:
         self.receipts: list[_MemReceipt] = []
         self.inbound: dict[int, InboundRecord] = {}
         self.held: dict[int, InboundPart] = {}
+        self.deliveries: dict[int, tuple[str, str, Delivery]] = {}  # id -> (source, fp, ...)
+        self.unsure: dict[int, InboundRecord] = {}  # replies kept aside (see settle_unsure)
         self.fail_next: Exception | None = None
         self.wired: dict[int, datetime] = {}  # outbound id -> when marked (mark_wired)
         self.released: list[int] = []  # outbound ids given back to the outbox at a stop
@@ -258,3 +301,92 @@ class MemorySmsStore:
 
     def held_inbound_parts(self) -> defer.Deferred[list[InboundPart]]:
         return defer.succeed(list(self.held.values()))
+
+    def take_reply(
+        self, part: InboundPart, arrival: Arrival, default_coding: str
+    ) -> defer.Deferred[ReplyTaken]:
+        # imported here: assembly builds this module's InboundRecord
+        from gateway.smpp.assembly import key_of, record_from_parts
+
+        try:
+            self._check()
+        except Exception as exc:
+            return defer.fail(exc)
+        verdict = judge(arrival, self._earlier(arrival.source_addr, arrival.fingerprint))
+        first = verdict.first
+        if first is not None:
+            return defer.succeed(ReplyTaken(first.id, None, redelivery_of=first.inbound_id))
+        if part.total <= 1 and verdict.unsure_until is not None:
+            uid = next(self._ids)
+            self.unsure[uid] = record_from_parts([part], False, default_coding)
+            did = self._delivery(arrival, uid)
+            return defer.succeed(
+                ReplyTaken(did, None, unsure_id=uid, settle_at=verdict.unsure_until)
+            )
+        if part.total <= 1:
+            reply = self._stored(record_from_parts([part], False, default_coding))
+            did = self._delivery(arrival, reply.inbound_id)
+            return defer.succeed(ReplyTaken(did, reply))
+        pid = next(self._ids)
+        self.held[pid] = replace(part, stored_id=pid)
+        did = self._delivery(arrival, pid)
+        group = [p for p in self.held.values() if key_of(p) == key_of(part)]
+        if len({p.number for p in group}) < part.total:
+            return defer.succeed(ReplyTaken(did, None, pid))
+        reply = self._stored(record_from_parts(group, False, default_coding))
+        return defer.succeed(ReplyTaken(did, reply, pid))
+
+    def assemble_held(self, key: Key, default_coding: str) -> defer.Deferred[InboundSms | None]:
+        from gateway.smpp.assembly import key_of, record_from_parts
+
+        group = [p for p in self.held.values() if key_of(p) == key]
+        if not group:
+            return defer.succeed(None)
+        complete = len({p.number for p in group}) >= key[2]
+        return defer.succeed(self._stored(record_from_parts(group, not complete, default_coding)))
+
+    def mark_acked(self, delivery_ids: Sequence[int], at: datetime) -> defer.Deferred[None]:
+        for did in delivery_ids:
+            src, fp, d = self.deliveries[did]
+            if d.acked_at is None:
+                self.deliveries[did] = (src, fp, replace(d, acked_at=at))
+        return defer.succeed(None)
+
+    def settle_unsure(self, inbound_id: int) -> defer.Deferred[Settled | None]:
+        record = self.unsure.pop(inbound_id, None)
+        if record is None:
+            return defer.succeed(None)
+        did, (src, fp, mine) = next(
+            (did, v) for did, v in sorted(self.deliveries.items()) if v[2].inbound_id == inbound_id
+        )
+        first = settle(mine, [d for d in self._earlier(src, fp) if d.id < did])
+        if first is not None:
+            self.deliveries[did] = (src, fp, replace(mine, inbound_id=first.inbound_id))
+            return defer.succeed(Settled(None, first.inbound_id, src))
+        self.inbound[inbound_id] = record
+        r = record
+        sms = InboundSms(
+            inbound_id, r.source_addr, r.destination_addr, r.text, r.incomplete, r.received_at
+        )
+        return defer.succeed(Settled(sms))
+
+    def unsure_replies(self) -> defer.Deferred[list[tuple[int, datetime]]]:
+        return defer.succeed([(i, r.received_at) for i, r in self.unsure.items()])
+
+    def _earlier(self, source_addr: str, fingerprint: str) -> list[Delivery]:
+        return [
+            d for src, fp, d in self.deliveries.values() if (src, fp) == (source_addr, fingerprint)
+        ]
+
+    def _delivery(self, arrival: Arrival, inbound_id: int) -> int:
+        did = next(self._ids)
+        d = Delivery(did, inbound_id, arrival.link, arrival.received_at, None)
+        self.deliveries[did] = (arrival.source_addr, arrival.fingerprint, d)
+        return did
+
+    def _stored(self, record: InboundRecord) -> InboundSms:
+        reply = self.record_inbound(record).result  # the memory store commits at once
+        for did, (src, fp, d) in list(self.deliveries.items()):
+            if d.inbound_id in record.part_ids:
+                self.deliveries[did] = (src, fp, replace(d, inbound_id=reply.inbound_id))
+        return reply

@@ -289,3 +289,90 @@ def test_pair_binds_use_their_own_command(command):
     s = SmppSession(SETTINGS, command, clock, wire.write, wire.disconnect)
     s.connection_made()
     assert wire.sent[0].command == command
+
+
+def proving_session():
+    """A bound session whose deliver handler answers (0, token) with the PDU's sequence."""
+    proven: list[object] = []
+    s, wire, clock = bound_session(on_deliver=lambda pdu: (0, pdu.sequence))
+    s.on_proven = proven.extend
+    return s, wire, clock, proven
+
+
+def deliver(seq: int) -> bytes:
+    return codec.encode("deliver_sm", seq, source_addr="13812345678", short_message=b"1")
+
+
+def test_a_resp_is_proven_by_the_response_to_a_later_request():
+    """deliver_sm_resp, then submit_sm: its submit_sm_resp proves the SMSC read the resp."""
+    s, wire, _, proven = proving_session()
+    s.data_received(deliver(900))
+    assert [p.command for p in wire.sent] == ["deliver_sm_resp"]
+    assert proven == []
+    s.send_request("submit_sm", destination_addr="13812345678", short_message=b"x")
+    submit = wire.sent[-1]
+    s.data_received(codec.encode("submit_sm_resp", submit.sequence, message_id="A"))
+    assert proven == [900]
+
+
+def test_a_request_written_before_the_resp_proves_nothing():
+    """The response to a request written before the deliver_sm_resp says nothing about it."""
+    s, wire, _, proven = proving_session()
+    s.send_request("submit_sm", destination_addr="13812345678", short_message=b"x")
+    submit = wire.sent[-1]
+    s.data_received(deliver(901))
+    s.data_received(codec.encode("submit_sm_resp", submit.sequence, message_id="A"))
+    assert proven == []
+
+
+def test_enquire_link_resp_proves_the_resps_of_an_idle_link():
+    """With nothing to send, the next enquire_link's response is the proof."""
+    s, wire, clock, proven = proving_session()
+    s.data_received(deliver(902) + deliver(903))
+    clock.advance(SETTINGS.enquire_link_interval)
+    enquire = wire.sent[-1]
+    assert enquire.command == "enquire_link"
+    s.data_received(codec.encode_header_only(0x80000015, enquire.sequence))
+    assert proven == [902, 903]
+
+
+def test_a_later_response_proves_resps_before_an_unanswered_request():
+    """Responses may come out of order: the second request's response proves both groups."""
+    s, wire, _, proven = proving_session()
+    s.data_received(deliver(904))
+    s.send_request("submit_sm", destination_addr="13812345678", short_message=b"x")
+    first = wire.sent[-1]
+    s.data_received(deliver(905))
+    s.send_request("submit_sm", destination_addr="13812345678", short_message=b"y")
+    second = wire.sent[-1]
+    s.data_received(codec.encode("submit_sm_resp", second.sequence, message_id="B"))
+    assert proven == [904, 905]
+    s.data_received(codec.encode("submit_sm_resp", first.sequence, message_id="A"))
+    assert proven == [904, 905]
+
+
+def test_resps_are_not_proven_when_the_link_goes_first():
+    """Link lost before any later response: the resp may never have arrived; no proof."""
+    s, _wire, _, proven = proving_session()
+    s.data_received(deliver(906))
+    d = s.send_request("submit_sm", destination_addr="13812345678", short_message=b"x")
+    d.addErrback(lambda f: f.trap(LinkLost))
+    s.connection_lost()
+    assert proven == []
+
+
+def test_an_error_answer_carries_no_token_until_written():
+    """A handler still storing: no resp written, nothing to prove; the token joins on write."""
+    pending: defer.Deferred = defer.Deferred()
+    proven: list[object] = []
+    s, wire, _ = bound_session(on_deliver=lambda pdu: pending)
+    s.on_proven = proven.extend
+    s.data_received(deliver(907))
+    s.send_request("submit_sm", destination_addr="13812345678", short_message=b"x")
+    first = wire.sent[-1]
+    pending.callback((0, "row-1"))
+    s.data_received(codec.encode("submit_sm_resp", first.sequence, message_id="A"))
+    assert proven == []
+    s.send_request("submit_sm", destination_addr="13812345678", short_message=b"y")
+    s.data_received(codec.encode("submit_sm_resp", wire.sent[-1].sequence, message_id="B"))
+    assert proven == ["row-1"]
