@@ -37,7 +37,7 @@ from gateway.callbacks.policy import (
     sampled_for_callback,
 )
 from gateway.callbacks.settings import CallbackSettings
-from gateway.callbacks.store import Change, Claim
+from gateway.callbacks.store import NOTHING_AT_ASTERISK, Change, Claim, LinesAtAsterisk
 from gateway.cases.settings import CaseSettings
 from storage.case_rows import attach_callback
 from storage.models import CallAttempt, CallbackTask, OptOut, Survey
@@ -49,13 +49,12 @@ PLACEHOLDER_PREFIX = "claim-"
 TRUNK_LOCK = 0x706A_7472  # "pjtr"
 
 
-def calls_in_progress(session: Session, now: datetime) -> int:
+def attempts_in_progress(session: Session, now: datetime) -> set[int]:
     """Lines in use across every process: the current attempt of each live claim that has
     not ended (dialling, talking, or claimed and about to dial)."""
-    return (
-        session.scalar(
-            sa.select(sa.func.count())
-            .select_from(CallAttempt)
+    return set(
+        session.scalars(
+            sa.select(CallAttempt.id)
             .join(CallbackTask, CallbackTask.id == CallAttempt.callback_id)
             .where(
                 CallbackTask.status == "in_progress",
@@ -64,8 +63,11 @@ def calls_in_progress(session: Session, now: datetime) -> int:
                 CallbackTask.claim_expires_at >= now,
             )
         )
-        or 0
     )
+
+
+def calls_in_progress(session: Session, now: datetime) -> int:
+    return len(attempts_in_progress(session, now))
 
 
 def _opted_out(session: Session, phone: str) -> bool:
@@ -89,13 +91,13 @@ def claim_due(
     limit: int,
     worker: str,
     settings: CallbackSettings,
-    lines_in_use: int = 0,
+    at_asterisk: LinesAtAsterisk = NOTHING_AT_ASTERISK,
 ) -> tuple[list[Claim], list[Change]]:
     """Claim up to ``limit`` due pending tasks and create one attempt row for each.
 
-    At most ``max_concurrent`` calls run in total: the calls in progress in the database, or
-    ``lines_in_use`` (what Asterisk reports, which includes calls a crashed process left up
-    and the database no longer counts), whichever is more.
+    At most ``max_concurrent`` calls run in total: the calls in progress in the database
+    together with the callback channels Asterisk has up (``at_asterisk``, which includes calls
+    a crashed process left up and the database no longer counts), each call counted once.
 
     A due task whose number opted out is closed as ``opted_out`` instead, never claimed, so the
     citizen is not called. Returns the claims and those closings.
@@ -104,7 +106,7 @@ def claim_due(
         return [], []
     if is_postgresql(session):
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(TRUNK_LOCK)))
-    in_use = max(calls_in_progress(session, now), lines_in_use)
+    in_use = len(attempts_in_progress(session, now) | at_asterisk.attempt_ids) + at_asterisk.untied
     limit = min(limit, settings.max_concurrent - in_use)
     if limit <= 0:
         return [], []

@@ -30,7 +30,7 @@ from twisted.python.failure import Failure
 
 from gateway.callbacks import policy
 from gateway.callbacks.settings import CallbackSettings
-from gateway.callbacks.store import CallbackStore, Change, Claim
+from gateway.callbacks.store import CallbackStore, Change, Claim, LinesAtAsterisk
 from gateway.masking import mask_phone
 from ivr.ami.api import (
     AmiConnectionLostError,
@@ -47,7 +47,9 @@ class Originator(Protocol):
     """What the scheduler needs of the AMI client (``ivr.ami.client.AmiClient`` fits).
 
     ``originate_call`` (returning a handle with ``channel_id``, ``outcome`` and ``ended``) is
-    used when present; a ``connected`` attribute, when present, pauses claiming while false.
+    used when present; a ``connected`` attribute, when present, pauses claiming while false;
+    ``live_attempts()``, when present, says which callback channels Asterisk has up (attempt
+    ids, and a count of channels not tied to one), so that the trunk is counted whole.
     """
 
     def originate(self, request: OriginateRequest) -> Deferred[CallOutcome]: ...
@@ -243,9 +245,11 @@ class CallbackScheduler(Service):
         for change in changes:
             self._log_change(change)
         # Lines in use: this process's calls, or what Asterisk says our channels are (a call a
-        # crashed predecessor left up is still on the trunk), whichever is more; claim_due
-        # also counts the calls of every process in the database.
-        busy = max(len(self._calls), int(getattr(self.ami, "lines_in_use", 0)))
+        # crashed predecessor left up is still on the trunk), whichever is more, for a first
+        # look; claim_due counts exactly: the union of every process's calls in the database
+        # and the channels at Asterisk.
+        at_asterisk = self._lines_at_asterisk()
+        busy = max(len(self._calls), len(at_asterisk))
         free = s.max_concurrent - busy
         if free > 0 and policy.in_window(now, s) and self._ami_ready():
             lines = self._take_lines(free)
@@ -254,7 +258,7 @@ class CallbackScheduler(Service):
             try:
                 if free > 0:
                     claims, closed = yield self.db.run(
-                        self.store.claim_due, now, free, self.worker, s, lines_in_use=busy
+                        self.store.claim_due, now, free, self.worker, s, at_asterisk
                     )
                     for change in closed:
                         self._log_change(change)
@@ -264,6 +268,13 @@ class CallbackScheduler(Service):
             for claim, line in zip(claims, lines or [None] * len(claims), strict=False):
                 self._place(claim, line)
         yield self._plan_next()
+
+    def _lines_at_asterisk(self) -> LinesAtAsterisk:
+        live = getattr(self.ami, "live_attempts", None)
+        if live is None:
+            return LinesAtAsterisk()
+        attempt_ids, untied = live()
+        return LinesAtAsterisk(attempt_ids, untied)
 
     def _take_lines(self, wanted: int) -> list[Line]:
         """Up to ``wanted`` trunk lines (the evaluation line's callers may hold the others)."""

@@ -30,6 +30,27 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
+class LinesAtAsterisk:
+    """The callback channels Asterisk has up now, whoever placed them: the attempts they belong
+    to (read from our channel ids) and how many could not be tied to an attempt.
+
+    The trunk's load is the union of these and the calls in progress in the database: a call
+    just claimed is in the database before Asterisk has its channel, and a call a crashed
+    process left up is at Asterisk after the database stopped counting it. Taking the larger
+    of the two counts instead undercounts when both happen at once.
+    """
+
+    attempt_ids: frozenset[int] = frozenset()
+    untied: int = 0
+
+    def __len__(self) -> int:
+        return len(self.attempt_ids) + self.untied
+
+
+NOTHING_AT_ASTERISK = LinesAtAsterisk()
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """A task whose status the store changed, for the scheduler's log and its tests."""
 
@@ -47,7 +68,7 @@ class CallbackStore(Protocol):
         limit: int,
         worker: str,
         settings: CallbackSettings,
-        lines_in_use: int = 0,
+        at_asterisk: LinesAtAsterisk = NOTHING_AT_ASTERISK,
     ) -> tuple[list[Claim], list[Change]]: ...
 
     def record_outcome(self, tx: Tx, *args: Any, **kwargs: Any) -> Change | None: ...

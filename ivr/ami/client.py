@@ -87,6 +87,15 @@ def default_channel_id(prefix: str, attempt_id: int) -> str:
     return f"{prefix}-{attempt_id}-{uuid.uuid4().hex[:12]}"
 
 
+def attempt_of(channel_id: str, prefix: str) -> int | None:
+    """The attempt a channel id of :func:`default_channel_id` belongs to, else ``None``."""
+    head, _, rest = channel_id.partition("-")
+    number, _, tail = rest.partition("-")
+    if head != prefix or not tail or not number.isdigit():
+        return None
+    return int(number)
+
+
 class _AmiFactory(Factory):
     noisy = False  # ClientService already logs each attempt; "Starting factory" is noise
 
@@ -259,6 +268,13 @@ class AmiClient(Service):
     def lines_in_use(self) -> int:
         """Our callback channels up at Asterisk now (from its events and its channel list)."""
         return len(self.live_channels)
+
+    def live_attempts(self) -> tuple[frozenset[int], int]:
+        """The attempts whose channels Asterisk has up, and how many channels of ours could
+        not be tied to an attempt (a channel id from another scheme)."""
+        prefix = self.settings.channel_id_prefix
+        ids = [attempt_of(c, prefix) for c in self.live_channels]
+        return frozenset(i for i in ids if i is not None), sum(1 for i in ids if i is None)
 
     def add_ready_observer(self, fn: Callable[[], object]) -> None:
         """``fn()`` each time the link becomes usable (logged in, calls reconciled)."""

@@ -208,6 +208,11 @@ class FakeAmi:
         self.handles: list[FakeHandle] = []
         self.refuse_with: Exception | None = None
         self.ready_observers: list = []
+        # what Asterisk has up that this test wants counted: (attempt ids, untied channels)
+        self.at_asterisk: tuple[frozenset[int], int] = (frozenset(), 0)
+
+    def live_attempts(self) -> tuple[frozenset[int], int]:
+        return self.at_asterisk
 
     def add_ready_observer(self, fn) -> None:
         self.ready_observers.append(fn)

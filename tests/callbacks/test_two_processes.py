@@ -104,9 +104,54 @@ def test_calls_a_crashed_process_left_up_still_count_against_the_trunk(
 
     any_db.run_sync(seed)
     ami = FakeAmi()
-    ami.lines_in_use = 2
+    ami.at_asterisk = (frozenset({90_001, 90_002}), 0)  # attempts the database closed
     scheduler = CallbackScheduler(any_db, ami, S, clock, store=SqlCallbackStore(), worker="gw-c")
     scheduler.startService()
     clock.advance(0)
     assert len(ami.open_calls()) == 1  # 3 lines, 2 still up at Asterisk
     scheduler.stopService()
+
+
+def test_the_trunk_is_the_union_of_the_database_and_asterisk(
+    any_db: SyncDatabase, clock: Clock
+) -> None:
+    """One process has a call claimed that Asterisk has not shown yet, while Asterisk still
+    has a call a crashed process left up: two lines in use, not max(1, 1); and a call both
+    know about is counted once."""
+
+    def seed(session: sa.orm.Session) -> None:
+        unit = add_unit(session, "U-union")
+        for i in range(5):
+            add_task(session, unit, f"1381249{i:04d}")
+
+    any_db.run_sync(seed)
+    ami_a = FakeAmi()
+    a = CallbackScheduler(
+        any_db,
+        ami_a,
+        CallbackSettings(max_concurrent=1),
+        clock,
+        store=SqlCallbackStore(),
+        worker="gw-a",
+    )
+    a.startService()
+    clock.advance(0)
+    (claimed,) = ami_a.open_calls()  # in the database, not yet at Asterisk
+    ami_b = FakeAmi()
+    ami_b.at_asterisk = (frozenset({90_003}), 0)  # an orphan of a crashed process
+    b = CallbackScheduler(any_db, ami_b, S, clock, store=SqlCallbackStore(), worker="gw-b")
+    b.startService()
+    clock.advance(0)
+    assert len(ami_b.open_calls()) == 1  # 3 lines: a's claim, the orphan, and one more
+
+    ami_c = FakeAmi()  # Asterisk shows a's call and b's: each is also in the database
+    ami_c.at_asterisk = (
+        frozenset({claimed.request.attempt_id, ami_b.open_calls()[0].request.attempt_id}),
+        1,  # and one channel of ours it cannot tie to an attempt
+    )
+    c = CallbackScheduler(any_db, ami_c, S, clock, store=SqlCallbackStore(), worker="gw-c")
+    c.startService()
+    clock.advance(0)
+    assert ami_c.open_calls() == []  # 2 in the database (both seen) + 1 untied = 3
+    for scheduler in (a, b, c):
+        scheduler.stopService()

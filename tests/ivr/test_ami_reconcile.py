@@ -8,7 +8,7 @@ from twisted.internet import reactor
 from twisted.internet.task import Clock
 
 from ivr.ami.api import CallOutcome
-from ivr.ami.client import AmiClient
+from ivr.ami.client import AmiClient, attempt_of, default_channel_id
 from tests.fakes.ami_server import Answer, FakeAmiFactory, LoopbackEndpoint, NoAnswer
 from tests.ivr.test_ami_client import NUMBER, SETTINGS, Env, request, result
 
@@ -147,7 +147,15 @@ def test_a_restarted_client_counts_the_calls_its_predecessor_left_up(env: Env) -
     successor.startService()
     env.wire.flush()
     assert successor.connected and successor.lines_in_use == 1
+    # and which attempt it is, so the trunk counts it once with the database's claims
+    assert successor.live_attempts() == (frozenset({request().attempt_id}), 0)
     env.wire.run(30, step=1)  # the call hangs up
     assert successor.lines_in_use == 0 and env.client.lines_in_use == 0
     successor.stopService()
     env.wire.flush()
+
+
+def test_channel_ids_name_their_attempt() -> None:
+    assert attempt_of(default_channel_id("pj", 42), "pj") == 42
+    for other in ("pj-x-1", "pj-42", "ab-42-ff", "SIP/trunk-0001", ""):
+        assert attempt_of(other, "pj") is None
