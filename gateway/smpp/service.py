@@ -32,7 +32,7 @@ from gateway.masking import mask_phone
 from gateway.smpp import codec, encoding
 from gateway.smpp.api import InboundSms, OutboundSms, ReceiptUpdate, SubmitOutcome
 from gateway.smpp.protocol import SmppClientFactory
-from gateway.smpp.reassembly import InboundPart, Reassembler
+from gateway.smpp.reassembly import InboundPart, Reassembler, concat_problem
 from gateway.smpp.receipts import (
     ReceiptError,
     id_format,
@@ -913,6 +913,10 @@ class SmppService(MultiService):
         if concat is None and sar_ref is not None:
             total = pdu.get("sar_total_segments", 1)
             concat = encoding.Concat(sar_ref, total, pdu.get("sar_segment_seqnum", 1))
+        problem = concat and concat_problem(concat.total, concat.number)
+        if problem:
+            log.warn("reply with an impossible concatenation kept as one: {p}", p=problem)
+            concat = None
         part = InboundPart(
             source_addr=pdu.text_field("source_addr"),
             destination_addr=pdu.text_field("destination_addr"),
