@@ -215,10 +215,17 @@ def _check_round_trip(frame: bytes, pdu: codec.Pdu) -> None:
 
 
 class Logs:
-    """The warnings of the SMPP package, per case."""
+    """The warnings of the SMPP package, per case (a context manager observes the log)."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+
+    def __enter__(self) -> Logs:
+        globalLogPublisher.addObserver(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        globalLogPublisher.removeObserver(self)
 
     def __call__(self, event: dict) -> None:
         if event.get("log_namespace", "").startswith("pingjing.smpp"):
@@ -350,12 +357,10 @@ class Result:
 
 def fuzz(seed: int, count: int, only: int | None = None, progress: bool = False) -> Result:
     result = Result()
-    logs = Logs()
-    globalLogPublisher.addObserver(logs)
     link = new_link()
     start = time.perf_counter()
     indexes = [only] if only is not None else range(count)
-    try:
+    with Logs() as logs:
         for n, index in enumerate(indexes):
             case = make_case(seed, index, SETTINGS.max_pdu_length)
             rng = random.Random(f"{seed}:{index}:feed")
@@ -377,8 +382,6 @@ def fuzz(seed: int, count: int, only: int | None = None, progress: bool = False)
             result.count += 1
             if progress and result.count % 100_000 == 0:
                 print(f"  {result.count} inputs, {len(result.violations)} violations", flush=True)
-    finally:
-        globalLogPublisher.removeObserver(logs)
     result.seconds = time.perf_counter() - start
     return result
 
