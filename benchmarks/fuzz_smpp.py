@@ -274,7 +274,8 @@ def run_case(link: Link, case: Case, rng: random.Random, logs: Logs) -> str:
         if stop:
             drop = True
             break
-    if broken and not drop:
+    framing_drop = bool(broken) and not drop  # an unbind before the bad bytes drops first
+    if framing_drop:
         drop = True
         if frames[1:]:
             outcome += ", then link dropped"
@@ -299,8 +300,9 @@ def run_case(link: Link, case: Case, rng: random.Random, logs: Logs) -> str:
     if drop:
         if not link.dropped:
             raise ViolationError("the stream cannot be re-framed but the link was not dropped")
-        if broken and not ("command_length" in link.dropped[0] and "offset" in link.dropped[0]):
-            raise ViolationError(f"drop reason {link.dropped[0]!r} does not say what and where")
+        reason = link.dropped[0]
+        if framing_drop and not ("command_length" in reason and "offset" in reason):
+            raise ViolationError(f"drop reason {reason!r} does not say what and where")
     elif link.dropped:
         raise ViolationError(f"link dropped for no reason the codec sees: {link.dropped}")
     if framed and b"fuzz-after" not in link.delivered:
