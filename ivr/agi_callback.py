@@ -60,6 +60,28 @@ def _note_sighup(signum: int, frame: Any) -> None:
     _early_sighup = True
 
 
+class _EndOfInput:
+    """Asterisk's replies, where the end of input raises :class:`EOFError`.
+
+    pyst2 reads a ``520`` usage text until a line starting ``520``; if stdin ends first it
+    reads empty lines for ever, growing a list until the machine runs out of memory (measured:
+    22 GB in seconds). Raising here ends that loop; the adapter reads it as a hangup, as it
+    does pyst2's own ``ValueError`` at the end of input.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def readline(self, *args: Any) -> Any:
+        line = self._stream.readline(*args)
+        if not line:
+            raise EOFError("AGI input closed")
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 class AgiChannel:
     """:class:`ivr.flow.Channel` over pyst2. Every timeout is passed explicitly (pyst2's
     defaults are 2 s for keys and 20 s for recordings)."""
@@ -67,6 +89,7 @@ class AgiChannel:
     def __init__(self, agi: Any) -> None:
         from asterisk import agi as pyst
 
+        agi.stdin = _EndOfInput(agi.stdin)
         self.agi = agi
         self.pyst = pyst
         self.dead = False

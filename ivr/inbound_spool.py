@@ -54,7 +54,7 @@ def ingest_line_spool(
     for path in pending_files(line_spool_dir(spool_dir)):
         try:
             result = InboundResult.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             _quarantine(path, f"{path.name}: {exc}")
             report.bad.append(path.name)
             continue

@@ -73,6 +73,9 @@ def read_spool_file(path: Path) -> CallResult:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path.name}: not valid UTF-8 JSON ({exc})") from None
+    except RecursionError:
+        # a poison file must be quarantined, not stop every later ingest run
+        raise ValueError(f"{path.name}: JSON nested too deeply to read") from None
     try:
         return CallResult.from_json(data)
     except (ValueError, TypeError) as exc:

@@ -367,8 +367,17 @@ def _validate_full(
     )
 
 
+#: One event is a few hundred bytes; a body far beyond that is not an event (HTTP batches have
+#: their own limit, ``max_body_bytes``).
+MAX_EVENT_BYTES = 64 * 1024
+
+
 def decode_json_event(body: bytes | str) -> object:
     """Decode one JSON event body; raise ``EventInvalidError`` when it is not UTF-8 JSON."""
+    if len(body) > MAX_EVENT_BYTES:
+        raise EventInvalidError(
+            [FieldError("(body)", f"is {len(body)} bytes, at most {MAX_EVENT_BYTES}")]
+        )
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else body
     except UnicodeDecodeError as exc:
@@ -381,6 +390,10 @@ def decode_json_event(body: bytes | str) -> object:
         raise EventInvalidError(
             [FieldError("(body)", f"is not JSON: {exc.msg} at line {exc.lineno} col {exc.colno}")]
         ) from None
+    except RecursionError:
+        # arrays or objects nested thousands deep: Python's reader gives up; without this the
+        # consumer would take it for a storage failure and retry it before dead-lettering
+        raise EventInvalidError([FieldError("(body)", "is nested too deeply to read")]) from None
 
 
 CSV_LIST_FIELDS = ("officer_ids", "tags")

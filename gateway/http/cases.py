@@ -96,6 +96,8 @@ def _json(request: Request, max_bytes: int = 256 * 1024) -> dict[str, Any]:
         payload = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _AnswerError(400, f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise _AnswerError(400, "body is nested too deeply to read") from None
     if not isinstance(payload, dict):
         raise _AnswerError(400, "body must be a JSON object")
     return payload

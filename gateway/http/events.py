@@ -82,6 +82,8 @@ class EventsResource(Resource):
             return error_body(request, 400, "body is not UTF-8")
         except json.JSONDecodeError as exc:
             return error_body(request, 400, f"body is not JSON: {exc.msg} at line {exc.lineno}")
+        except RecursionError:
+            return error_body(request, 400, "body is nested too deeply to read")
         items = payload if isinstance(payload, list) else [payload]
         if not items:
             return error_body(request, 400, "empty batch")

@@ -37,6 +37,8 @@ from gateway.reports.store import ReportStore, subtree
 log = Logger()
 
 UNAUTHORIZED = "missing or unknown token: send 'Authorization: Bearer <token>'"
+#: a 约谈 decision is a few dozen bytes; anything near this is not one
+_MAX_DECISION = 64 * 1024
 #: reports that list officers by name (the quarterly analysis' repeated officers): their files
 #: are for the roles that may read per-officer figures
 OFFICER_KINDS = frozenset({"quarter"})
@@ -461,10 +463,17 @@ class InterviewResource(Resource):
 
         if not self.ident.isdigit():
             raise ApiError(404, "no such 约谈 record")
+        raw = request.content.read(_MAX_DECISION + 1)
+        if len(raw) > _MAX_DECISION:
+            raise ApiError(413, f"the body is larger than {_MAX_DECISION} bytes")
         try:
-            body = json.loads(request.content.read(65536) or b"{}")
-        except ValueError:
-            raise ApiError(400, "the body is not JSON") from None
+            body = json.loads(raw or b"{}")
+        except UnicodeDecodeError as exc:
+            raise ApiError(400, f"the body is not UTF-8 (at byte {exc.start})") from None
+        except ValueError as exc:
+            raise ApiError(400, f"the body is not JSON: {exc}") from None
+        except RecursionError:
+            raise ApiError(400, "the body is nested too deeply to read") from None
         decision = body.get("decision") if isinstance(body, dict) else None
         if decision not in ("confirmed", "dismissed"):
             raise ApiError(400, "'decision' must be 'confirmed' or 'dismissed'")

@@ -12,7 +12,7 @@ from datetime import datetime
 from twisted.logger import Logger
 
 from gateway.smpp import codec, encoding
-from gateway.smpp.reassembly import InboundPart, Key
+from gateway.smpp.reassembly import InboundPart, Key, concat_problem
 from gateway.smpp.store import InboundRecord
 
 log = Logger(namespace="pingjing.smpp")
@@ -38,6 +38,10 @@ def part_from_pdu(
         concat = encoding.Concat(
             sar_ref, pdu.get("sar_total_segments", 1), pdu.get("sar_segment_seqnum", 1)
         )
+    problem = concat and concat_problem(concat.total, concat.number)
+    if problem:
+        log.warn("reply with an impossible concatenation kept as one: {p}", p=problem)
+        concat = None
     return InboundPart(
         source_addr=pdu.text_field("source_addr"),
         destination_addr=pdu.text_field("destination_addr"),

@@ -45,25 +45,61 @@ class FramingError(Exception):
     """The byte stream cannot be cut into PDUs any more; the link must be closed."""
 
 
+# command_status values for the answer to a PDU that cannot be read (SMPP 3.4 section 5.1.3)
+ESME_RINVMSGLEN = 0x01
+ESME_RINVCMDLEN = 0x02
+ESME_RINVCMDID = 0x03
+ESME_RINVSRCADR = 0x0A
+ESME_RINVDSTADR = 0x0B
+ESME_RINVOPTPARSTREAM = 0xC0
+ESME_RINVPARLEN = 0xC2
+
+
 class DecodeError(Exception):
-    """One frame could not be decoded; the link survives and the peer gets a ``generic_nack``."""
+    """One frame could not be decoded; the link survives and the peer gets an answer.
+
+    ``status`` is the command_status of that answer. SMPP 3.4 (section 3.3) keeps
+    ``generic_nack`` for a header that cannot be trusted (``ESME_RINVCMDLEN``: the body does
+    not hold what the command needs; ``ESME_RINVCMDID``); a readable body with a bad value is
+    answered with the command's own response carrying :attr:`status` (:attr:`header_fault`
+    false). ``offset`` is where in the frame the fault is, counted from the first octet.
+    """
 
     def __init__(
-        self, reason: str, command_id: int | None = None, sequence: int | None = None
+        self,
+        reason: str,
+        command_id: int | None = None,
+        sequence: int | None = None,
+        status: int = ESME_RINVCMDLEN,
+        offset: int | None = None,
     ) -> None:
         self.reason = reason
         self.command_id = command_id
         self.sequence = sequence
+        self.status = status
+        self.offset = offset
         where = ""
+        if offset is not None:
+            where = f" at offset {offset}"
         if command_id is not None:
-            where = f" in command 0x{command_id:08X}"
+            name = command_name(command_id) or f"command 0x{command_id:08X}"
+            where += f" in {name}"
             if sequence is not None:
                 where += f" seq {sequence}"
         super().__init__(reason + where)
 
+    @property
+    def header_fault(self) -> bool:
+        return self.status in (ESME_RINVCMDLEN, ESME_RINVCMDID)
+
 
 class UnknownCommandError(DecodeError):
     """A syntactically fine frame whose ``command_id`` SMPP 3.4 (or smpplib) does not define."""
+
+    def __init__(self, command_id: int, sequence: int) -> None:
+        super().__init__(
+            f"unknown command_id 0x{command_id:08X}", command_id, sequence, ESME_RINVCMDID, 4
+        )
 
 
 @dataclass
@@ -160,7 +196,7 @@ class _Layout:
 
     name: str
     mandatory: tuple[tuple[str, Any, int, str | None], ...]  # (field, kind, size/max, len_field)
-    optional: dict[int, tuple[str, Any]]  # TLV tag -> (field, kind)
+    optional: dict[int, tuple[str, Any, int, int]]  # TLV tag -> (field, kind, size, max)
 
 
 _LAYOUTS: dict[int, _Layout | None] = {}
@@ -181,13 +217,18 @@ def _layout(command_id: int) -> _Layout | None:
     if name is not None:
         params = getattr(obj, "params", {})
         mandatory = []
-        optional: dict[int, tuple[str, Any]] = {}
+        optional: dict[int, tuple[str, Any, int, int]] = {}
         for field_name in getattr(obj, "params_order", ()):
             param = params[field_name]
             if field_name in consts.OPTIONAL_PARAMS and field_name not in getattr(
                 obj, "mandatory_fields", ()
             ):
-                optional[get_optional_code(field_name)] = (field_name, param.type)
+                optional[get_optional_code(field_name)] = (
+                    field_name,
+                    param.type,
+                    getattr(param, "size", None) or 0,
+                    getattr(param, "max", None) or 0,
+                )
                 continue
             size = getattr(param, "size", None) or getattr(param, "max", None) or 0
             mandatory.append((field_name, param.type, size, getattr(param, "len_field", None)))
@@ -196,42 +237,61 @@ def _layout(command_id: int) -> _Layout | None:
     return layout
 
 
+_TOO_LONG_STATUS = {"source_addr": ESME_RINVSRCADR, "destination_addr": ESME_RINVDSTADR}
+
+
 def _walk(layout: _Layout, body: bytes, cmd_id: int, seq: int) -> tuple[dict, dict]:
     """Read ``body`` strictly against the layout: every field must fit, every C-string must
     end in NUL within its maximum, every TLV must fit. Raises :class:`DecodeError` naming the
-    field that does not."""
+    field that does not and its offset in the frame."""
     pos = 0
     n = len(body)
     values: dict[str, Any] = {}
     for name, kind, size, len_field in layout.mandatory:
+        at = 16 + pos
         if pos == n and not (kind is ostr and not values.get(len_field)):  # ostr: may be empty
             # A response may come without a body (submit_sm_resp carrying an error, or an
             # SMSC that omits an empty message_id); a body cut between fields is malformed.
             if pos == 0 and cmd_id & 0x80000000:
                 return values, {}
-            raise DecodeError(f"body ends before mandatory field {name!r}", cmd_id, seq)
+            raise DecodeError(f"body ends before mandatory field {name!r}", cmd_id, seq, offset=at)
         if kind is int:
             if pos + size > n:
-                raise DecodeError(f"field {name!r} truncated", cmd_id, seq)
+                raise DecodeError(f"field {name!r} truncated", cmd_id, seq, offset=at)
             values[name] = body[pos] if size == 1 else int.from_bytes(body[pos : pos + size], "big")
             pos += size
         elif kind is str:
             end = body.find(b"\0", pos)
             if end < 0:
-                raise DecodeError(f"C-string field {name!r} has no terminating NUL", cmd_id, seq)
+                raise DecodeError(
+                    f"C-string field {name!r} has no terminating NUL", cmd_id, seq, offset=at
+                )
             if size and end - pos >= size:
                 raise DecodeError(
                     f"C-string field {name!r} is {end - pos} octets, at most {size - 1}",
                     cmd_id,
                     seq,
+                    _TOO_LONG_STATUS.get(name, ESME_RINVPARLEN),
+                    at,
                 )
             values[name] = body[pos:end]
             pos = end + 1
         elif kind is ostr:
             length = values.get(len_field, 0) if len_field else 0
+            if size and length > size:
+                raise DecodeError(
+                    f"field {name!r} declares {length} octets, at most {size}",
+                    cmd_id,
+                    seq,
+                    ESME_RINVMSGLEN,
+                    at - 1,
+                )
             if pos + length > n:
                 raise DecodeError(
-                    f"field {name!r} declares {length} octets, only {n - pos} left", cmd_id, seq
+                    f"field {name!r} declares {length} octets, only {n - pos} left",
+                    cmd_id,
+                    seq,
+                    offset=at,
                 )
             values[name] = body[pos : pos + length]
             pos += length
@@ -241,33 +301,71 @@ def _walk(layout: _Layout, body: bytes, cmd_id: int, seq: int) -> tuple[dict, di
 def _read_tlvs(
     layout: _Layout, body: bytes, pos: int, values: dict[str, Any], cmd_id: int, seq: int
 ) -> dict[int, bytes]:
+    """The optional part: unknown tags are kept raw and otherwise ignored (SMPP 3.4 section
+    5.3); a known tag must have its defined length and appear once."""
     n = len(body)
     tlvs: dict[int, bytes] = {}
     while pos < n:
         if pos + 4 > n:
-            raise DecodeError(f"TLV header truncated at body offset {pos}", cmd_id, seq)
+            raise DecodeError(
+                f"TLV header truncated ({n - pos} of 4 octets)",
+                cmd_id,
+                seq,
+                ESME_RINVOPTPARSTREAM,
+                16 + pos,
+            )
         tag, length = struct.unpack_from(">HH", body, pos)
         if pos + 4 + length > n:
             raise DecodeError(
                 f"TLV 0x{tag:04X} declares {length} octets, only {n - pos - 4} left",
                 cmd_id,
                 seq,
+                ESME_RINVOPTPARSTREAM,
+                16 + pos,
             )
         raw = body[pos + 4 : pos + 4 + length]
-        tlvs[tag] = raw
         known = layout.optional.get(tag)
         if known is not None:
-            name, kind = known
+            name, kind, size, most = known
+            if tag in tlvs:
+                raise DecodeError(
+                    f"TLV 0x{tag:04X} ({name}) repeated",
+                    cmd_id,
+                    seq,
+                    ESME_RINVOPTPARSTREAM,
+                    16 + pos,
+                )
+            problem = _tlv_length_problem(kind, size, most, raw)
+            if problem:
+                raise DecodeError(
+                    f"TLV 0x{tag:04X} ({name}) {problem}", cmd_id, seq, ESME_RINVPARLEN, 16 + pos
+                )
             if kind is int:
-                values[name] = int.from_bytes(raw, "big") if raw else 0
+                values[name] = int.from_bytes(raw, "big")
             elif kind is str:
                 values[name] = raw.split(b"\0", 1)[0]  # with or without its NUL
             elif kind is flag:
                 values[name] = True
             else:
                 values[name] = raw
+        tlvs[tag] = raw
         pos += 4 + length
     return tlvs
+
+
+def _tlv_length_problem(kind: Any, size: int, most: int, raw: bytes) -> str | None:
+    if kind is flag:
+        return None if not raw else f"is a flag, has {len(raw)} octets instead of 0"
+    if kind is str:
+        value = raw.split(b"\0", 1)[0]
+        if most and len(value) >= most:
+            return f"is {len(value)} octets, at most {most - 1}"
+        return None
+    if size and len(raw) != size:
+        return f"has {len(raw)} octets instead of {size}"
+    if most and len(raw) > most:
+        return f"has {len(raw)} octets, at most {most}"
+    return None
 
 
 def _deliver_sm_fields(body: bytes) -> tuple[dict[str, Any], int] | None:
@@ -297,7 +395,7 @@ def _deliver_sm_fields(body: bytes) -> tuple[dict[str, Any], int] | None:
     if e < 0 or e - p >= 17:
         return None
     validity, p = body[p:e], e + 1
-    if p + 5 > len(body):
+    if p + 5 > len(body) or body[p + 4] > 254:
         return None
     end = p + 5 + body[p + 4]
     if end > len(body):
@@ -336,10 +434,14 @@ def decode(frame: bytes) -> Pdu:
     itself is strict and bounds-checked, which smpplib's ``parse`` is not.
     """
     if len(frame) < MIN_LENGTH:
-        raise DecodeError(f"frame of {len(frame)} octets is shorter than the 16-octet header")
+        raise DecodeError(
+            f"frame of {len(frame)} octets is shorter than the 16-octet header", offset=0
+        )
     length, cmd_id, status, seq = HEADER.unpack_from(frame)
     if length != len(frame):
-        raise DecodeError(f"command_length {length} but frame has {len(frame)} octets", cmd_id, seq)
+        raise DecodeError(
+            f"command_length {length} but frame has {len(frame)} octets", cmd_id, seq, offset=0
+        )
     if cmd_id == SUBMIT_SM_RESP and length <= 16 + 65 and frame.find(b"\0", 16) == length - 1:
         # the hot path: one message_id C-string of at most 64 octets and nothing else, the
         # shape _walk accepts for it, read without the generic walk
@@ -348,7 +450,7 @@ def decode(frame: bytes) -> Pdu:
         )
     layout = _layout(cmd_id)
     if layout is None:
-        raise UnknownCommandError(f"unknown command_id 0x{cmd_id:08X}", cmd_id, seq)
+        raise UnknownCommandError(cmd_id, seq)
     body = frame[16:]
     fast = _deliver_sm_fields(body) if cmd_id == DELIVER_SM else None
     if fast is not None:

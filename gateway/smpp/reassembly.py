@@ -32,6 +32,17 @@ class InboundPart:
 Key = tuple[str, int, int]
 
 
+def concat_problem(total: int, number: int) -> str | None:
+    """Why a concatenation header (UDH or sar TLVs) cannot place its part, or None. Such a
+    reply is kept as a message of its own rather than parked in a group that never fills
+    (or fills with the wrong parts)."""
+    if total < 1:
+        return f"total of {total} parts"
+    if not 1 <= number <= total:
+        return f"part {number} of {total}"
+    return None
+
+
 class Reassembler:
     """Collect parts; :meth:`add` returns the ordered parts once all are in."""
 

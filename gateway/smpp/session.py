@@ -29,7 +29,6 @@ from twisted.python.failure import Failure
 
 from gateway.errors import (
     ESME_RINVCMDID,
-    ESME_RINVCMDLEN,
     ESME_RSYSERR,
     ESME_RX_T_APPN,
     status_name,
@@ -132,7 +131,7 @@ class SmppSession:
         self._on_state = on_state
         self.name = name
         self.state = State.OPEN
-        self._framer = codec.Framer()
+        self._framer = codec.Framer(settings.max_pdu_length)
         self._seq = 0
         self._pending: dict[int, _Pending] = {}
         self._deadline_call: IDelayedCall | None = None
@@ -152,6 +151,7 @@ class SmppSession:
         # them, (its order, the tokens), oldest first
         self._unproven: list[object] = []
         self._proof_waits: collections.deque[tuple[int, list[object]]] = collections.deque()
+        self._dropping = False  # disconnect asked for; the transport closes a moment later
 
     # --- public surface -----------------------------------------------------------------
 
@@ -162,6 +162,11 @@ class SmppSession:
     @property
     def in_flight(self) -> int:
         return len(self._pending)
+
+    @property
+    def buffered(self) -> int:
+        """Octets received that do not make a whole PDU yet."""
+        return self._framer.buffered
 
     @property
     def capacity(self) -> int:
@@ -264,10 +269,12 @@ class SmppSession:
             self._drop(f"framing error: {exc}")
             return
         for frame in frames:
-            if self.state is State.CLOSED:
+            if self.state is State.CLOSED or self._dropping:
+                # the transport closes after this read: a PDU read now would be acted on (a
+                # reply stored) but never answered, so the SMSC would deliver it again
                 return
             self._frame_received(frame)
-        if self._framer.broken is not None and self.state is not State.CLOSED:
+        if self._framer.broken is not None and not self._dropping:
             self._drop(f"framing error: {self._framer.broken}")
 
     def connection_lost(self, reason: str = "connection lost") -> None:
@@ -303,6 +310,9 @@ class SmppSession:
     def _drop(self, reason: str) -> None:
         # the service's link state logs the reason once (a refused bind drops every retry)
         log.debug("{name}: dropping the link: {reason}", name=self.name, reason=reason)
+        if self._dropping or self.state is State.CLOSED:
+            return
+        self._dropping = True
         self.close_reason = reason
         self._disconnect(reason)
 
@@ -367,25 +377,59 @@ class SmppSession:
     def _frame_received(self, frame: bytes) -> None:
         try:
             pdu = codec.decode(frame)
-        except codec.UnknownCommandError as exc:
-            log.warn("{name}: {error}; answering generic_nack", name=self.name, error=str(exc))
-            self._write(codec.encode_generic_nack(exc.sequence or 0, ESME_RINVCMDID))
-            return
         except codec.DecodeError as exc:
-            log.warn("{name}: bad PDU: {error}", name=self.name, error=str(exc))
-            if exc.command_id is not None and exc.command_id & 0x80000000:
-                # a broken response: fail the request it answers, never leave it hanging
-                p = self._pending.pop(exc.sequence or 0, None)
-                if p is not None:
-                    p.deferred.errback(ResponseTimeout(f"{self.name}: unreadable response: {exc}"))
-                    self._capacity_changed()
-                return
-            self._write(codec.encode_generic_nack(exc.sequence or 0, ESME_RINVCMDLEN))
+            self._unreadable(exc)
             return
         if pdu.is_response:
             self._response_received(pdu)
         else:
             self._request_received(pdu)
+
+    def _unreadable(self, exc: codec.DecodeError) -> None:
+        """Answer a frame that cannot be read, and log what was wrong and where. A broken
+        request gets ``generic_nack`` for a header fault, else its own response with the
+        error status; a broken response fails the request it answers, never leaves it
+        hanging (a response is never answered)."""
+        seq = exc.sequence or 0
+        cmd = exc.command_id
+        if cmd is not None and cmd & 0x80000000 and not isinstance(exc, codec.UnknownCommandError):
+            p = self._pending.pop(seq, None)
+            if p is not None and self._proof_waits:
+                self._prove_up_to(p.order)  # unreadable, but an answer: our earlier resps read
+            log.warn(
+                "{name}: unreadable response: {error}; {what}",
+                name=self.name,
+                error=str(exc),
+                what=f"failing {p.command} seq {seq}" if p else "it answers nothing in the window",
+            )
+            if p is not None:
+                if seq == self._bind_seq:
+                    # the bind's outcome is unknown: drop, and the service binds again
+                    self._bind_seq = None
+                    self._drop(f"unreadable {p.command}_resp: {exc}")
+                    return
+                if seq == self._enquire_seq:
+                    # the SMSC answered, so the link is alive: keep the keep-alive going
+                    self._enquire_seq = None
+                    p.deferred.callback(None)
+                    return
+                p.deferred.errback(ResponseTimeout(f"{self.name}: unreadable response: {exc}"))
+                self._capacity_changed()
+            return
+        if cmd in (DELIVER_SM, DATA_SM) and not exc.header_fault:
+            answer = codec.encode_empty_id_resp(codec.response_id(cmd), seq, exc.status)
+            what = "deliver_sm_resp" if cmd == DELIVER_SM else "data_sm_resp"
+        else:
+            answer = codec.encode_generic_nack(seq, exc.status)
+            what = "generic_nack"
+        log.warn(
+            "{name}: bad PDU: {error}; answering {what} {status}",
+            name=self.name,
+            error=str(exc),
+            what=what,
+            status=status_name(exc.status),
+        )
+        self._write(answer)
 
     def _response_received(self, pdu: codec.Pdu) -> None:
         p = self._pending.pop(pdu.sequence, None)
@@ -473,6 +517,12 @@ class SmppSession:
         # outbind, alert_notification (no response defined) or a request a client never gets
         if pdu.command == "alert_notification":
             return
+        log.warn(
+            "{name}: {command} seq {seq} is not a request an ESME takes; answering generic_nack",
+            name=self.name,
+            command=pdu.command,
+            seq=pdu.sequence,
+        )
         self._write(codec.encode_generic_nack(pdu.sequence, ESME_RINVCMDID))
 
     def _schedule_enquire(self) -> None:

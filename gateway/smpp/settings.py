@@ -68,6 +68,10 @@ class SmppSettings:
     # at 50 ms: 2,000 SMS/s); a crash leaves at most this many (plus the window) unknown
     # instead of queued again.
     wire_mark_ahead: int = 100
+    # A command_length above this (or below 16) means the stream cannot be re-framed: the
+    # link is dropped with the reason. SMPP 3.4 PDUs are a few hundred octets; a long
+    # message_payload stays well under 64 KiB.
+    max_pdu_length: int = 64 * 1024
     # A reply with the content of an earlier one from the same number, within this many
     # seconds, whose deliver_sm_resp the SMSC was never proven to read, is its redelivery.
     redelivery_window: float = 24 * 3600.0
@@ -129,6 +133,8 @@ class SmppSettings:
             raise bad("window", "must be 1..1000")
         if self.wire_mark_ahead < 1:
             raise bad("wire_mark_ahead", "must be at least 1")
+        if not 1024 <= self.max_pdu_length <= 1024 * 1024:
+            raise bad("max_pdu_length", "must be 1024..1048576 octets")
         if self.max_submit_tries < 1:
             raise bad("max_submit_tries", "must be at least 1")
         for key in (

@@ -125,10 +125,23 @@ class AmiParser:
         self._unparsed: list[str] = []
         self._packet_bytes = 0
         self._lines_seen = 0
+        self.broken: str | None = None
 
     def feed(self, data: bytes) -> list[Banner | AmiMessage]:
+        """The packets completed by ``data``. After bytes that are not AMI, the packets
+        before them are still returned, and this call (or the next) raises
+        :class:`AmiFramingError`; :attr:`broken` says why."""
+        if self.broken is not None:
+            raise AmiFramingError(self.broken)
         self._buffer += data
-        return list(self._drain())
+        items: list[Banner | AmiMessage] = []
+        try:
+            items.extend(self._drain())
+        except AmiFramingError as exc:
+            self.broken = str(exc)
+            if not items:
+                raise
+        return items
 
     def _drain(self) -> Iterator[Banner | AmiMessage]:
         while True:

@@ -158,15 +158,21 @@ class AmiProtocol(Protocol):
         try:
             items = self._parser.feed(data)
         except AmiFramingError as exc:
-            self.log.error("AMI framing error, dropping the connection: {error}", error=str(exc))
-            if self.transport is not None:
-                self.transport.loseConnection()
+            self._framing_error(str(exc))
             return
         for item in items:
             if isinstance(item, Banner):
                 self._on_banner(item)
             else:
                 self._on_message(item)
+        if self._parser.broken is not None:
+            # the packets before the bad bytes were delivered first: nothing good is lost
+            self._framing_error(self._parser.broken)
+
+    def _framing_error(self, error: str) -> None:
+        self.log.error("AMI framing error, dropping the connection: {error}", error=error)
+        if self.transport is not None:
+            self.transport.loseConnection()
 
     def _on_banner(self, banner: Banner) -> None:
         self.banner = banner

@@ -311,3 +311,26 @@ def test_the_inbox_is_per_role(api):
     assert [c["id"] for c in body["cases"]] == [case]
     _, body = call(api, "GET", "/api/v1/cases?inbox=true", "b1-inspector")
     assert body["cases"] == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "ctype", "code", "named"),
+    [
+        (b'{"action": "start_verify"}', "text/plain", 415, "content-type"),
+        (b'{"action": "' + b"x" * 300_000 + b'"}', "application/json", 413, "larger than"),
+        ('{"action": "核实"}'.encode()[:-4] + b'"}', "application/json", 400, "not JSON"),
+        (b"[" * 20_000 + b"]" * 20_000, "application/json", 400, "nested too deeply"),
+        (b'["start_verify"]', "application/json", 400, "JSON object"),
+    ],
+    ids=["wrong content type", "oversized", "broken UTF-8", "deep nesting", "wrong type"],
+)
+def test_a_bad_action_body_is_refused_with_its_reason(api, raw, ctype, code, named):
+    """Each bad body gets its status and a JSON error saying what is wrong; the case is
+    unchanged."""
+    case = api.ids["s1_case"]
+    _, before = call(api, "GET", f"/api/v1/cases/{case}", "b1-inspector")
+    status, detail = call(
+        api, "POST", f"/api/v1/cases/{case}/actions", "b1-inspector", raw=raw, ctype=ctype
+    )
+    assert status == code and named in detail["error"]
+    assert call(api, "GET", f"/api/v1/cases/{case}", "b1-inspector")[1] == before

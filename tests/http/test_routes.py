@@ -120,8 +120,9 @@ def site(tmp_path: Path) -> tuple[Resource, dict[str, str]]:
 
 
 def request(
-    root: Resource, method: str, url: str, token: str | None, body: Any = None
+    root: Resource, method: str, url: str, token: str | None, body: Any = None, raw: bytes = b""
 ) -> DummyRequest:
+    """``body`` is sent as JSON; ``raw`` as it is, labelled JSON (for bodies JSON cannot make)."""
     parts = urlsplit(url)
     req = DummyRequest([p.encode() for p in parts.path.lstrip("/").split("/")])
     req.method = method.encode()
@@ -130,9 +131,9 @@ def request(
     req.args = {k.encode(): [x.encode() for x in v] for k, v in parse_qs(parts.query).items()}
     if token is not None:
         req.requestHeaders.addRawHeader(b"authorization", f"Bearer {token}".encode())
-    if body is not None:
+    if body is not None or raw:
         req.requestHeaders.addRawHeader(b"content-type", b"application/json")
-        req.content = BytesIO(json.dumps(body).encode())
+        req.content = BytesIO(raw or json.dumps(body).encode())
     resource = getChildForRequest(root, req)
     result = resource.render(req)
     if isinstance(result, bytes):

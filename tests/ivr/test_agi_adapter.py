@@ -112,6 +112,26 @@ def test_eof_is_a_hangup() -> None:
         ch.wait_digit(5000)
 
 
+@pytest.mark.parametrize(
+    "reply",
+    ["520 Invalid command syntax", "520-Invalid command syntax.  Proper usage follows:"],
+)
+def test_input_ending_inside_a_usage_text_is_a_hangup_not_an_endless_read(reply) -> None:
+    """pyst2 reads a 520 usage text until a line starting 520; stdin closing first used to
+    make it read empty lines for ever, growing without bound."""
+    ch, _ = channel(reply, "Usage: WAIT FOR DIGIT <timeout>")
+    with pytest.raises(ChannelHangup):
+        ch.wait_digit(5000)
+    assert ch.hangup_how == "eof"
+
+
+@pytest.mark.parametrize("reply", ["200 result=abc", "200", "999 what"])
+def test_a_reply_that_cannot_be_read_is_an_error_naming_the_command(reply) -> None:
+    ch, _ = channel(reply)
+    with pytest.raises(ChannelError, match="WAIT FOR DIGIT"):
+        ch.wait_digit(5000)
+
+
 def test_after_a_hangup_nothing_more_is_sent() -> None:
     """Once dead, the adapter refuses commands itself (pyst2 would raise anyway)."""
     ch, out = channel("511 dead")

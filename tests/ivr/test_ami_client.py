@@ -382,6 +382,23 @@ def test_a_failure_naming_the_dial_string_is_matched_by_action_id(env: Env) -> N
     assert env.client.active_calls == 0
 
 
+def test_a_reason_and_a_cause_that_are_not_numbers_still_settle_the_call(env: Env) -> None:
+    """A malformed OriginateResponse (Reason "abc") and Hangup (Cause "x"): the attempt still
+    ends, as a failure the scheduler retries, instead of hanging or raising."""
+    env.server.script[NUMBER] = [NoResponse()]
+    handle = env.client.originate_call(request())
+    env.wire.flush()
+    env.server.broadcast(
+        "OriginateResponse",
+        [("ActionID", handle.channel_id), ("Response", "Failure"), ("Reason", "abc")],
+    )
+    env.server.broadcast("Hangup", [("Uniqueid", handle.channel_id), ("Cause", "x")])
+    env.wire.run(SETTINGS.hangup_grace)
+    outcome = result(handle.outcome)
+    assert (outcome.result, outcome.reason_code, outcome.hangup_cause) == ("failed", 0, None)
+    assert env.client.active_calls == 0
+
+
 def test_a_hangup_for_the_dial_string_is_not_mistaken_for_our_channel(env: Env) -> None:
     """Events are matched by Uniqueid (our ChannelId), never by a Channel header that might
     equal the dial string of another attempt."""

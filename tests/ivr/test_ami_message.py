@@ -161,3 +161,31 @@ def test_any_split_of_any_packets_parses_to_what_was_encoded(packets, cuts) -> N
         out += parser.feed(data[last:p])
         last = p
     assert [m.headers for m in out] == [(("Action", "Ping"), *h) for h in packets]
+
+
+def test_packets_before_bytes_that_are_not_ami_are_still_returned() -> None:
+    """A reply and then an endless line in one read: the reply comes out, the next feed
+    raises, and ``broken`` says what and where."""
+    p = AmiParser(expect_banner=False)
+    (reply,) = p.feed(b"Response: Success\r\nActionID: 7\r\n\r\nX: " + b"y" * MAX_PACKET_BYTES)
+    assert reply.action_id == "7"
+    assert p.broken is not None and "after line 3" in p.broken
+    with pytest.raises(AmiFramingError, match="exceeds"):
+        p.feed(b"\r\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(junk=st.binary(max_size=300), cut=st.integers(0, 400))
+def test_any_octets_after_a_reply_never_lose_the_reply(junk, cut) -> None:
+    """Property: whatever follows a reply, split anywhere, the reply is returned before any
+    framing error, and nothing but AmiFramingError escapes."""
+    data = b"Response: Success\r\nActionID: 7\r\n\r\n" + junk
+    cut %= len(data) + 1
+    parser = AmiParser(expect_banner=False)
+    out = []
+    for piece in (data[:cut], data[cut:]):
+        try:
+            out += parser.feed(piece)
+        except AmiFramingError:
+            break
+    assert out and out[0].action_id == "7"

@@ -158,3 +158,19 @@ def test_a_framing_error_drops_the_connection(wire) -> None:
     proto, transport, _ = wire
     proto.dataReceived(b"SSH-2.0-OpenSSH_9.2\r\n")
     assert transport.disconnecting
+
+
+def test_a_reply_in_the_same_read_as_garbage_is_delivered_before_the_drop(wire) -> None:
+    """The reply before an endless line settles its action; then the link is dropped."""
+    from ivr.ami.message import MAX_PACKET_BYTES
+
+    proto, transport, _ = wire
+    proto.dataReceived(BANNER)
+    d = proto.send_action("Ping", action_id="7")
+    replies = []
+    d.addCallback(replies.append)
+    proto.dataReceived(
+        b"Response: Success\r\nActionID: 7\r\n\r\nX: " + b"y" * (MAX_PACKET_BYTES + 1)
+    )
+    assert [r.response for r in replies] == ["Success"]
+    assert transport.disconnecting

@@ -127,6 +127,29 @@ def test_ingest_quarantines_a_bad_file_with_the_reason(sqlite_db: SeededDb, tmp_
     assert "attempt-0-broken.json" in why and "JSON" in why
 
 
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (b"[" * 20_000 + b"]" * 20_000, "nested too deeply"),
+        ('{"v": 1, "x": "户"}'.encode()[:-3] + b"\xe6\x88", "UTF-8"),
+        (b"[]", "JSON object"),
+    ],
+    ids=["deep nesting", "broken UTF-8", "wrong type"],
+)
+def test_ingest_quarantines_unreadable_files_and_goes_on(
+    sqlite_db: SeededDb, tmp_path: Path, content: bytes, named: str
+) -> None:
+    """A file Python's JSON reader gives up on is quarantined with its reason, not a stop to
+    every later run; the good file beside it is stored."""
+    spool = tmp_path / "spool"
+    write_spool(spool, result_for(sqlite_db))
+    (spool / "attempt-0-poison.json").write_bytes(content)
+    report = ingest_spool(spool, session_writer(sqlite_db.sessions))
+    assert report.bad == ["attempt-0-poison.json"] and report.ingested
+    why = (spool / "bad" / "attempt-0-poison.json.error").read_text(encoding="utf-8")
+    assert named in why
+
+
 def test_ingest_quarantines_a_result_for_an_unknown_attempt(
     sqlite_db: SeededDb, tmp_path: Path
 ) -> None:

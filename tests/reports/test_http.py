@@ -201,3 +201,32 @@ def test_interviews_listed_and_decided_by_an_inspector(site):
     assert answer["decided_by"] == "zhang"
     again = request(site.root, "POST", url, "u-inspector", {"decision": "dismissed"})
     assert again.responseCode == 409
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "named"),
+    [
+        (b'{"decision": "confirmed"' + b" " * 70_000 + b"}", 413, "larger than 65536"),
+        ('{"decision": "确认"}'.encode()[:-4] + b'"}', 400, "not UTF-8"),
+        (b"[" * 20_000 + b"]" * 20_000, 400, "nested too deeply"),
+        (b'{"decision": ', 400, "not JSON"),
+        (b'{"decision": ["confirmed"]}', 400, "'decision'"),
+    ],
+    ids=["oversized", "broken UTF-8", "deep nesting", "truncated", "wrong type"],
+)
+def test_a_bad_decision_body_is_refused_with_its_reason(site, raw, code, named):
+    """Each bad body gets its status and a JSON error naming what is wrong; nothing decided."""
+    listing = "/api/v1/reports/interviews?month=2018-05"
+
+    def status_of() -> dict[int, str]:
+        return {
+            r["id"]: r["status"]
+            for r in json.loads(get(site, listing, "u-inspector")[1])["interviews"]
+        }
+
+    before = status_of()
+    url = f"/api/v1/reports/interviews/{min(before)}"
+    answer = request(site.root, "POST", url, "u-inspector", raw=raw)
+    assert answer.responseCode == code
+    assert named in json.loads(b"".join(answer.written))["error"]
+    assert status_of() == before

@@ -197,6 +197,22 @@ def test_body_errors_are_named(sqlite_db, settings):
 
 
 @pytest_twisted.inlineCallbacks
+def test_deeply_nested_bodies_and_broken_utf8_in_a_string_are_400(sqlite_db, settings):
+    """JSON nested thousands deep (Python's reader gives up) and a cut multi-byte character
+    inside a value are each named; nothing is stored."""
+    port, _ = serve(sqlite_db, settings, max_body_bytes=100_000)
+    try:
+        code, body = yield post(port, b"[" * 20_000 + b"]" * 20_000)
+        assert code == 400 and "nested too deeply" in body["error"]
+        raw = json.dumps(event_data(), ensure_ascii=False).encode()
+        code, body = yield post(port, raw.replace("户".encode(), "户".encode()[:2], 1))
+        assert code == 400 and "UTF-8" in body["error"]
+        assert count(sqlite_db, m.ServiceEvent) == 0
+    finally:
+        yield port.stopListening()
+
+
+@pytest_twisted.inlineCallbacks
 def test_other_parts_mount_under_v1_and_unknown_paths_are_json_404(sqlite_db, settings):
     from twisted.web.resource import Resource
 
