@@ -84,13 +84,9 @@ class CountingStore(MemorySmsStore):
         self.writes += 1
         return super().record_receipt(receipt)
 
-    def hold_inbound_part(self, part):
+    def take_reply(self, *args, **kwargs):
         self.writes += 1
-        return super().hold_inbound_part(part)
-
-    def record_inbound(self, record):
-        self.writes += 1
-        return super().record_inbound(record)
+        return super().take_reply(*args, **kwargs)
 
 
 def new_link() -> Link:
@@ -108,12 +104,14 @@ def new_link() -> Link:
     def on_deliver(pdu: codec.Pdu):
         link.delivered.append(pdu.get("short_message", b""))
         before = store.writes
-        d = service._deliver_received(pdu)
+        d = service._deliver_received(pdu, link.session)
 
-        def check(status: int) -> int:
+        def check(answer):
+            # a reply is answered (status, proof token), a receipt with its status
+            status = answer[0] if isinstance(answer, tuple) else answer
             if status == 0 and store.writes == before:
                 link.handler_errors.append("deliver_sm answered ESME_ROK but nothing stored")
-            return status
+            return answer
 
         def failed(f):
             link.handler_errors.append(f"handler raised {f.type.__name__}: {f.getErrorMessage()}")
@@ -124,6 +122,7 @@ def new_link() -> Link:
     session = SmppSession(
         SETTINGS, "bind_transceiver", clock, write, lambda why: link.dropped.append(why), on_deliver
     )
+    session.link = "fuzz/1/trx#1"  # as SmppService._session_maker names a link
     link = Link(session, clock, store)
     session.connection_made()
     bind_seq = link.written.pop()[1]

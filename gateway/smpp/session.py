@@ -145,6 +145,7 @@ class SmppSession:
         self.deliver_in_progress = 0
         self.capacity_observers: list[Callable[[], None]] = []
         self.close_reason: str | None = None
+        self.link = ""  # the link's name, given by the service: redelivery tells links apart
         self.on_proven = on_proven
         self._requests_written = 0
         # tokens of resps written since the last request; then, per request that followed
