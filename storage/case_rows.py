@@ -99,38 +99,57 @@ def open_cases(
     )
     d = deadlines(settings)
     officer_ids = _officer_ids(session, {n for o in openings for n in o.officers})
-    created: list[int] = []
+    steps: list[tuple[CaseOpening, lc.Step]] = []
     for opening in openings:
         if opening.survey_id is not None:
             if opening.survey_id in taken:
                 continue
             taken.add(opening.survey_id)
-        step = plan(opening, units.units, settings, d)
-        record = step.record
-        row = Case(
-            survey_id=opening.survey_id,
-            event_id=opening.event_id,
-            origin=opening.origin,
-            unit_id=units.id_of[record.unit_code],
-            event_unit_id=units.id_of[record.event_unit_code],
-            state=record.state,
-            version=record.version,
-            opened_at=record.opened_at,
-            due_at=record.due_at,
-            phone=record.phone,
-            consent=record.consent,
-            reason_key=opening.reason_key,
-            complaint=opening.complaint,
-            measures=[],
-            returns=0,
+        steps.append((opening, plan(opening, units.units, settings, d)))
+    if not steps:
+        return []
+    # One multi-row INSERT ... RETURNING for the cases, one for their officers and one for
+    # their timelines: a reply batch opens hundreds of cases, and an ORM flush per case cost
+    # more than the rest of the batch (docs/benchmarks.md, fifth round).
+    created = list(
+        session.scalars(
+            sa.insert(Case).returning(Case.id, sort_by_parameter_order=True),
+            [
+                {
+                    "survey_id": opening.survey_id,
+                    "event_id": opening.event_id,
+                    "origin": opening.origin,
+                    "unit_id": units.id_of[step.record.unit_code],
+                    "event_unit_id": units.id_of[step.record.event_unit_code],
+                    "state": step.record.state,
+                    "version": step.record.version,
+                    "opened_at": step.record.opened_at,
+                    "due_at": step.record.due_at,
+                    "phone": step.record.phone,
+                    "consent": step.record.consent,
+                    "reason_key": opening.reason_key,
+                    "complaint": opening.complaint,
+                    "measures": [],
+                    "returns": 0,
+                }
+                for opening, step in steps
+            ],
         )
-        session.add(row)
-        session.flush()
-        _set_officers(
-            session, row.id, [officer_ids[n] for n in record.officers if n in officer_ids]
-        )
-        _timeline(session, row.id, step.outputs)
-        created.append(row.id)
+    )
+    links = [
+        {"case_id": case_id, "officer_id": oid}
+        for case_id, (_, step) in zip(created, steps, strict=True)
+        for oid in dict.fromkeys(officer_ids[n] for n in step.record.officers if n in officer_ids)
+    ]
+    if links:
+        session.execute(sa.insert(case_officers), links)
+    lines = [
+        line
+        for case_id, (_, step) in zip(created, steps, strict=True)
+        for line in _timeline_rows(case_id, step.outputs)
+    ]
+    if lines:
+        session.execute(sa.insert(CaseEvent), lines)
     return created
 
 
@@ -156,20 +175,25 @@ def _set_officers(session: Session, case_id: int, officer_ids: list[int]) -> Non
 
 
 def _timeline(session: Session, case_id: int, outputs: Iterable[lc.Output]) -> None:
-    for out in outputs:
-        if isinstance(out, lc.Transition):
-            session.add(
-                CaseEvent(
-                    case_id=case_id,
-                    at=out.at,
-                    actor=out.actor[:64],
-                    action=out.action[:24],
-                    from_state=out.from_state,
-                    to_state=out.to_state,
-                    reason=out.reason,
-                    detail=dict(out.detail),
-                )
-            )
+    for row in _timeline_rows(case_id, outputs):
+        session.add(CaseEvent(**row))
+
+
+def _timeline_rows(case_id: int, outputs: Iterable[lc.Output]) -> list[dict[str, object]]:
+    return [
+        {
+            "case_id": case_id,
+            "at": out.at,
+            "actor": out.actor[:64],
+            "action": out.action[:24],
+            "from_state": out.from_state,
+            "to_state": out.to_state,
+            "reason": out.reason,
+            "detail": dict(out.detail),
+        }
+        for out in outputs
+        if isinstance(out, lc.Transition)
+    ]
 
 
 def load(
