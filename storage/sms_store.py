@@ -11,9 +11,11 @@ behind a batch of submit outcomes.
 
 If a batch fails, its operations are retried one by one, so one bad operation fails alone and
 its caller sees the error (a ``deliver_sm`` is then answered with a temporary error and the SMSC
-sends it again: nothing is lost). A batch hook (what depends on an SMS's fate, such as its
-survey) runs in a savepoint: when it fails, the SMS rows still commit and the hook's owner is
-told which outcomes and receipts it did not settle.
+sends it again: nothing is lost); an outcome retried alone skips the part records already
+stored, the first fact on a part attempt winning (``storage.sms_part_keys``). A batch hook
+(what depends on an SMS's fate, such as its survey) runs in a savepoint: when it fails, the
+SMS rows still commit and the hook's owner is told which outcomes and receipts it did not
+settle.
 """
 
 from __future__ import annotations
@@ -43,11 +45,13 @@ from storage.models import (
     SmsPart,
     UtcDateTime,
 )
+from storage.sms_part_keys import unrecorded
 from storage.sql import insert_many as _insert_many
 from storage.sql import insert_returning_ids, is_postgresql, reserve_ids
 from storage.sql import one_of as _one_of
 from storage.sql import packed as _packed
 from storage.sql import update_by_id as _update_by_id
+from storage.survey_outbox import release_unsent
 
 log = Logger(namespace="pingjing.storage.sms")
 
@@ -155,6 +159,9 @@ class SqlSmsStore:
     def mark_wired(self, outbound_id: int, at: datetime) -> defer.Deferred[None]:
         return self._enqueue("wire", outbound_id, at)
 
+    def release_unsent(self, outbound_ids: Sequence[int], at: datetime) -> defer.Deferred[int]:
+        return self.db.run(release_unsent, list(outbound_ids), at)
+
     # --- batching -----------------------------------------------------------------------
 
     def _enqueue(self, kind: str, *args: Any) -> defer.Deferred:
@@ -197,7 +204,9 @@ class SqlSmsStore:
     def _one_by_one(self, ops: list[_Op]):
         for op in ops:
             try:
-                (result,), unsettled = yield self.db.run(_run_batch, [op], self._hooks)
+                (result,), unsettled = yield self.db.run(
+                    _run_batch, [op], self._hooks, first_wins=True
+                )
             except Exception:
                 op.deferred.errback(Failure())
             else:
@@ -229,15 +238,19 @@ class SqlSmsStore:
 
 
 def _run_batch(
-    session: Session, ops: list[_Op], hooks: Sequence[_Hook] = ()
+    session: Session, ops: list[_Op], hooks: Sequence[_Hook] = (), first_wins: bool = False
 ) -> tuple[list[Any], list[_Unsettled]]:
-    """Write ``ops``; the results in their order, and the hooks that raised."""
+    """Write ``ops``; the results in their order, and the hooks that raised. With
+    ``first_wins`` (an operation retried alone) part records already stored are not written
+    again (``storage.sms_part_keys``)."""
     results: list[Any] = [None] * len(ops)
     unsettled: list[_Unsettled] = []
     wires = [op.args for op in ops if op.kind == "wire"]
     if wires:
         _mark_wired(session, wires)
     submissions = [(i, op) for i, op in enumerate(ops) if op.kind == "submission"]
+    if first_wins and submissions:
+        submissions = _without_recorded(session, submissions, results)
     receipts = [(i, op) for i, op in enumerate(ops) if op.kind == "receipt"]
     orphan_updates: dict[int, list[tuple[int, ReceiptRecord]]] = {}
     submitted: dict[int, dict[str, Any]] = {}
@@ -281,6 +294,20 @@ def _run_batch(
     return results, unsettled
 
 
+def _without_recorded(
+    session: Session, submissions: list[tuple[int, _Op]], results: list[Any]
+) -> list[tuple[int, _Op]]:
+    kept = []
+    for (i, _), write in zip(
+        submissions, unrecorded(session, [op.args for _, op in submissions]), strict=True
+    ):
+        if write is None:
+            results[i] = []  # recorded before: no receipts newly matched
+        else:
+            kept.append((i, _Op("submission", write)))
+    return kept
+
+
 _PART_COLUMNS = (
     "outbound_id",
     "part_number",
@@ -316,8 +343,12 @@ def _mark_wired(session: Session, wires: list[tuple[int, datetime]]) -> None:
     o = OutboundMessage
     at = min(when for _, when in wires)
     ids = sorted({oid for oid, _ in wires})
+    # only on a claimed row: a mark that commits after a stop released its SMS must not
+    # stick to the queued row
     session.execute(
-        sa.update(o).where(_one_of(session, o.id, ids), o.wire_at.is_(None)).values(wire_at=at)
+        sa.update(o)
+        .where(_one_of(session, o.id, ids), o.wire_at.is_(None), o.status == "submitting")
+        .values(wire_at=at)
     )
 
 

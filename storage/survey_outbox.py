@@ -144,3 +144,31 @@ def next_due_at(session: Session, now: datetime) -> datetime | None:
     if earliest is None:
         return None
     return max(earliest, now)
+
+
+def release_unsent(session: Session, outbound_ids: list[int], now: datetime) -> int:
+    """Give back this process's claims on SMS it never wrote to the SMSC (a graceful stop):
+    queued again in their place (``next_attempt_at`` kept), no claimer, no wire mark (a mark
+    committed ahead of a write that never came), the claim's attempt undone; for this process
+    after its restart or any other to send, once. An SMS with a part record went out, at least
+    in part, and is never released (its attempts would be counted again from one). Returns
+    how many were released."""
+    if not outbound_ids:
+        return 0
+    o, p = m.OutboundMessage, m.SmsPart
+    written = sa.select(p.id).where(p.outbound_id == o.id).exists()
+    return (
+        session.execute(
+            sa.update(o)
+            .where(one_of(session, o.id, outbound_ids), o.status == "submitting", ~written)
+            .values(
+                status="queued",
+                claimed_by=None,
+                wire_at=None,
+                attempts=sa.case((o.attempts > 0, o.attempts - 1), else_=0),
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )

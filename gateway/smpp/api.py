@@ -18,10 +18,15 @@ class OutboundSms:
     source_addr: str | None = None  # None → configured default; else e.g. a per-survey sub-number
 
 
+# SubmitOutcome.status of an SMS a graceful stop gave back to the outbox, none of it written:
+# not its fate, so never written down as one (see gateway.smpp.stopping)
+RELEASED = "released"
+
+
 @dataclass(frozen=True)
 class SubmitOutcome:
     outbound_id: int
-    status: str  # "submitted" | "failed" | "unknown"
+    status: str  # "submitted" | "failed" | "unknown" | RELEASED
     message_ids: tuple[str, ...]
     parts: int
     error: str | None = None  # SMPP status name, e.g. "ESME_RINVDSTADR", or a clear reason

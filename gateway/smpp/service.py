@@ -29,9 +29,12 @@ from twisted.python.failure import Failure
 from gateway.errors import ErrorKind, classify, status_name
 from gateway.linkstate import LinkState, ObservedEndpoint
 from gateway.masking import mask_phone
-from gateway.smpp import codec, encoding
+from gateway.smpp import codec, encoding, stopping
 from gateway.smpp.api import InboundSms, OutboundSms, ReceiptUpdate, SubmitOutcome
+from gateway.smpp.attempts import AttemptLog
+from gateway.smpp.outcome import message_outcome
 from gateway.smpp.protocol import SmppClientFactory
+from gateway.smpp.ratelimit import TokenBucket
 from gateway.smpp.reassembly import InboundPart, Reassembler
 from gateway.smpp.receipts import (
     ReceiptError,
@@ -58,36 +61,6 @@ STORE_RETRY_MAX = 30.0  # seconds between tries to store a submit outcome
 STORE_RETRY_TRIES = 20  # 1 + 2 + 4 + 8 + 16 + 15 × 30 s: about 8 minutes
 
 Observer = Callable[[Any], Any]
-
-
-class TokenBucket:
-    """``rate`` tokens per second, at most ``burst`` saved up; one token per PDU."""
-
-    def __init__(self, rate: float, clock: IReactorTime, burst: float | None = None) -> None:
-        self.rate = rate
-        # at least 2, so the fraction of a token accrued while a timer was late is kept
-        # (a burst of 1 would lose it and the rate would sag below the cap)
-        self.burst = burst if burst is not None else max(2.0, rate / 50.0)
-        self._clock = clock
-        self._tokens = min(1.0, self.burst)  # no burst at start-up
-        self._at = clock.seconds()
-
-    def _refill(self) -> None:
-        now = self._clock.seconds()
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-
-    def take(self) -> bool:
-        self._refill()
-        if self._tokens >= 1.0 - 1e-6:  # float dust must not schedule a zero-length wait
-            self._tokens -= 1.0
-            return True
-        return False
-
-    def wait(self) -> float:
-        """Seconds until the next token."""
-        self._refill()
-        return max(1e-4, (1.0 - self._tokens) / self.rate)
 
 
 def _tell_answered(on_answered: Callable[[SubmitOutcome], object], outcome: SubmitOutcome) -> None:
@@ -136,7 +109,8 @@ class _Message:
     sms: OutboundSms
     parts: list[encoding.Part]
     deferred: defer.Deferred[SubmitOutcome]
-    results: list[PartResult] = field(default_factory=list)
+    attempts: AttemptLog = field(default_factory=AttemptLog)  # what the part rows will be
+    jobs: list[_PartJob] = field(default_factory=list)
     done: dict[int, PartResult] = field(default_factory=dict)  # part_number -> final attempt
     in_flight: int = 0
     failed_error: str | None = None
@@ -254,7 +228,12 @@ class SmppService(MultiService):
         SMSC answered every part, or it will not be sent), before the store has committed it:
         from then on the SMS no longer waits for the link, only for the database."""
         d: defer.Deferred[SubmitOutcome] = defer.Deferred()
-        if self._stopping:
+        if self._stopping:  # claimed just before the stop: back to the outbox too
+            if getattr(self.store, "release_unsent", None) is not None:
+                msg = _Message(sms, [], d, on_answered=on_answered)
+                at = utcnow_from(self.business_clock)
+                stopping.release(self.store, [msg], at, self._tell_released)
+                return d
             self._finish_early(sms, d, "not sent: the SMPP service is stopping", on_answered)
             return d
         problem = _address_problem(sms)
@@ -274,8 +253,8 @@ class SmppService(MultiService):
         else:
             self._unmarked.append(msg)
         self._open[id(msg)] = msg
-        for part in parts:
-            self._queue.append(_PartJob(msg, part))
+        msg.jobs = [_PartJob(msg, part) for part in parts]
+        self._queue.extend(msg.jobs)
         self.stats["messages"] += 1
         self._pump()
         return d
@@ -348,24 +327,46 @@ class SmppService(MultiService):
             wait: defer.Deferred[None] = defer.Deferred()
             self.clock.callLater(0.05, wait.callback, None)
             yield wait
-        # what could not be sent in time is resolved, never left hanging
-        while self._queue:
-            job = self._queue.popleft()
-            self._resolve_part(job, "failed", error="not sent: the SMPP service stopped")
+        # what could not be sent in time: back to the outbox when none of it went out,
+        # else resolved; never left hanging
+        unsent, rest = stopping.split_queue(self._queue)
+        self._queue.clear()
+        for job in rest:
+            self._resolve_part(job, *stopping.resolution(job))
+        released = self._release(unsent)
         for session in list(self._sessions):
             yield session.unbind()
         self._reassembler.stop()
         yield super().stopService()
         for msg in list(self._open.values()):
             # in flight when the link went: unknown by definition
-            for job_part in msg.parts:
-                if job_part.part_number not in msg.done:
-                    msg.done[job_part.part_number] = self._result(
-                        _PartJob(msg, job_part),
-                        "unknown",
-                        error="gateway stopped before the response",
-                    )
+            for job in msg.jobs:
+                if job.part.part_number not in msg.done:
+                    self._resolve_part(job, "unknown", "gateway stopped before the response")
             self._maybe_finish(msg)
+        yield released
+
+    def _release(self, messages: list[_Message]) -> defer.Deferred[int]:
+        """Stop: give SMS none of whose parts was written back to the outbox (``stopping``)."""
+        if not messages:
+            return defer.succeed(0)
+        if getattr(self.store, "release_unsent", None) is None:  # a store without an outbox
+            for msg in messages:
+                for job in msg.jobs:
+                    self._resolve_part(job, "failed", stopping.NOT_SENT)
+            return defer.succeed(0)
+        for msg in messages:
+            msg.finished = True
+            self._unmark(msg)
+            self._open.pop(id(msg), None)
+        self.stats[f"outcome_{stopping.RELEASED}"] += len(messages)
+        at = utcnow_from(self.business_clock)
+        return stopping.release(self.store, messages, at, self._tell_released)
+
+    def _tell_released(self, msg: _Message, outcome: SubmitOutcome) -> None:
+        if msg.on_answered is not None:
+            _tell_answered(msg.on_answered, outcome)
+        msg.deferred.callback(outcome)
 
     def _deliveries_in_progress(self) -> bool:
         return any(s.deliver_in_progress for s in self._sessions)
@@ -636,7 +637,7 @@ class SmppService(MultiService):
             self._throttle_level = 0
             mid = pdu.text_field("message_id")
             result = self._result(job, "submitted", seq, mid, 0, None, sent_at, True)
-            msg.results.append(result)
+            msg.attempts.add(result)
             msg.done[job.part.part_number] = result
             self._maybe_finish(msg)
             return
@@ -644,7 +645,7 @@ class SmppService(MultiService):
         kind = classify(status)
         if kind is ErrorKind.PERMANENT:
             result = self._result(job, "failed", seq, None, status, name, sent_at, True)
-            msg.results.append(result)
+            msg.attempts.add(result)
             msg.done[job.part.part_number] = result
             msg.failed_error = msg.failed_error or name
             log.warn(
@@ -655,7 +656,7 @@ class SmppService(MultiService):
             )
             self._maybe_finish(msg)
             return
-        msg.results.append(self._result(job, "retry", seq, None, status, name, sent_at, True))
+        msg.attempts.add(self._result(job, "retry", seq, None, status, name, sent_at, True))
         if kind is ErrorKind.THROTTLED:
             self._throttled(name)
         if job.attempt >= self.settings.max_submit_tries:
@@ -676,7 +677,7 @@ class SmppService(MultiService):
 
     def _requeue(self, job: _PartJob) -> None:
         if self._stopping:
-            self._resolve_part(job, "failed", error="not resent: the SMPP service stopped")
+            self._resolve_part(job, *stopping.resolution(job))
             return
         self._queue.appendleft(job)
         self._pump()
@@ -713,7 +714,7 @@ class SmppService(MultiService):
             return
         failure.trap(ResponseTimeout, LinkLost)
         why = failure.getErrorMessage()
-        msg.results.append(self._result(job, "unacked", seq, None, None, why[:128], sent_at))
+        msg.attempts.add(self._result(job, "unacked", seq, None, None, why[:128], sent_at))
         if (
             self.settings.unacked_policy == "resend_once"
             and not job.resent_unacked
@@ -733,7 +734,7 @@ class SmppService(MultiService):
 
     def _resolve_part(self, job: _PartJob, status: str, error: str) -> None:
         msg = job.message
-        result = self._result(job, status, error=error)
+        result = msg.attempts.settle(self._result(job, status, error=error))
         msg.done[job.part.part_number] = result
         if status == "failed":
             msg.failed_error = msg.failed_error or error
@@ -747,37 +748,12 @@ class SmppService(MultiService):
         msg.finished = True
         self._unmark(msg)
         self._open.pop(id(msg), None)
-        statuses = [r.status for r in msg.done.values()]
-        if msg.failed_error is not None or "failed" in statuses:
-            status, error = (
-                "failed",
-                msg.failed_error
-                or next(r.error for r in msg.done.values() if r.status == "failed"),
-            )
-        elif "unknown" in statuses or len(msg.done) < len(msg.parts):
-            status, error = "unknown", "no response from the SMSC"
-        else:
-            status, error = "submitted", None
-        ids = tuple(
-            msg.done[n].message_id or ""
-            for n in sorted(msg.done)
-            if msg.done[n].status == "submitted"
-        )
-        answered = [r.responded_at for r in msg.done.values() if r.responded_at is not None]
-        outcome = SubmitOutcome(
-            msg.sms.outbound_id,
-            status,
-            ids,
-            len(msg.parts),
-            error,
-            max(answered) if answered and status == "submitted" else None,
-        )
+        outcome = message_outcome(msg.sms.outbound_id, len(msg.parts), msg.done, msg.failed_error)
+        status, error = outcome.status, outcome.error
         self.stats[f"outcome_{status}"] += 1
         if error is not None:  # by reason, for /metrics: a status name or the error's kind
             self.stats[f"reason_{status}:{reason_label(error)}"] += 1
-        # parts resolved without a response (stopped, unanswered) are only in ``done``
-        recorded = {id(r) for r in msg.results}
-        records = msg.results + [r for r in msg.done.values() if id(r) not in recorded]
+        records = msg.attempts.records()
         if msg.on_answered is not None:
             _tell_answered(msg.on_answered, outcome)
         self._store_outcome(msg.deferred, outcome, records)

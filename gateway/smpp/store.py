@@ -93,6 +93,11 @@ class SmsStore(Protocol):
         without the mark never reached the wire and may be sent again; one with it may have
         gone."""
 
+    def release_unsent(self, outbound_ids: Sequence[int], at: datetime) -> defer.Deferred[int]:
+        """A graceful stop: none of these SMS reached the wire; put them back in the outbox
+        (claim given up, wire mark cleared) for whichever process claims them next. Returns
+        how many were released. Optional, like ``mark_wired``: without it they end ``failed``."""
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -129,6 +134,7 @@ class MemorySmsStore:
         self.held: dict[int, InboundPart] = {}
         self.fail_next: Exception | None = None
         self.wired: dict[int, datetime] = {}  # outbound id -> when marked (mark_wired)
+        self.released: list[int] = []  # outbound ids given back to the outbox at a stop
         self._by_key: dict[str, list[_MemPart]] = {}
         self._by_outbound: dict[int, list[_MemPart]] = {}
 
@@ -206,6 +212,18 @@ class MemorySmsStore:
     def mark_wired(self, outbound_id: int, at: datetime) -> defer.Deferred[None]:
         self.wired.setdefault(outbound_id, at)
         return defer.succeed(None)
+
+    def release_unsent(self, outbound_ids: Sequence[int], at: datetime) -> defer.Deferred[int]:
+        try:
+            self._check()
+        except Exception as exc:
+            return defer.fail(exc)
+        fresh = [oid for oid in outbound_ids if oid not in self._by_outbound]
+        for oid in fresh:
+            self.released.append(oid)
+            self.wired.pop(oid, None)
+            self.outbound_status[oid] = "queued"
+        return defer.succeed(len(fresh))
 
     # -- replies -------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from gateway.masking import mask_phone
-from gateway.smpp.api import InboundSms, OutboundSms, ReceiptUpdate, SubmitOutcome
+from gateway.smpp.api import RELEASED, InboundSms, OutboundSms, ReceiptUpdate, SubmitOutcome
 from gateway.surveys.batching import GroupCommit
 from gateway.surveys.classifier import Reading, classify
 from gateway.surveys.outbox import Recovered
@@ -334,6 +334,10 @@ class SurveyPipeline(service.Service):
             self.kick()
 
     def _outcome(self, outcome: SubmitOutcome, item: Any) -> Any:
+        if outcome.status == RELEASED:  # back in the outbox (the SMPP service logged how many)
+            self._in_flight.discard(outcome.outbound_id)
+            self._committing.discard(outcome.outbound_id)
+            return None
         if not self._settled_by_sms_store:
             return self._outcome_in_own_transaction(outcome, item)
         # its survey committed with the outcome

@@ -49,6 +49,13 @@ class SurveyStore(Protocol):
         self, tx: Tx, now: datetime, limit: int, settings: SurveySettings, instance: str = ""
     ) -> list[OutboxItem]: ...
 
+    def release_unsent(self, outbound_ids: list[int]) -> int:
+        """What the SMPP store's ``release_unsent`` writes to the outbox rows."""
+        mine = [self.sms[oid] for oid in outbound_ids if self.sms[oid].status == "submitting"]
+        for sms in mine:
+            sms.status, sms.claimed_by, sms.wire_at = "queued", "", None
+        return len(mine)
+
     def next_due_at(self, tx: Tx, now: datetime) -> datetime | None: ...
 
     def record_outcomes(

@@ -507,3 +507,24 @@ def test_routine_replies_are_counted_and_the_others_logged_one_by_one(
         "surveys: reply 3 from 138****5678: satisfied, comment",
         "surveys: reply 4 from 138****5678: None, unmatched",
     ]
+
+
+@pytest_twisted.inlineCallbacks
+def test_an_sms_released_at_a_stop_is_not_written_down_as_its_fate(sqlite_db, settings):
+    """The SMPP client gives an SMS it never wrote back to the outbox (RELEASED): the pipeline
+    neither marks it failed nor moves its survey on; the stop does not wait for more."""
+    from gateway.smpp.api import RELEASED
+
+    clock = clock_at(NOW)
+    smpp = FakeSmppService(auto=None)
+    pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    yield intake.ingest_body(repr_json(event_data()), "amqp")
+    yield pipeline.idle()
+    [sms] = smpp.submitted
+    stopped = pipeline.stopService()
+    smpp.answer(sms.outbound_id, RELEASED, "not sent: the SMPP service stopped; back in the outbox")
+    yield stopped
+    with sqlite_db.sessions() as s:
+        row = s.get(m.OutboundMessage, sms.outbound_id)
+        assert (row.status, row.error) == ("submitting", None)  # the SMPP store releases it
+        assert s.scalars(sa.select(m.Survey.status)).one() == "pending"

@@ -149,6 +149,26 @@ def test_recovery_settles_only_this_instances_claims(db, settings):
     assert outbound(db)[1].status == "unknown"
 
 
+def test_released_at_a_stop_is_claimed_again_by_any_process_and_sent_once(db, settings):
+    """A graceful stop gives back a claim it never wrote (its mark committed ahead): the
+    survey stays pending, the restarted process has nothing to recover, and the next claim,
+    by this process or another, takes it once."""
+    from storage.survey_outbox import release_unsent
+
+    add_event(db, settings)
+    [item] = db.run_sync(ss.claim_due, NOW, 100, settings, "gw-a")
+    _mark_wired(db, item.outbound_id)
+    assert db.run_sync(release_unsent, [item.outbound_id], NOW) == 1
+    [sms] = outbound(db)
+    assert (sms.status, sms.attempts, sms.claimed_by, sms.wire_at) == ("queued", 0, None, None)
+    assert survey(db).status == "pending"
+    assert db.run_sync(ss.recover_interrupted, NOW, settings, "gw-a") == Recovered(0, 0)
+    [again] = db.run_sync(ss.claim_due, NOW, 100, settings, "gw-b")
+    assert again.outbound_id == item.outbound_id
+    assert db.run_sync(ss.claim_due, NOW, 100, settings, "gw-a") == []
+    assert (outbound(db)[0].claimed_by, outbound(db)[0].attempts) == ("gw-b", 1)
+
+
 def test_wire_mark_keeps_the_first_time(db, settings):
     add_event(db, settings)
     [item] = db.run_sync(ss.claim_due, NOW, 100, settings, "gw-a")
