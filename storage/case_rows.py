@@ -4,6 +4,7 @@ returned with its timeline lines. No rule is decided here."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -17,7 +18,7 @@ from gateway.cases.opening import CaseOpening, deadlines, plan
 from gateway.cases.settings import CaseSettings
 from storage import models as m
 from storage.case_models import Case, CaseEvent, CaseEvidence, case_officers
-from storage.sql import is_postgresql
+from storage.sql import insert_many, insert_returning_ids, is_postgresql
 
 
 class UnitTable:
@@ -99,38 +100,58 @@ def open_cases(
     )
     d = deadlines(settings)
     officer_ids = _officer_ids(session, {n for o in openings for n in o.officers})
-    created: list[int] = []
+    steps: list[tuple[CaseOpening, lc.Step]] = []
     for opening in openings:
         if opening.survey_id is not None:
             if opening.survey_id in taken:
                 continue
             taken.add(opening.survey_id)
-        step = plan(opening, units.units, settings, d)
-        record = step.record
-        row = Case(
-            survey_id=opening.survey_id,
-            event_id=opening.event_id,
-            origin=opening.origin,
-            unit_id=units.id_of[record.unit_code],
-            event_unit_id=units.id_of[record.event_unit_code],
-            state=record.state,
-            version=record.version,
-            opened_at=record.opened_at,
-            due_at=record.due_at,
-            phone=record.phone,
-            consent=record.consent,
-            reason_key=opening.reason_key,
-            complaint=opening.complaint,
-            measures=[],
-            returns=0,
-        )
-        session.add(row)
-        session.flush()
-        _set_officers(
-            session, row.id, [officer_ids[n] for n in record.officers if n in officer_ids]
-        )
-        _timeline(session, row.id, step.outputs)
-        created.append(row.id)
+        steps.append((opening, plan(opening, units.units, settings, d)))
+    if not steps:
+        return []
+    # Written set-based: a reply batch opens hundreds of cases, and an ORM flush per case cost
+    # more than the rest of the batch (docs/benchmarks.md, fifth round). On PostgreSQL the ids
+    # come from the sequence and the rows go by COPY, JSON as text (as events_store does).
+    postgres = is_postgresql(session)
+    now = m.utcnow()
+    created = insert_returning_ids(
+        session,
+        Case,
+        _CASE_COLUMNS,
+        [
+            (
+                opening.survey_id,
+                opening.event_id,
+                opening.origin,
+                units.id_of[step.record.unit_code],
+                units.id_of[step.record.event_unit_code],
+                step.record.state,
+                step.record.version,
+                step.record.opened_at,
+                step.record.due_at,
+                step.record.phone,
+                step.record.consent,
+                opening.reason_key,
+                opening.complaint,
+                "[]" if postgres else [],
+                0,
+                now,
+            )
+            for opening, step in steps
+        ],
+    )
+    links = [
+        (case_id, oid)
+        for case_id, (_, step) in zip(created, steps, strict=True)
+        for oid in dict.fromkeys(officer_ids[n] for n in step.record.officers if n in officer_ids)
+    ]
+    insert_many(session, case_officers, ("case_id", "officer_id"), links)
+    lines = [
+        (*line[:-1], json.dumps(line[-1], ensure_ascii=False) if postgres else line[-1])
+        for case_id, (_, step) in zip(created, steps, strict=True)
+        for line in _timeline_rows(case_id, step.outputs)
+    ]
+    insert_many(session, CaseEvent, _EVENT_COLUMNS, lines)
     return created
 
 
@@ -155,21 +176,48 @@ def _set_officers(session: Session, case_id: int, officer_ids: list[int]) -> Non
         )
 
 
+_CASE_COLUMNS = (
+    "survey_id",
+    "event_id",
+    "origin",
+    "unit_id",
+    "event_unit_id",
+    "state",
+    "version",
+    "opened_at",
+    "due_at",
+    "phone",
+    "consent",
+    "reason_key",
+    "complaint",
+    "measures",
+    "returns",
+    "updated_at",
+)
+_EVENT_COLUMNS = ("case_id", "at", "actor", "action", "from_state", "to_state", "reason", "detail")
+
+
 def _timeline(session: Session, case_id: int, outputs: Iterable[lc.Output]) -> None:
-    for out in outputs:
-        if isinstance(out, lc.Transition):
-            session.add(
-                CaseEvent(
-                    case_id=case_id,
-                    at=out.at,
-                    actor=out.actor[:64],
-                    action=out.action[:24],
-                    from_state=out.from_state,
-                    to_state=out.to_state,
-                    reason=out.reason,
-                    detail=dict(out.detail),
-                )
-            )
+    for row in _timeline_rows(case_id, outputs):
+        session.add(CaseEvent(**dict(zip(_EVENT_COLUMNS, row, strict=True))))
+
+
+def _timeline_rows(case_id: int, outputs: Iterable[lc.Output]) -> list[tuple[object, ...]]:
+    """A case's timeline lines, as tuples in ``_EVENT_COLUMNS`` order."""
+    return [
+        (
+            case_id,
+            out.at,
+            out.actor[:64],
+            out.action[:24],
+            out.from_state,
+            out.to_state,
+            out.reason,
+            dict(out.detail),
+        )
+        for out in outputs
+        if isinstance(out, lc.Transition)
+    ]
 
 
 def load(

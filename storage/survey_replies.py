@@ -127,6 +127,12 @@ def apply_replies(
     if not replies:
         return []
     write_lock(session)
+    if is_postgresql(session):
+        # The candidates' query (an OR with a correlated EXISTS) is estimated above
+        # jit_above_cost on tables without statistics yet (a fresh install, a burst), and
+        # PostgreSQL then compiles it with LLVM on every batch: 60-120 ms of server CPU for a
+        # query that runs in 6 ms (docs/benchmarks.md, fifth round). Not for this transaction.
+        session.execute(sa.text("SET LOCAL jit = off"))
     seen = _load_seen(session, replies)
     wanted = {
         phone

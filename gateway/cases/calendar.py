@@ -30,6 +30,10 @@ class WorkCalendar:
             import chinese_calendar
 
             self._package = chinese_calendar
+        # the package's answer for a day, remembered: chinese_calendar.is_workday takes the
+        # max() of its whole holiday table on every call (~60 µs), three calls for each case a
+        # reply batch opens
+        self._official: dict[date, bool | None] = {}
 
     def covered(self, year: int) -> bool:
         """Whether the package knows ``year``'s official holidays."""
@@ -47,10 +51,14 @@ class WorkCalendar:
         if day in self.extra_workdays:
             return True
         if self._package is not None:
-            try:
-                return bool(self._package.is_workday(day))
-            except NotImplementedError:
-                pass
+            if day not in self._official:
+                try:
+                    self._official[day] = bool(self._package.is_workday(day))
+                except NotImplementedError:
+                    self._official[day] = None
+            official = self._official[day]
+            if official is not None:
+                return official
         return day.weekday() < 5
 
     def add_working_days(self, start: date, days: int) -> date:

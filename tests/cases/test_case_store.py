@@ -19,7 +19,7 @@ from storage import case_store as store
 from storage import models as m
 from storage import survey_store as ss
 from storage.case_models import Case, CaseEvent
-from storage.case_rows import attach_callback
+from storage.case_rows import attach_callback, open_cases, openings_for_surveys
 from storage.events_store import store_event
 from tests.cases.conftest import (
     FOREIGN_HANDLER,
@@ -89,6 +89,66 @@ def test_an_unsatisfied_reply_opens_one_case_in_the_same_transaction(db):
     assert detail["due_at"] == CASES.calendar().due(case.opened_at, 3, CASES.zone)
     assert [e["action"] for e in detail["timeline"]] == ["open"]
     assert detail["phone"] != "13812345678" and detail["phone"].endswith("5678")
+
+
+def test_a_batch_of_unsatisfied_replies_opens_each_its_own_case(db):
+    """Cases are written for the whole reply batch at once: each case keeps its own survey,
+    officers (none named twice) and ``open`` line; a survey that has a case gets no second."""
+    officers = {"E-1": ["P001"], "E-2": ["P001", "P002"], "E-3": ["P002"]}
+    phones = {"E-1": "13800000001", "E-2": "13800000002", "E-3": "13800000003"}
+    for event_id, phone in phones.items():
+        event = validate_event(
+            event_data(event_id=event_id, citizen_phone=phone, officer_ids=officers[event_id]),
+            now=NOW,
+        )
+        db.run_sync(store_event, event, source="file", settings=SURVEYS, now=NOW)
+    for item in db.run_sync(ss.claim_due, NOW, 100, SURVEYS):
+        outcome = SubmitOutcome(item.outbound_id, "submitted", ("m",), 1, None)
+        db.run_sync(ss.record_outcome, outcome, NOW, SURVEYS)
+    at = NOW + timedelta(minutes=5)
+
+    def replies(s):
+        rows = [
+            m.InboundMessage(
+                source_addr="86" + phone,
+                destination_addr="1069",
+                data_coding=8,
+                raw_hex="",
+                text=text,
+                received_at=at,
+            )
+            for phone, text in zip(phones.values(), ["3 态度差", "不满意", "3"], strict=True)
+        ]
+        s.add_all(rows)
+        s.flush()
+        return [
+            (InboundSms(r.id, r.source_addr, "1069", r.text, False, at), classify(r.text))
+            for r in rows
+        ]
+
+    batch = db.run_sync(replies)
+    db.run_sync(ss.apply_replies, batch, SURVEYS, at)
+    opened = cases(db)
+    assert len(opened) == 3 and [c.id for c in opened] == sorted(c.id for c in opened)
+    for case in opened:
+        detail = db.run_sync(store.case_detail, INSPECTOR, case.id, NOW)
+        event_id = db.run_sync(
+            lambda s, c=case: s.scalar(
+                sa.select(m.ServiceEvent.event_id).where(m.ServiceEvent.id == c.event_id)
+            )
+        )
+        survey_phone = db.run_sync(
+            lambda s, c=case: s.scalar(sa.select(m.Survey.phone).where(m.Survey.id == c.survey_id))
+        )
+        assert survey_phone == phones[event_id]
+        assert [o["police_number"] for o in detail["officers"]] == officers[event_id]
+        assert [e["action"] for e in detail["timeline"]] == ["open"]
+        assert (detail["state"], detail["origin"]) == ("open", "sms_unsatisfied")
+    openings = db.run_sync(
+        lambda s: openings_for_surveys(s, [c.survey_id for c in opened], "sms_unsatisfied", at)
+    )
+    assert db.run_sync(open_cases, openings, CASES) == []
+    assert len(cases(db)) == 3
 
 
 def test_a_satisfied_reply_opens_no_case(db):

@@ -625,3 +625,31 @@ def test_export_gives_the_sms_rating_and_a_non_responders_voice_rating(db, setti
     )
     assert records["E-NONE"]["voice_rating"] is None
     assert len(records) == 3  # the outer join adds no rows
+
+
+def test_a_reply_batch_is_never_jit_compiled_on_postgresql(db, settings):
+    """The candidates' query is estimated above jit_above_cost on tables without statistics;
+    compiling it cost 60-120 ms a batch for a 6 ms query (docs/benchmarks.md, fifth round)."""
+    add_event(db, settings)
+    send_all(db, settings)
+    at = NOW + timedelta(minutes=5)
+
+    def rated_then_jit(s):
+        row = m.InboundMessage(
+            source_addr="8613812345678",
+            destination_addr="10690000",
+            data_coding=8,
+            raw_hex="",
+            text="1",
+            received_at=at,
+        )
+        s.add(row)
+        s.flush()
+        inbound = InboundSms(row.id, row.source_addr, row.destination_addr, "1", False, at)
+        [outcome] = ss.apply_replies(s, [(inbound, classify("1"))], settings, at)
+        jit = s.scalar(sa.text("SHOW jit")) if s.get_bind().dialect.name == "postgresql" else None
+        return outcome.match_status, jit
+
+    status, jit = db.run_sync(rated_then_jit)
+    assert status == "matched"
+    assert jit in (None, "off")
