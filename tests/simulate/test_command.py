@@ -34,7 +34,7 @@ def start(*argv: str) -> tuple[subprocess.Popen, int]:
 
 
 def stop(proc: subprocess.Popen) -> dict:
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGTERM)  # SIGINT is ignored by jobs a script starts with &
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0
     return json.loads(out)
