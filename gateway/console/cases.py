@@ -136,9 +136,16 @@ class CasePage(Page):
 
         def send(file: Any) -> Any:
             path = self.console.evidence_path(file.sha256)
-            if not path.is_file():
-                return Html("error.html", {"message": "材料文件已丢失"}, 404)
-            return Download(path.read_bytes(), file.content_type, file.filename)
+
+            def read() -> bytes | None:
+                return path.read_bytes() if path.is_file() else None
+
+            def answer(body: bytes | None) -> Any:
+                if body is None:
+                    return Html("error.html", {"message": "材料文件已丢失"}, 404)
+                return Download(body, file.content_type, file.filename)
+
+            return self.console.run_blocking(read).addCallback(answer)
 
         d = self.console.cases.evidence(session.user, case_id, int(rest[1]))
         return d.addCallback(send).addErrback(_case_errors)
@@ -212,22 +219,19 @@ class CasePage(Page):
         return d.addCallback(lambda case: self._show(case, None, problem)).addErrback(_case_errors)
 
     def _upload(self, request: Request, session: Session, case_id: int, version: int | None) -> Any:
-        files = uploaded_files(request)
+        limit = getattr(self.console.case_settings, "evidence_max_bytes", 10 * 1024 * 1024)
+        too_big = f"文件为空或超过 {limit // 1024 // 1024} MB"
+        files = uploaded_files(request, limit + FORM_OVERHEAD)
+        if files is None:  # the whole form is over the limit: not even parsed
+            return defer.fail(CaseError(too_big))
         if not files:
             raise BadRequestError("请选择要上传的文件")
         filename, ctype, data = files[0]
         if ctype not in EVIDENCE_TYPES:
             return defer.fail(CaseError(f"不接受 {ctype} 类型的文件（可上传 JPEG、PNG、PDF）"))
-        limit = getattr(self.console.case_settings, "evidence_max_bytes", 10 * 1024 * 1024)
         if len(data) > limit or not data:
-            return defer.fail(CaseError(f"文件为空或超过 {limit // 1024 // 1024} MB"))
+            return defer.fail(CaseError(too_big))
         digest = hashlib.sha256(data).hexdigest()
-        target = self.console.evidence_path(digest)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(".part")
-            partial.write_bytes(data)
-            os.replace(partial, target)
         meta = {
             "sha256": digest,
             "filename": os.path.basename(filename) or "evidence",
@@ -235,7 +239,23 @@ class CasePage(Page):
             "size_bytes": len(data),
             "at": self.console.now(),
         }
-        return self.console.cases.add_evidence(session.user, case_id, version, meta)
+        d = self.console.run_blocking(_store_file, self.console.evidence_path(digest), data)
+        return d.addCallback(
+            lambda _: self.console.cases.add_evidence(session.user, case_id, version, meta)
+        )
+
+
+#: What a multipart form adds around the file (boundaries, headers, the other fields).
+FORM_OVERHEAD = 64 * 1024
+
+
+def _store_file(target: Any, data: bytes) -> None:
+    """Write once by content: a file already there is the same bytes."""
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        partial.write_bytes(data)
+        os.replace(partial, target)
 
 
 def _case_errors(failure: Any) -> Any:
@@ -247,13 +267,19 @@ def _case_errors(failure: Any) -> Any:
     return failure
 
 
-def uploaded_files(request: Request) -> list[tuple[str, str, bytes]]:
-    """``(filename, content type, bytes)`` of each file part of a multipart form."""
+def uploaded_files(request: Request, max_bytes: int) -> list[tuple[str, str, bytes]] | None:
+    """``(filename, content type, bytes)`` of each file part of a multipart form; ``None``
+    when the form is larger than ``max_bytes`` (it is then not read into memory at all)."""
     ctype = request.getHeader("content-type") or ""
     if not ctype.startswith("multipart/form-data"):
         return []
+    length = request.getHeader("content-length")
+    if length is not None and length.isdigit() and int(length) > max_bytes:
+        return None
     request.content.seek(0)
-    body = request.content.read()
+    body = request.content.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        return None
     message = BytesParser(policy=HTTP).parsebytes(
         b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body
     )

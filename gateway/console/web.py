@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
@@ -78,6 +78,8 @@ class Console:
     case_settings: Any = None
     manual_callbacks: Any = None  # storage.manual_calls.SqlManualCallbacks, the API's instance
     reports: Any = None  # gateway.http.reports.ReportApi; None: no report pages
+    # runs file reads and writes (evidence) off the reactor thread
+    run_blocking: Callable[..., Any] = threads.deferToThread
     evidence_path: Any = None  # digest -> Path, the API's layout (CasesResource.evidence_path)
     trend_cache: dict[Any, Any] = field(default_factory=dict)  # gateway.console.pages
     trend_rollup: TrendRollup = field(default_factory=TrendRollup)

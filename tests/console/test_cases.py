@@ -127,3 +127,28 @@ async def test_a_stale_form_is_shown_as_a_conflict(console_site: ConsoleSite) ->
     )
     assert reply.code == 409
     assert "案件已被他人修改" in reply.text and 'id="problem"' in reply.text
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_upload_over_the_limit_is_refused_unread_and_nothing_is_stored(
+    console_site: ConsoleSite,
+) -> None:
+    """A form bigger than the evidence limit (default 20 MB) is refused by its length, with
+    the limit named, before it is read or parsed; the case keeps no evidence."""
+    case_id = await open_case(console_site)
+    insp, unit = console_site.client(), console_site.client()
+    await insp.sign_in("insp")
+    await unit.sign_in("hb1")
+    await act(insp, case_id, "start_verify")
+    await act(insp, case_id, "substantiate", officers="100001", finding="属实")
+    page = await unit.get(f"/console/case/{case_id}")
+    version = re.search(r'name="version" value="(\d+)"', page.text).group(1)
+    reply = await unit.upload(
+        f"/console/case/{case_id}",
+        {"csrf": unit.csrf(page), "action": "evidence", "version": version},
+        "big.png",
+        "image/png",
+        PNG + b"\x00" * (20 * 1024 * 1024),
+    )
+    assert reply.code == 409 and "文件为空或超过 20 MB" in reply.text
+    assert "big.png" not in (await unit.get(f"/console/case/{case_id}")).text
