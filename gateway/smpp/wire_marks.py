@@ -56,6 +56,7 @@ class WireMarks:
         self._call: IDelayedCall | None = None  # the batch being gathered (this reactor turn)
         self._blocked = False
         self.stopping = False
+        self.counts = collections.Counter()  # batches, marked (here), by_claim
 
     # --- claims that mark -----------------------------------------------------------------
 
@@ -92,6 +93,7 @@ class WireMarks:
         elif msg.sms.wired:
             msg.wired = True
             self.ahead += 1
+            self.counts["by_claim"] += 1
         else:
             self.unmarked.append(msg)
 
@@ -135,6 +137,8 @@ class WireMarks:
         for msg in batch:
             msg.marking = True
         self.ahead += len(batch)
+        self.counts["batches"] += 1
+        self.counts["marked"] += len(batch)
         d = defer.maybeDeferred(
             self._store.mark_wired, [msg.sms.outbound_id for msg in batch], self._now()
         )
