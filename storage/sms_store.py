@@ -341,9 +341,12 @@ def _replies(session: Session, ops: list[_Op], results: list[Any]) -> None:
     keys += [_key(op.args[0]) for op in ops if op.kind == "take" and op.args[0].total > 1]
     inbound_replies.lock_keys(session, keys)
     arrivals = []
+    takes = [i for i, op in enumerate(ops) if op.kind == "take"]
+    plain = inbound_replies.take_plain(session, [ops[i].args for i in takes], _inbound)
+    taken = {i: r for i, r in zip(takes, plain, strict=True) if r is not None}
     for i, op in enumerate(ops):
         if op.kind == "take":
-            results[i] = inbound_replies.take(session, *op.args)
+            results[i] = taken[i] if i in taken else inbound_replies.take(session, *op.args)
             arrivals.append(op.args[1])
         elif op.kind == "assemble":
             results[i] = inbound_replies.assemble(session, *op.args)
