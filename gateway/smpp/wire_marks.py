@@ -6,7 +6,9 @@ may have gone and ends ``unknown``. So marks are committed ahead of the writes, 
 window), and only while a bind can transmit.
 
 Cheap by batching: the service asks for marks in batches (one store call, one transaction, one
-Deferred for the batch), refilled once half the allowance is free, not for every SMS written.
+Deferred for the batch; all the SMS of one reactor turn together), refilled once a quarter of
+the allowance is free, not for every SMS written: the rest keeps the writes going while a batch
+commits on a slow database (``docs/faults.md``, finding 4).
 And most SMS need no mark transaction of their own: the outbox claim marks what it claims, in
 slots reserved here first (``reserve``), and hands them over already marked
 (``OutboundSms.wired``).
@@ -48,7 +50,7 @@ class WireMarks:
         self._clock = clock
         self._now = now or utcnow
         self._pump = pump
-        self._refill = max(1, allowance // 2)
+        self._refill = max(1, allowance // 4)
         self.unmarked: collections.deque[Any] = collections.deque()  # in queue order
         self.ahead = 0  # marked (or being marked, or reserved) and not written yet
         self.reserved = 0  # slots given to a claim that marks in its own transaction
@@ -105,7 +107,7 @@ class WireMarks:
 
     def mark_ahead(self, blocked: bool = False) -> None:
         """Ask the store to mark the next messages, in order, up to ``allowance`` ahead: once
-        half of it is free, or when the next message to write waits for its mark
+        a quarter of it is free, or when the next message to write waits for its mark
         (``blocked``). At the end of this reactor turn, so that the SMS submitted in it (a
         claim's) are marked in one batch."""
         if self._retry is not None or not self.unmarked:

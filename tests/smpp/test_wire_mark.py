@@ -155,29 +155,29 @@ def test_marks_run_at_most_wire_mark_ahead_before_the_writes():
     assert len(smsc.submits) == 7
 
 
-def test_marks_are_asked_in_batches_once_half_the_allowance_is_free():
-    """Not one mark transaction per SMS written: the next batch is asked once half of
+def test_marks_are_asked_in_batches_once_a_quarter_of_the_allowance_is_free():
+    """Not one mark transaction per SMS written: the next batch is asked once a quarter of
     ``wire_mark_ahead`` is written (or when the next SMS to write waits for its mark)."""
     from dataclasses import replace
 
     clock = Clock()
     smsc = ScriptedSmsc(clock)
     store = SlowMarks()
-    settings = replace(BASE, wire_mark_ahead=4, window=1)
+    settings = replace(BASE, wire_mark_ahead=8, window=1)
     service = SmppService(settings, store, clock=clock, endpoint_factory=smsc.endpoint)
     service.startService()
     clock.advance(0.02)
-    results = outcomes([service.submit(sms(i)) for i in range(1, 11)])
+    results = outcomes([service.submit(sms(i)) for i in range(1, 13)])
     clock.advance(0)
-    assert store.commit() == [1, 2, 3, 4]
+    assert store.commit() == list(range(1, 9))
     run(clock, 0.5)
     # written one by one (window 1): the next marks asked once half is free, together
     assert store.batches and len(store.batches[0][0]) >= 2
     while store.batches:
         store.commit()
         run(clock, 0.5)
-    assert [r.status for r in results] == ["submitted"] * 10
-    assert sorted(store.wired) == list(range(1, 11))
+    assert [r.status for r in results] == ["submitted"] * 12
+    assert sorted(store.wired) == list(range(1, 13))
 
 
 def _claimed(i: int) -> OutboundSms:
