@@ -178,6 +178,7 @@ class SmppService(MultiService):
             self.clock,
             lambda: utcnow_from(self.business_clock),
             self._pump,
+            lambda: self._tx is not None,
         )
         self._pumping = False
         self._pump_again = False

@@ -43,13 +43,16 @@ class WireMarks:
         clock: IReactorTime,
         now: Callable[[], Any],
         pump: Callable[[], None],
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
+        """``ready()``: a bind can transmit (marks are asked only then)."""
         self.allowance = allowance
         self.enabled = getattr(store, "mark_wired", None) is not None
         self._store = store
         self._clock = clock
         self._now = now or utcnow
         self._pump = pump
+        self._ready = ready
         self._refill = max(1, allowance // 4)
         self.unmarked: collections.deque[Any] = collections.deque()  # in queue order
         self.ahead = 0  # marked (or being marked, or reserved) and not written yet
@@ -122,7 +125,7 @@ class WireMarks:
     def _mark_now(self) -> None:
         self._call = None
         blocked, self._blocked = self._blocked, False
-        if self._retry is not None:
+        if self._retry is not None or not self._ready():  # unbound meanwhile: the bind pumps
             return
         free = self.allowance - self.ahead
         if free <= 0 or (free < self._refill and not blocked):

@@ -235,3 +235,28 @@ def test_a_claim_marked_sms_not_written_is_released_at_a_graceful_stop():
     run(clock, 2)  # the stop's deadline passed: what was not written is given back
     assert sorted(store.released) == [2, 3]  # marked by their claim, never written: queued
     assert sorted(r.outbound_id for r in results if r.status == "released") == [2, 3]
+
+
+def test_no_mark_is_asked_once_the_bind_went_before_the_batch_was_sent():
+    """Marks are gathered until the end of the reactor turn: if the bind went meanwhile,
+    none is asked (the next bind pumps again)."""
+    from types import SimpleNamespace
+
+    from gateway.smpp.wire_marks import WireMarks
+
+    clock = Clock()
+    store = SlowMarks()
+    bound = [True]
+    marks = WireMarks(10, store, clock, lambda: None, lambda: None, lambda: bound[0])
+    msg = SimpleNamespace(
+        sms=sms(1), wired=False, marking=False, written=False, finished=False, failed_error=None
+    )
+    marks.add(msg)
+    marks.mark_ahead(blocked=True)
+    bound[0] = False
+    clock.advance(0)
+    assert store.pending == [] and list(marks.unmarked) == [msg]
+    bound[0] = True
+    marks.mark_ahead(blocked=True)
+    clock.advance(0)
+    assert store.pending == [1] and msg.marking
