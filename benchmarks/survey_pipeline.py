@@ -246,6 +246,14 @@ def run(args: argparse.Namespace):
         # applied, with the peer) for a figure that covers the same work on any commit.
         yield wait_for(lambda: db.run(unsent, args.smsc == "peer"), lambda n: n == 0)
         rows.append(("… CPU per reply, its thank-you SMS sent too", cpu_per(c0, args.replies)))
+        marks = getattr(getattr(smpp, "marks", None), "counts", None)
+        if marks is not None:
+            rows.append(
+                (
+                    "wire marks: mark transactions / SMS they marked / SMS marked by the claim",
+                    f"{marks['batches']:,} / {marks['marked']:,} / {marks['by_claim']:,}",
+                )
+            )
         yield pipeline.stopService()
         if args.smsc == "peer":
             yield smpp.stopService()

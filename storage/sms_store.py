@@ -182,8 +182,8 @@ class SqlSmsStore:
     def unsure_replies(self) -> defer.Deferred[list[tuple[int, datetime]]]:
         return self.db.run(inbound_replies.unsure_replies)
 
-    def mark_wired(self, outbound_id: int, at: datetime) -> defer.Deferred[None]:
-        return self._enqueue("wire", outbound_id, at)
+    def mark_wired(self, outbound_ids: Sequence[int], at: datetime) -> defer.Deferred[None]:
+        return self._enqueue("wire", tuple(outbound_ids), at)
 
     def release_unsent(self, outbound_ids: Sequence[int], at: datetime) -> defer.Deferred[int]:
         return self.db.run(release_unsent, list(outbound_ids), at)
@@ -271,7 +271,7 @@ def _run_batch(
     again (``storage.sms_part_keys``)."""
     results: list[Any] = [None] * len(ops)
     unsettled: list[_Unsettled] = []
-    wires = [op.args for op in ops if op.kind == "wire"]
+    wires = [(oid, op.args[1]) for op in ops if op.kind == "wire" for oid in op.args[0]]
     if wires:
         _mark_wired(session, wires)
     submissions = [(i, op) for i, op in enumerate(ops) if op.kind == "submission"]
@@ -341,9 +341,12 @@ def _replies(session: Session, ops: list[_Op], results: list[Any]) -> None:
     keys += [_key(op.args[0]) for op in ops if op.kind == "take" and op.args[0].total > 1]
     inbound_replies.lock_keys(session, keys)
     arrivals = []
+    takes = [i for i, op in enumerate(ops) if op.kind == "take"]
+    plain = inbound_replies.take_plain(session, [ops[i].args for i in takes], _inbound)
+    taken = {i: r for i, r in zip(takes, plain, strict=True) if r is not None}
     for i, op in enumerate(ops):
         if op.kind == "take":
-            results[i] = inbound_replies.take(session, *op.args)
+            results[i] = taken[i] if i in taken else inbound_replies.take(session, *op.args)
             arrivals.append(op.args[1])
         elif op.kind == "assemble":
             results[i] = inbound_replies.assemble(session, *op.args)

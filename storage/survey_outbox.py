@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gateway.surveys import lifecycle as lc
-from gateway.surveys.outbox import OPTED_OUT_ERROR, OutboxItem, sort_claimed
+from gateway.surveys.outbox import OPTED_OUT_ERROR, OutboxItem, sort_claimed, with_marks
 from gateway.surveys.schedule import next_send_time
 from gateway.surveys.settings import SurveySettings
 from storage import models as m
@@ -47,11 +47,17 @@ def queue_sms(
 
 
 def claim_due(
-    session: Session, now: datetime, limit: int, settings: SurveySettings, instance: str = ""
+    session: Session,
+    now: datetime,
+    limit: int,
+    settings: SurveySettings,
+    instance: str = "",
+    mark: int = 0,
 ) -> list[OutboxItem]:
     """Claim up to ``limit`` due queued SMS (``submitting``, ``claimed_by`` this process's
-    ``instance``), as ``sort_claimed`` decides. Several processes claim at once safely: on
-    PostgreSQL the rows are read ``FOR UPDATE SKIP LOCKED``.
+    ``instance``), as ``sort_claimed`` decides; the first ``mark`` to send are wire-marked
+    (``wire_at``) in the same UPDATE, in slots the SMPP client reserved. Several processes
+    claim at once safely: on PostgreSQL the rows are read ``FOR UPDATE SKIP LOCKED``.
 
     The rows are read once and written with one UPDATE per kind of change, not one per row.
     """
@@ -117,19 +123,26 @@ def claim_due(
             .where(o.id.in_(claim.waiting))
             .values(next_attempt_at=next_send_time(now, settings))
         )
-    if claim.send:
+    send = with_marks(claim.send, mark)
+    if send:
+        marked = [item.outbound_id for item in send if item.wired]
+        wire_at: object = None
+        if marked:
+            wire_at = sa.case(
+                (one_of(session, o.id, marked), sa.literal(now, o.wire_at.type)), else_=sa.null()
+            )
         session.execute(
             sa.update(o)
-            .where(one_of(session, o.id, [item.outbound_id for item in claim.send]))
+            .where(one_of(session, o.id, [item.outbound_id for item in send]))
             .values(
                 status="submitting",
                 attempts=o.attempts + 1,
                 updated_at=now,
                 claimed_by=instance or None,
-                wire_at=None,
+                wire_at=wire_at,
             )
         )
-    return claim.send
+    return send
 
 
 def next_due_at(session: Session, now: datetime) -> datetime | None:

@@ -16,6 +16,9 @@ class OutboundSms:
     destination: str  # normalised national mobile, e.g. "13812345678"
     text: str
     source_addr: str | None = None  # None → configured default; else e.g. a per-survey sub-number
+    # its wire mark is committed already (by the outbox claim, in a slot the SMPP service
+    # reserved: ``reserve_wire_marks``), so its first submit_sm needs no mark transaction
+    wired: bool = False
 
 
 # SubmitOutcome.status of an SMS a graceful stop gave back to the outbox, none of it written:

@@ -57,6 +57,7 @@ from gateway.smpp.session import (
 )
 from gateway.smpp.settings import SmppSettings
 from gateway.smpp.store import PartResult, ReceiptRecord, SmsStore
+from gateway.smpp.wire_marks import WireMarks
 
 log = Logger(namespace="pingjing.smpp")
 
@@ -171,11 +172,14 @@ class SmppService(MultiService):
         self._sessions: set[SmppSession] = set()
         self._bucket = TokenBucket(settings.rate_limit, self.clock) if settings.rate_limit else None
         self._pump_call: IDelayedCall | None = None
-        # wire marks: messages not marked yet, in order; how many are marked (or being marked)
-        # and not written yet
-        self._unmarked: collections.deque[_Message] = collections.deque()
-        self._ahead = 0
-        self._mark_retry: IDelayedCall | None = None
+        self.marks = WireMarks(
+            self.settings.wire_mark_ahead,
+            store,
+            self.clock,
+            lambda: utcnow_from(self.business_clock),
+            self._pump,
+            lambda: self._tx is not None,
+        )
         self._pumping = False
         self._pump_again = False
         self._paused_until = 0.0
@@ -243,6 +247,8 @@ class SmppService(MultiService):
         SMSC answered every part, or it will not be sent), before the store has committed it:
         from then on the SMS no longer waits for the link, only for the database."""
         d: defer.Deferred[SubmitOutcome] = defer.Deferred()
+        if sms.wired:
+            self.marks.take_reserved()
         if self._stopping:  # claimed just before the stop: back to the outbox too
             if getattr(self.store, "release_unsent", None) is not None:
                 msg = _Message(sms, [], d, on_answered=on_answered)
@@ -263,16 +269,35 @@ class SmppService(MultiService):
             self._finish_early(sms, d, f"not sent: {exc}", on_answered)
             return d
         msg = _Message(sms, parts, d, on_answered=on_answered)
-        if getattr(self.store, "mark_wired", None) is None:
-            msg.wired = True
-        else:
-            self._unmarked.append(msg)
+        self.marks.add(msg)
         self._open[id(msg)] = msg
         msg.jobs = [_PartJob(msg, part) for part in parts]
-        self._queue.extend(msg.jobs)
+        if msg.wired and self.marks.unmarked:
+            self._queue_before_unmarked(msg.jobs)
+        else:
+            self._queue.extend(msg.jobs)
         self.stats["messages"] += 1
         self._pump()
         return d
+
+    def reserve_wire_marks(self, n: int) -> int:
+        """Up to ``n`` wire marks a claim may commit itself, for SMS it then submits with
+        ``wired``; how many (none while unbound). Unused ones: ``release_wire_marks``."""
+        return self.marks.reserve(n) if self._tx is not None else 0
+
+    def release_wire_marks(self, n: int) -> None:
+        self.marks.release(n)
+
+    def _queue_before_unmarked(self, jobs: list[_PartJob]) -> None:
+        """Rare (another submitter between a reservation and its SMS): a marked message goes
+        before those still waiting for a mark, whose marks may wait for its slot."""
+        i = next(
+            (i for i, j in enumerate(self._queue) if not (j.message.wired or j.message.marking)),
+            len(self._queue),
+        )
+        self._queue.rotate(-i)
+        self._queue.extendleft(reversed(jobs))
+        self._queue.rotate(i)
 
     def whenBound(self) -> defer.Deferred[None]:
         """Fires when a bind that can transmit is up (now, or when it comes)."""
@@ -329,9 +354,7 @@ class SmppService(MultiService):
     def stopService(self):  # type: ignore[override]
         """Take no new work, wait (bounded) for what is outstanding, unbind, stop the clients."""
         self._stopping = True
-        if self._mark_retry is not None and self._mark_retry.active():
-            self._mark_retry.cancel()
-        self._mark_retry = None
+        self.marks.stop()
         self._notify_availability()
         deadline = self.clock.seconds() + self.settings.stop_timeout
         while (self._open or self._deliveries_in_progress()) and self.clock.seconds() < deadline:
@@ -368,7 +391,7 @@ class SmppService(MultiService):
             return defer.succeed(0)
         for msg in messages:
             msg.finished = True
-            self._unmark(msg)
+            self.marks.written(msg)
             self._open.pop(id(msg), None)
         self.stats[f"outcome_{stopping.RELEASED}"] += len(messages)
         at = utcnow_from(self.business_clock)
@@ -495,8 +518,8 @@ class SmppService(MultiService):
         now = self.clock.seconds()
         if now < self._paused_until:
             return
-        if tx is not None and self._unmarked:
-            self._mark_ahead()  # keep marks committed ahead of the writes, not on demand
+        if tx is not None and self.marks.unmarked:
+            self.marks.mark_ahead()  # keep marks committed ahead of the writes, not on demand
         while self._queue and tx is not None and tx.capacity > 0:
             job = self._queue[0]
             if job.message.finished or job.message.failed_error is not None:
@@ -504,10 +527,9 @@ class SmppService(MultiService):
                 self._maybe_finish(job.message)
                 continue
             if not job.message.wired:
-                self._mark_ahead()
-                if not job.message.wired:
-                    break  # its mark is being committed: the commit pumps again
-                continue
+                if not job.message.marking:
+                    self.marks.mark_ahead(blocked=True)
+                break  # its mark is asked or being committed: the commit pumps again
             if self._bucket is not None and not self._bucket.take():
                 self._pump_call = self.clock.callLater(self._bucket.wait(), self._timed_pump)
                 break
@@ -516,58 +538,6 @@ class SmppService(MultiService):
 
     def _timed_pump(self) -> None:
         self._pump_call = None
-        self._pump()
-
-    def _mark_ahead(self) -> None:
-        """Have the store commit the wire marks of the next messages, in order, up to
-        ``wire_mark_ahead`` marked and not yet written, so that writing does not wait for
-        each commit.
-
-        Marks are asked only while a bind can transmit: one marked but not written when the
-        process dies ends ``unknown`` at start-up instead of being sent again (safe, but it
-        should stay rare)."""
-        if self._mark_retry is not None:
-            return
-        while self._unmarked and self._ahead < self.settings.wire_mark_ahead:
-            msg = self._unmarked.popleft()
-            if not msg.finished and msg.failed_error is None:
-                self._mark(msg)
-
-    def _mark(self, msg: _Message) -> None:
-        msg.marking = True
-        self._ahead += 1
-        d = defer.maybeDeferred(
-            self.store.mark_wired, msg.sms.outbound_id, utcnow_from(self.business_clock)
-        )
-
-        def marked(_: object) -> None:
-            msg.marking = False
-            msg.wired = True
-            self._pump()
-
-        def failed(f: Failure) -> None:
-            msg.marking = False
-            self._ahead -= 1
-            self._unmarked.appendleft(msg)
-            if self._mark_retry is None and not self._stopping:
-                log.warn(
-                    "storing the wire mark of outbound {oid} failed ({why}); its SMS waits "
-                    "and is marked again in a second",
-                    oid=msg.sms.outbound_id,
-                    why=f.getErrorMessage()[:200],
-                )
-                self._mark_retry = self.clock.callLater(1.0, self._retry_marks)
-
-        d.addCallbacks(marked, failed)
-
-    def _unmark(self, msg: _Message) -> None:
-        """``msg`` no longer counts as marked ahead: written, or finished without that."""
-        if (msg.wired or msg.marking) and not msg.written:
-            msg.written = True
-            self._ahead -= 1
-
-    def _retry_marks(self) -> None:
-        self._mark_retry = None
         self._pump()
 
     def _submit_fields(self, job: _PartJob) -> dict[str, Any]:
@@ -596,7 +566,7 @@ class SmppService(MultiService):
 
     def _send(self, tx: SmppSession, job: _PartJob) -> None:
         if not job.message.written:
-            self._unmark(job.message)
+            self.marks.written(job.message)
         job.attempt += 1
         job.message.in_flight += 1
         seq = tx.next_sequence()
@@ -763,7 +733,7 @@ class SmppService(MultiService):
         if len(msg.done) < len(msg.parts) and msg.failed_error is None:
             return
         msg.finished = True
-        self._unmark(msg)
+        self.marks.written(msg)
         self._open.pop(id(msg), None)
         outcome = message_outcome(msg.sms.outbound_id, len(msg.parts), msg.done, msg.failed_error)
         status, error = outcome.status, outcome.error

@@ -128,11 +128,11 @@ class SmsStore(Protocol):
     def held_inbound_parts(self) -> defer.Deferred[list[InboundPart]]:
         """Parts held when the process stopped, to restore the reassembler on start."""
 
-    def mark_wired(self, outbound_id: int, at: datetime) -> defer.Deferred[None]:
-        """Commit that the first submit_sm of ``outbound_id`` is about to be written to the
-        SMSC link: the service writes it only once this has fired. After a crash an SMS
-        without the mark never reached the wire and may be sent again; one with it may have
-        gone."""
+    def mark_wired(self, outbound_ids: Sequence[int], at: datetime) -> defer.Deferred[None]:
+        """Commit that the first submit_sm of each of ``outbound_ids`` is about to be written
+        to the SMSC link (one transaction, one Deferred for the batch): the service writes
+        them only once this has fired. After a crash an SMS without the mark never reached the
+        wire and may be sent again; one with it may have gone."""
 
     def release_unsent(self, outbound_ids: Sequence[int], at: datetime) -> defer.Deferred[int]:
         """A graceful stop: none of these SMS reached the wire; put them back in the outbox
@@ -252,8 +252,9 @@ class MemorySmsStore:
                 latest[r.part_number] = p
         return list(latest.values())
 
-    def mark_wired(self, outbound_id: int, at: datetime) -> defer.Deferred[None]:
-        self.wired.setdefault(outbound_id, at)
+    def mark_wired(self, outbound_ids: Sequence[int], at: datetime) -> defer.Deferred[None]:
+        for oid in outbound_ids:
+            self.wired.setdefault(oid, at)
         return defer.succeed(None)
 
     def release_unsent(self, outbound_ids: Sequence[int], at: datetime) -> defer.Deferred[int]:

@@ -10,7 +10,7 @@ resent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from gateway.smpp.api import SubmitOutcome
@@ -31,6 +31,12 @@ class OutboxItem:
     source_addr: str | None
     kind: str
     survey_id: int | None
+    wired: bool = False  # the claim committed its wire mark (``claim_due``'s ``mark``)
+
+
+def with_marks(send: list[OutboxItem], mark: int) -> list[OutboxItem]:
+    """The first ``mark`` SMS to send, wire-marked by their claim (in the order submitted)."""
+    return [replace(item, wired=True) for item in send[:mark]] + send[mark:]
 
 
 @dataclass(frozen=True)

@@ -282,9 +282,7 @@ class SurveyPipeline(service.Service):
                 room = self._room()
                 if room <= 0:
                     break
-                items = yield self._db.run(
-                    store.claim_due, self.now(), room, self._settings, self._instance
-                )
+                items = yield self._claim(room)
                 for item in items:
                     self._submit(item)
                 if not items and not self._again:
@@ -301,6 +299,25 @@ class SurveyPipeline(service.Service):
         if self._again:
             self.kick()
 
+    @defer.inlineCallbacks
+    def _claim(self, room: int) -> Any:
+        """Claim up to ``room`` SMS; the claim also commits the wire marks of as many as the
+        SMPP client has room to mark ahead (no mark transaction of their own)."""
+        reserve = getattr(self._smpp, "reserve_wire_marks", None)
+        marks = reserve(room) if reserve is not None else 0
+        args = (self.now(), room, self._settings, self._instance)
+        try:
+            items = yield self._db.run(
+                self._store.claim_due, *args, **({"mark": marks} if marks else {})
+            )
+        except BaseException:
+            if marks:
+                self._smpp.release_wire_marks(marks)
+            raise
+        if marks:
+            self._smpp.release_wire_marks(marks - sum(1 for item in items if item.wired))
+        return items
+
     def _arm(self, due: datetime | None) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
@@ -314,7 +331,9 @@ class SurveyPipeline(service.Service):
 
     def _submit(self, item: Any) -> None:
         self._in_flight.add(item.outbound_id)
-        sms = OutboundSms(item.outbound_id, item.destination, item.text, item.source_addr)
+        sms = OutboundSms(
+            item.outbound_id, item.destination, item.text, item.source_addr, item.wired
+        )
         if self._settled_by_sms_store:
             d = self._smpp.submit(sms, on_answered=self._answered)
         else:

@@ -28,6 +28,7 @@ from gateway.surveys.outbox import (
     OutboxItem,
     Recovered,
     sort_claimed,
+    with_marks,
 )
 from gateway.surveys.replies import (
     Candidate,
@@ -46,8 +47,19 @@ Tx = Any  # the transaction a runner hands to a store method (a SQLAlchemy sessi
 
 class SurveyStore(Protocol):
     def claim_due(
-        self, tx: Tx, now: datetime, limit: int, settings: SurveySettings, instance: str = ""
-    ) -> list[OutboxItem]: ...
+        self,
+        tx: Tx,
+        now: datetime,
+        limit: int,
+        settings: SurveySettings,
+        instance: str = "",
+        mark: int = 0,
+    ) -> list[OutboxItem]:
+        """Claim up to ``limit`` due SMS for ``instance``; the first ``mark`` of them to send
+        get their wire mark in the same transaction (``OutboxItem.wired``): the SMPP client
+        reserved that many (``reserve_wire_marks``) and writes them without a mark of its own.
+        """
+        ...
 
     def release_unsent(self, outbound_ids: list[int]) -> int:
         """What the SMPP store's ``release_unsent`` writes to the outbox rows."""
@@ -188,7 +200,13 @@ class MemorySurveyStore:
     # -- the contract --------------------------------------------------------------------
 
     def claim_due(
-        self, tx: Tx, now: datetime, limit: int, settings: SurveySettings, instance: str = ""
+        self,
+        tx: Tx,
+        now: datetime,
+        limit: int,
+        settings: SurveySettings,
+        instance: str = "",
+        mark: int = 0,
     ) -> list[OutboxItem]:
         due = sorted(
             (
@@ -208,10 +226,12 @@ class MemorySurveyStore:
             self._advance(sid, lc.OptedOutElsewhere(now), settings)
         for oid in claim.waiting:
             self.sms[oid].due = next_send_time(now, settings)
-        for item in claim.send:
+        send = with_marks(claim.send, mark)
+        for item in send:
             sms = self.sms[item.outbound_id]
-            sms.status, sms.claimed_by, sms.wire_at = "submitting", instance, None
-        return claim.send
+            sms.status, sms.claimed_by = "submitting", instance
+            sms.wire_at = now if item.wired else None
+        return send
 
     def mark_wired(self, outbound_id: int, at: datetime) -> None:
         """What the SMPP store's ``mark_wired`` writes to the outbox row."""

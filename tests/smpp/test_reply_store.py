@@ -106,6 +106,34 @@ def test_the_same_text_twice_on_a_live_link_is_two_replies(stores):
 
 
 @pytest_twisted.inlineCallbacks
+def test_replies_taken_in_one_batch_are_judged_as_one_by_one(stores):
+    """A batch takes its plain replies together (one read, two inserts): a redelivery in it
+    is still answered, not stored, and the same text twice in it is still two replies."""
+    store = stores()
+    first = yield take(store, deliver(1, "3"), A1, live=[A1])
+    batch = [  # asked together: one batch (the new "9" and "7" are taken together)
+        take(store, deliver(2, "9"), A2, live=[A2], after=1),
+        take(store, deliver(3, "3"), A2, live=[A2], after=5),  # A1 went: a redelivery
+        take(store, deliver(4, "5"), A2, live=[A2], after=5),
+        take(store, deliver(5, "5"), A2, live=[A2], after=6),  # the citizen again
+        take(store, deliver(6, "7"), A2, live=[A2], after=6),
+    ]
+    _, again, five, five_again, seven = yield defer.gatherResults(batch)
+    assert again.reply is None and again.redelivery_of == first.reply.inbound_id
+    assert again.delivery_id == first.delivery_id
+    assert five.reply is not None and five_again.reply is not None
+    assert five.reply.inbound_id != five_again.reply.inbound_id
+    assert seven.reply is not None and seven.reply.text == "7"
+    assert len({five.delivery_id, five_again.delivery_id, seven.delivery_id}) == 3
+    assert sorted(rows(stores)) == sorted([("new", t) for t in ("3", "9", "5", "5", "7")])
+    if hasattr(stores, "databases"):
+        with stores.databases[0].sessions() as s:
+            by_id = {d.id: d.inbound_id for d in s.scalars(sa.select(InboundDelivery))}
+        assert by_id[seven.delivery_id] == seven.reply.inbound_id
+        assert by_id[five.delivery_id] == five.reply.inbound_id
+
+
+@pytest_twisted.inlineCallbacks
 def test_a_proven_resp_makes_a_later_same_text_a_new_reply(stores):
     """The SMSC read our resp: it will not resend, so the same text later is the citizen's."""
     store = stores()

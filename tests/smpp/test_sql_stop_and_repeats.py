@@ -105,7 +105,7 @@ def test_a_wire_mark_committed_after_the_release_does_not_stick(db):
     with db.sessions.begin() as s:
         s.get(OutboundMessage, 4).wire_at = None
     yield store.release_unsent([4], NOW)
-    yield store.mark_wired(4, NOW)
+    yield store.mark_wired([4], NOW)
     assert (row(db, 4).status, row(db, 4).wire_at) == ("queued", None)
 
 

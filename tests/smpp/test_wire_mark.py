@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
+from gateway.smpp.api import OutboundSms
 from gateway.smpp.service import SmppService
 from gateway.smpp.store import MemorySmsStore
 from tests.smpp.scripted_smsc import ScriptedSmsc
@@ -12,23 +13,29 @@ from tests.smpp.test_service import BASE, make, outcomes, run, sms
 
 
 class SlowMarks(MemorySmsStore):
-    """Wire marks that commit only when the test says so (or fail)."""
+    """Wire marks that commit only when the test says so (or fail), a batch at a time."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.pending: list[tuple[int, defer.Deferred[None]]] = []
+        self.batches: list[tuple[list[int], defer.Deferred[None]]] = []
 
-    def mark_wired(self, outbound_id, at):
+    @property
+    def pending(self) -> list[int]:
+        return [oid for oids, _ in self.batches for oid in oids]
+
+    def mark_wired(self, outbound_ids, at):
         d: defer.Deferred[None] = defer.Deferred()
-        self.pending.append((outbound_id, d))
+        self.batches.append((list(outbound_ids), d))
         return d
 
     def commit(self, n: int | None = None) -> list[int]:
-        done, self.pending = self.pending[:n], self.pending[len(self.pending[:n]) :]
-        for oid, d in done:
-            self.wired[oid] = None
+        """Commit the first ``n`` batches (all by default); the ids committed."""
+        done, self.batches = self.batches[:n], self.batches[len(self.batches[:n]) :]
+        for oids, d in done:
+            for oid in oids:
+                self.wired[oid] = None
             d.callback(None)
-        return [oid for oid, _ in done]
+        return [oid for oids, _ in done for oid in oids]
 
 
 def make_slow():
@@ -51,17 +58,20 @@ def test_every_written_sms_was_marked_first_and_all_are_submitted():
 
 def test_nothing_is_written_until_its_mark_commits():
     service, smsc, store, clock = make_slow()
-    results = outcomes([service.submit(sms(i)) for i in range(1, 6)])
+    results = outcomes([service.submit(sms(i)) for i in range(1, 4)])
     run(clock, 0.5)
     assert smsc.submits == []  # marks asked, none committed
-    assert [oid for oid, _ in store.pending] == [1, 2, 3, 4, 5]
-    store.commit(2)
+    assert store.batches[0][0] == [1, 2, 3]  # the SMS of one reactor turn: one batch
+    outcomes([service.submit(sms(i)) for i in range(4, 6)])
     run(clock, 0.5)
-    assert len(smsc.submits) == 2
+    assert store.pending == [1, 2, 3, 4, 5] and len(store.batches) == 2
+    store.commit(1)
+    run(clock, 0.5)
+    assert len(smsc.submits) == 3
     store.commit()
     run(clock, 0.5)
     assert len(smsc.submits) == 5
-    assert [r.status for r in results] == ["submitted"] * 5
+    assert [r.status for r in results] == ["submitted"] * 3
 
 
 def test_marks_only_while_a_bind_can_transmit():
@@ -74,19 +84,20 @@ def test_marks_only_while_a_bind_can_transmit():
     assert store.pending == []
     service.startService()
     clock.advance(0.02)
-    assert [oid for oid, _ in store.pending] == [1]
+    assert store.pending == [1]
 
 
 def test_a_failed_mark_is_retried_and_the_sms_waits():
     service, smsc, store, clock = make_slow()
     results = outcomes([service.submit(sms(1))])
-    [(_, d)] = store.pending
-    store.pending = []
+    clock.advance(0)
+    [(_, d)] = store.batches
+    store.batches = []
     d.errback(RuntimeError("database restarting"))
     run(clock, 0.5)
     assert smsc.submits == [] and store.pending == []
     run(clock, 1)
-    assert [o for o, _ in store.pending] == [1]  # asked again
+    assert store.pending == [1]  # asked again
     store.commit()
     run(clock, 0.5)
     assert len(smsc.submits) == 1
@@ -131,13 +142,121 @@ def test_marks_run_at_most_wire_mark_ahead_before_the_writes():
     service.startService()
     clock.advance(0.02)
     results = outcomes([service.submit(sms(i)) for i in range(1, 8)])
-    assert [oid for oid, _ in store.pending] == [1, 2, 3]
+    clock.advance(0)
+    assert store.pending == [1, 2, 3]
     assert store.commit() == [1, 2, 3]
     run(clock, 0.5)  # written: three more may be marked
-    assert [oid for oid, _ in store.pending] == [4, 5, 6]
+    assert store.pending == [4, 5, 6]
     store.commit()
     run(clock, 0.5)
     store.commit()
     run(clock, 0.5)
     assert [r.status for r in results] == ["submitted"] * 7
     assert len(smsc.submits) == 7
+
+
+def test_marks_are_asked_in_batches_once_a_quarter_of_the_allowance_is_free():
+    """Not one mark transaction per SMS written: the next batch is asked once a quarter of
+    ``wire_mark_ahead`` is written (or when the next SMS to write waits for its mark)."""
+    from dataclasses import replace
+
+    clock = Clock()
+    smsc = ScriptedSmsc(clock)
+    store = SlowMarks()
+    settings = replace(BASE, wire_mark_ahead=8, window=1)
+    service = SmppService(settings, store, clock=clock, endpoint_factory=smsc.endpoint)
+    service.startService()
+    clock.advance(0.02)
+    results = outcomes([service.submit(sms(i)) for i in range(1, 13)])
+    clock.advance(0)
+    assert store.commit() == list(range(1, 9))
+    run(clock, 0.5)
+    # written one by one (window 1): the next marks asked once half is free, together
+    assert store.batches and len(store.batches[0][0]) >= 2
+    while store.batches:
+        store.commit()
+        run(clock, 0.5)
+    assert [r.status for r in results] == ["submitted"] * 12
+    assert sorted(store.wired) == list(range(1, 13))
+
+
+def _claimed(i: int) -> OutboundSms:
+    return OutboundSms(i, "13812345678", "您好，请评价", wired=True)
+
+
+def test_a_claim_marks_in_reserved_slots_and_its_sms_need_no_mark_transaction():
+    from dataclasses import replace
+
+    clock = Clock()
+    smsc = ScriptedSmsc(clock)
+    store = SlowMarks()
+    settings = replace(BASE, wire_mark_ahead=3)
+    service = SmppService(settings, store, clock=clock, endpoint_factory=smsc.endpoint)
+    assert service.reserve_wire_marks(5) == 0  # unbound: nothing may be marked
+    service.startService()
+    clock.advance(0.02)
+    assert service.reserve_wire_marks(5) == 3  # the allowance bounds the claim's marks too
+    assert service.reserve_wire_marks(1) == 0
+    service.release_wire_marks(1)  # the claim found two SMS
+    results = outcomes([service.submit(_claimed(i)) for i in (1, 2)])
+    later = [service.submit(sms(3))]  # claimed beyond the reservation
+    run(clock, 0.5)
+    assert len(smsc.submits) == 2 and store.pending == [3]  # 1 and 2 written at once
+    later += [service.submit(sms(i)) for i in (4, 5)]
+    later = outcomes(later)
+    assert service.reserve_wire_marks(5) == 0  # SMS wait for their marks: they come first
+    while store.batches:
+        store.commit()
+        run(clock, 0.5)
+    assert service.reserve_wire_marks(5) == 3
+    service.release_wire_marks(3)
+    run(clock, 0.5)
+    run(clock, 0.5)
+    assert [r.status for r in results + later] == ["submitted"] * 5
+    assert service.marks.ahead == 0 and service.marks.reserved == 0
+
+
+def test_a_claim_marked_sms_not_written_is_released_at_a_graceful_stop():
+    from dataclasses import replace
+
+    clock = Clock()
+    smsc = ScriptedSmsc(clock)
+    store = SlowMarks()
+    settings = replace(BASE, wire_mark_ahead=20, window=1, stop_timeout=1.0)
+    service = SmppService(settings, store, clock=clock, endpoint_factory=smsc.endpoint)
+    service.startService()
+    clock.advance(0.02)
+    smsc.latency = 100  # nothing answered before the stop's deadline
+    assert service.reserve_wire_marks(3) == 3
+    results = outcomes([service.submit(_claimed(i)) for i in (1, 2, 3)])
+    run(clock, 0.1)
+    assert len(smsc.submits) == 1  # the window holds the others back
+    service.stopService()
+    run(clock, 2)  # the stop's deadline passed: what was not written is given back
+    assert sorted(store.released) == [2, 3]  # marked by their claim, never written: queued
+    assert sorted(r.outbound_id for r in results if r.status == "released") == [2, 3]
+
+
+def test_no_mark_is_asked_once_the_bind_went_before_the_batch_was_sent():
+    """Marks are gathered until the end of the reactor turn: if the bind went meanwhile,
+    none is asked (the next bind pumps again)."""
+    from types import SimpleNamespace
+
+    from gateway.smpp.wire_marks import WireMarks
+
+    clock = Clock()
+    store = SlowMarks()
+    bound = [True]
+    marks = WireMarks(10, store, clock, lambda: None, lambda: None, lambda: bound[0])
+    msg = SimpleNamespace(
+        sms=sms(1), wired=False, marking=False, written=False, finished=False, failed_error=None
+    )
+    marks.add(msg)
+    marks.mark_ahead(blocked=True)
+    bound[0] = False
+    clock.advance(0)
+    assert store.pending == [] and list(marks.unmarked) == [msg]
+    bound[0] = True
+    marks.mark_ahead(blocked=True)
+    clock.advance(0)
+    assert store.pending == [1] and msg.marking

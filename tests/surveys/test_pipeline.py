@@ -528,3 +528,44 @@ def test_an_sms_released_at_a_stop_is_not_written_down_as_its_fate(sqlite_db, se
         row = s.get(m.OutboundMessage, sms.outbound_id)
         assert (row.status, row.error) == ("submitting", None)  # the SMPP store releases it
         assert s.scalars(sa.select(m.Survey.status)).one() == "pending"
+
+
+class MarkingSmpp(FakeSmppService):
+    """An SMPP client with room for ``room`` wire marks the claim may commit itself."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__(auto=None)
+        self.room = room
+        self.released: list[int] = []
+
+    def reserve_wire_marks(self, n: int) -> int:
+        k = min(n, self.room)
+        self.room -= k
+        return k
+
+    def release_wire_marks(self, n: int) -> None:
+        self.released.append(n)
+        self.room += n
+
+
+@pytest_twisted.inlineCallbacks
+def test_the_claim_marks_the_sms_it_has_room_for_and_gives_back_the_rest(sqlite_db, settings):
+    """The claim commits the wire marks of as many SMS as the SMPP client reserved, and hands
+    them over marked (no mark transaction of their own); unused reservations go back."""
+    clock = clock_at(NOW)
+    smpp = MarkingSmpp(room=2)
+    pipeline, intake = started(sqlite_db, settings, clock, smpp)
+    for i in range(1, 4):
+        yield intake.ingest_body(
+            repr_json(event_data(event_id=f"E-{i}", citizen_phone=f"1380000000{i}")), "amqp"
+        )
+    yield pipeline.idle()
+    assert sorted(sms.wired for sms in smpp.submitted) == [False, True, True]
+    wired = {sms.outbound_id for sms in smpp.submitted if sms.wired}
+    rows = sqlite_db.run_sync(lambda s: {r.id: r.wire_at for r in s.query(m.OutboundMessage).all()})
+    assert {oid for oid, at in rows.items() if at is not None} == wired
+    assert smpp.room + len(wired) == 2  # nothing reserved left behind
+    for oid in list(smpp.waiting):
+        smpp.answer(oid)
+    yield pipeline.idle()
+    yield pipeline.stopService()

@@ -169,6 +169,29 @@ def test_released_at_a_stop_is_claimed_again_by_any_process_and_sent_once(db, se
     assert (outbound(db)[0].claimed_by, outbound(db)[0].attempts) == ("gw-b", 1)
 
 
+def test_a_claim_marks_as_many_as_asked_and_recovery_tells_them_apart(db, settings):
+    """The claim commits the wire marks of the first ``mark`` SMS it hands over (slots the
+    SMPP client reserved): after a crash those may have gone (unknown), the rest never did
+    (queued again); a graceful stop gives back the marked ones it never wrote."""
+    from storage.survey_outbox import release_unsent
+
+    for i in range(1, 5):
+        add_event(db, settings, event_id=f"E-{i}", citizen_phone=f"1380000000{i}")
+    items = db.run_sync(ss.claim_due, NOW, 3, settings, "gw-a", mark=2)
+    assert [item.wired for item in items] == [True, True, False]
+    rows = {row.id: row for row in outbound(db)}
+    assert [rows[item.outbound_id].wire_at for item in items] == [NOW, NOW, None]
+    assert db.run_sync(release_unsent, [items[1].outbound_id], NOW) == 1
+    assert db.run_sync(ss.recover_interrupted, NOW, settings, "gw-a") == Recovered(1, 1)
+    rows = {row.id: row for row in outbound(db)}
+    assert rows[items[0].outbound_id].status == "unknown"
+    assert [rows[i.outbound_id].status for i in items[1:]] == ["queued", "queued"]
+    assert rows[items[1].outbound_id].wire_at is None
+    again = db.run_sync(ss.claim_due, NOW, 100, settings, "gw-a")
+    assert not any(item.wired for item in again)  # no marks asked: none committed
+    assert all(row.wire_at is None for row in outbound(db) if row.status == "submitting")
+
+
 def test_wire_mark_keeps_the_first_time(db, settings):
     add_event(db, settings)
     [item] = db.run_sync(ss.claim_due, NOW, 100, settings, "gw-a")
