@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gateway.smpp import encoding
 from gateway.smpp.api import InboundSms
 from gateway.smpp.assembly import key_of, part_from_raw, record_from_parts
 from gateway.smpp.reassembly import InboundPart, Key
@@ -61,36 +62,22 @@ def take(session: Session, part: InboundPart, arrival: Arrival, coding: str) -> 
             return ReplyTaken(did, None, unsure_id=reply.inbound_id, settle_at=verdict.unsure_until)
         reply = _store(session, record)
         return ReplyTaken(_delivered(session, arrival, reply.inbound_id), reply)
-    row = InboundMessage(
-        source_addr=part.source_addr,
-        destination_addr=part.destination_addr,
-        data_coding=part.data_coding,
-        esm_class=part.esm_class,
-        raw_hex=part.raw.hex(),
-        text=record_from_parts([part], True, coding).text,
-        parts_total=part.total,
-        incomplete=True,
-        received_at=part.received_at,
-        match_status=HELD,
-    )
-    session.add(row)
-    session.flush()
-    did = _delivered(session, arrival, row.id)
+    [held_id] = insert_held(session, [part], coding)
+    did = _delivered(session, arrival, held_id)
     group = held_group(session, key_of(part))
     if len({p.number for p in group}) < part.total:
-        return ReplyTaken(did, None, row.id)
-    return ReplyTaken(did, _store(session, record_from_parts(group, False, coding)), row.id)
+        return ReplyTaken(did, None, held_id)
+    return ReplyTaken(did, _store(session, record_from_parts(group, False, coding)), held_id)
 
 
 def take_plain(
     session: Session,
     takes: Sequence[tuple[InboundPart, Arrival, str]],
-    store: Callable[[Session, list[InboundRecord]], list[InboundSms]],
 ) -> list[ReplyTaken | None]:
     """Take, together, the replies of a batch that need no more than storing: whole (one
     part), their content alone in the batch, and no earlier copy that makes them a
     redelivery or unsure (:func:`gateway.smpp.redelivery.judge`). One read of the earlier
-    copies, one insert of the replies (``store``) and one of their deliveries, instead of
+    copies, one insert of the replies and one of their deliveries, instead of
     three statements each; None for the others, which :func:`take` takes one by one."""
     keys = [(p.source_addr, a.fingerprint) if p.total <= 1 else None for p, a, _ in takes]
     counts = Counter(k for k in keys if k is not None)
@@ -103,7 +90,8 @@ def take_plain(
     results: list[ReplyTaken | None] = [None] * len(takes)
     if not plain:
         return results
-    replies = store(session, [record_from_parts([takes[j][0]], False, takes[j][2]) for j in plain])
+    records = [record_from_parts([takes[j][0]], False, takes[j][2]) for j in plain]
+    replies = insert_replies(session, records)
     rows = [
         (reply.inbound_id, a.source_addr, a.fingerprint, a.link, a.received_at)
         for reply, a in zip(replies, (takes[j][1] for j in plain), strict=True)
@@ -235,33 +223,79 @@ def _delivered(session: Session, arrival: Arrival, inbound_id: int) -> int:
 
 
 def _store(session: Session, record: InboundRecord, status: str = "new") -> InboundSms:
-    """One reply row, replacing the held parts it was made of (their deliveries follow it)."""
-    row = InboundMessage(
-        source_addr=record.source_addr,
-        destination_addr=record.destination_addr,
-        data_coding=record.data_coding,
-        esm_class=record.esm_class,
-        raw_hex=" ".join(raw.hex() for raw in record.raw),
-        text=record.text,
-        parts_total=record.parts_total,
-        incomplete=record.incomplete,
-        received_at=record.received_at,
-        match_status=status,
-    )
-    session.add(row)
-    session.flush()
-    if record.part_ids:
-        held = list(record.part_ids)
-        m, d = InboundMessage, InboundDelivery
-        session.execute(sa.delete(m).where(_one_of(session, m.id, held), m.match_status == HELD))
-        session.execute(
-            sa.update(d).where(_one_of(session, d.inbound_id, held)).values(inbound_id=row.id)
+    return insert_replies(session, [record], status)[0]
+
+
+_INBOUND_COLUMNS = (
+    "source_addr",
+    "destination_addr",
+    "data_coding",
+    "esm_class",
+    "raw_hex",
+    "text",
+    "parts_total",
+    "incomplete",
+    "received_at",
+    "match_status",
+)
+
+
+def insert_replies(
+    session: Session, records: Sequence[InboundRecord], status: str = "new"
+) -> list[InboundSms]:
+    """Store replies, one row each, in one statement however many (replies arrive by the
+    thousand a second); each replaces the held parts it was made of, whose deliveries now
+    name it."""
+    rows = [
+        (
+            r.source_addr,
+            r.destination_addr,
+            r.data_coding,
+            r.esm_class,
+            " ".join(raw.hex() for raw in r.raw),
+            r.text,
+            r.parts_total,
+            r.incomplete,
+            r.received_at,
+            status,
         )
-    return InboundSms(
-        row.id,
-        record.source_addr,
-        record.destination_addr,
-        record.text,
-        record.incomplete,
-        record.received_at,
-    )
+        for r in records
+    ]
+    ids = insert_returning_ids(session, InboundMessage, _INBOUND_COLUMNS, rows)
+    m, d = InboundMessage, InboundDelivery
+    held = [pid for r in records for pid in r.part_ids]
+    if held:
+        session.execute(sa.delete(m).where(_one_of(session, m.id, held), m.match_status == HELD))
+    for row_id, r in zip(ids, records, strict=True):
+        if r.part_ids:
+            session.execute(
+                sa.update(d)
+                .where(_one_of(session, d.inbound_id, list(r.part_ids)))
+                .values(inbound_id=row_id)
+            )
+    return [
+        InboundSms(row_id, r.source_addr, r.destination_addr, r.text, r.incomplete, r.received_at)
+        for row_id, r in zip(ids, records, strict=True)
+    ]
+
+
+def insert_held(
+    session: Session, parts: Sequence[InboundPart], coding: str = "gsm0338"
+) -> list[int]:
+    """Hold parts of long replies until their siblings arrive; their row ids."""
+    rows = [
+        (
+            p.source_addr,
+            p.destination_addr,
+            p.data_coding,
+            p.esm_class,
+            p.raw.hex(),
+            encoding.decode_text(p.data, p.data_coding, coding),
+            p.total,
+            True,
+            p.received_at,
+            HELD,
+        )
+        for p in parts
+    ]
+    return insert_returning_ids(session, InboundMessage, _INBOUND_COLUMNS, rows)

@@ -32,7 +32,6 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from gateway.smpp import encoding
 from gateway.smpp.api import InboundSms, ReceiptUpdate, SubmitOutcome
 from gateway.smpp.assembly import part_from_raw
 from gateway.smpp.reassembly import InboundPart, Key
@@ -56,7 +55,7 @@ from storage.models import (
 )
 from storage.sms_part_keys import unrecorded
 from storage.sql import insert_many as _insert_many
-from storage.sql import insert_returning_ids, is_postgresql, reserve_ids
+from storage.sql import is_postgresql, reserve_ids
 from storage.sql import one_of as _one_of
 from storage.sql import packed as _packed
 from storage.sql import update_by_id as _update_by_id
@@ -64,7 +63,7 @@ from storage.survey_outbox import release_unsent
 
 log = Logger(namespace="pingjing.storage.sms")
 
-HELD = "held"  # inbound_messages.match_status of a reply part waiting for its siblings
+HELD = inbound_replies.HELD  # a reply part waiting for its siblings
 
 
 class _Op:
@@ -342,7 +341,7 @@ def _replies(session: Session, ops: list[_Op], results: list[Any]) -> None:
     inbound_replies.lock_keys(session, keys)
     arrivals = []
     takes = [i for i, op in enumerate(ops) if op.kind == "take"]
-    plain = inbound_replies.take_plain(session, [ops[i].args for i in takes], _inbound)
+    plain = inbound_replies.take_plain(session, [ops[i].args for i in takes])
     taken = {i: r for i, r in zip(takes, plain, strict=True) if r is not None}
     for i, op in enumerate(ops):
         if op.kind == "take":
@@ -687,70 +686,12 @@ def _parts_and_siblings(session: Session, keys: list[str]) -> Sequence[Any]:
     return session.execute(q).all()
 
 
-_INBOUND_COLUMNS = (
-    "source_addr",
-    "destination_addr",
-    "data_coding",
-    "esm_class",
-    "raw_hex",
-    "text",
-    "parts_total",
-    "incomplete",
-    "received_at",
-    "match_status",
-)
-
-
 def _hold(session: Session, parts: list[InboundPart]) -> list[int]:
-    """Store parts of multi-part replies until their siblings arrive; their row ids."""
-    rows = [
-        (
-            part.source_addr,
-            part.destination_addr,
-            part.data_coding,
-            part.esm_class,
-            part.raw.hex(),
-            encoding.decode_text(part.data, part.data_coding),
-            part.total,
-            True,
-            part.received_at,
-            HELD,
-        )
-        for part in parts
-    ]
-    return insert_returning_ids(session, InboundMessage, _INBOUND_COLUMNS, rows)
+    return inbound_replies.insert_held(session, parts)
 
 
 def _inbound(session: Session, records: list[InboundRecord]) -> list[InboundSms]:
-    """Store whole replies (one row each, replacing the held parts they were made of), in
-    one statement however many: replies arrive by the thousand a second."""
-    rows = [
-        (
-            r.source_addr,
-            r.destination_addr,
-            r.data_coding,
-            r.esm_class,
-            " ".join(raw.hex() for raw in r.raw),
-            r.text,
-            r.parts_total,
-            r.incomplete,
-            r.received_at,
-            "new",
-        )
-        for r in records
-    ]
-    ids = insert_returning_ids(session, InboundMessage, _INBOUND_COLUMNS, rows)
-    held = [pid for r in records for pid in r.part_ids]
-    if held:
-        session.execute(
-            sa.delete(InboundMessage).where(
-                _one_of(session, InboundMessage.id, held), InboundMessage.match_status == HELD
-            )
-        )
-    return [
-        InboundSms(row_id, r.source_addr, r.destination_addr, r.text, r.incomplete, r.received_at)
-        for row_id, r in zip(ids, records, strict=True)
-    ]
+    return inbound_replies.insert_replies(session, records)
 
 
 def _load_held(session: Session) -> list[InboundPart]:
