@@ -7,6 +7,7 @@ gives the reactor a Deferred of the result.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -111,6 +112,7 @@ class Database:
         self._reactor = reactor
         self._started = False
         self._stopped = False
+        self._statements: Any = None  # the urgent thread's own connection (run_statement)
         #: Called on the pool thread with each transaction's duration in seconds (metrics).
         self.on_transaction: Callable[[float], None] | None = None
 
@@ -129,6 +131,7 @@ class Database:
             self._urgent.stop()
             self._started = False
             self._stopped = True
+        self._drop_statements()
         self.engine.dispose()
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Any:
@@ -167,6 +170,45 @@ class Database:
                     observe(time.perf_counter() - started)
 
         return deferToThreadPool(self._reactor, self._urgent, work)
+
+    def run_statement(self, sql: str, params: tuple[Any, ...]) -> Any:
+        """Run one driver-level statement that commits by itself (autocommit), on the urgent
+        thread and a connection kept for it; a Deferred of the rows it changed.
+
+        For the send path's one-statement writes (wire marks): one round trip, where a
+        transaction through a session takes four (the pool's ping at checkout, BEGIN, the
+        statement, COMMIT) and the ORM's bookkeeping around them. A connection the database
+        dropped fails its statement and is replaced at the next one.
+        """
+        from twisted.internet.threads import deferToThreadPool
+
+        self.start()
+        observe = self.on_transaction
+
+        def work() -> int:
+            started = time.perf_counter()
+            try:
+                if self._statements is None:
+                    raw = self.engine.raw_connection()
+                    raw.driver_connection.autocommit = True
+                    self._statements = raw
+                try:
+                    cursor = self._statements.driver_connection.execute(sql, params)
+                    return cursor.rowcount
+                except Exception:
+                    self._drop_statements()
+                    raise
+            finally:
+                if observe is not None:
+                    observe(time.perf_counter() - started)
+
+        return deferToThreadPool(self._reactor, self._urgent, work)
+
+    def _drop_statements(self) -> None:
+        raw, self._statements = self._statements, None
+        if raw is not None:
+            with contextlib.suppress(Exception):  # already broken: nothing more to release
+                raw.invalidate()  # not back into the pool: it is in autocommit mode
 
     def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """The same transaction, on the calling thread (command-line tools, scripts)."""

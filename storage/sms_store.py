@@ -54,8 +54,8 @@ from storage.models import (
     UtcDateTime,
 )
 from storage.sms_part_keys import unrecorded
+from storage.sql import SEP, is_postgresql, reserve_ids
 from storage.sql import insert_many as _insert_many
-from storage.sql import is_postgresql, reserve_ids
 from storage.sql import one_of as _one_of
 from storage.sql import packed as _packed
 from storage.sql import update_by_id as _update_by_id
@@ -182,6 +182,12 @@ class SqlSmsStore:
         return self.db.run(inbound_replies.unsure_replies)
 
     def mark_wired(self, outbound_ids: Sequence[int], at: datetime) -> defer.Deferred[None]:
+        run_statement = getattr(self.db, "run_statement", None)
+        if run_statement is not None and self.db.engine.dialect.name == "postgresql":
+            # one autocommit statement: a mark is one UPDATE, atomic by itself
+            ids = _packed(sorted(set(outbound_ids)))
+            if ids is not None:
+                return run_statement(_MARK_WIRED_SQL, (at, ids)).addCallback(lambda _: None)
         return self._enqueue("wire", tuple(outbound_ids), at)
 
     def release_unsent(self, outbound_ids: Sequence[int], at: datetime) -> defer.Deferred[int]:
@@ -387,6 +393,15 @@ _RECEIPT_COLUMNS = (
     "source_addr",
     "text",
     "received_at",
+)
+
+
+_o = OutboundMessage.__table__
+# as _mark_wired, for PostgreSQL's driver directly (ids joined by storage.sql.packed)
+_MARK_WIRED_SQL = (
+    f"UPDATE {_o.name} SET wire_at = %s "
+    f"WHERE id = ANY(CAST(string_to_array(%s, chr({ord(SEP)})) AS int[])) "
+    "AND wire_at IS NULL AND status = 'submitting'"
 )
 
 

@@ -10,6 +10,7 @@ the server's statement parsing small. Every helper falls back to plain SQLAlchem
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 SEP = "\x1f"  # unit separator: joins text values sent as one string (see packed)
+NULL_MARK = "\x1e"  # record separator: a NULL among packed column values (packed_column)
 
 
 def is_postgresql(session: Session) -> bool:
@@ -143,6 +145,33 @@ def packed(values: list[Any]) -> str | None:
     return joined
 
 
+def packed_column(values: list[Any]) -> str | None:
+    """A column's values for ``string_to_array(:p, SEP, NULL_MARK)`` cast to its array type,
+    as :func:`packed` for more types: integers, strings, booleans, aware datetimes (ISO 8601,
+    which PostgreSQL reads with their offset) and None. ``None`` when one cannot round-trip."""
+    kinds = {type(v) for v in values}
+    nullable = type(None) in kinds
+    kinds.discard(type(None))
+    if len(kinds) != 1:
+        return None if kinds else SEP.join([NULL_MARK] * len(values))
+    [kind] = kinds
+    if kind is str:
+        if NULL_MARK in "".join(v for v in values if v is not None):
+            return None
+        texts = [NULL_MARK if v is None else v for v in values] if nullable else values
+    elif kind is bool:
+        texts = [NULL_MARK if v is None else ("true" if v else "false") for v in values]
+    elif kind is int:
+        texts = [NULL_MARK if v is None else str(v) for v in values]
+    elif kind is datetime:
+        if any(v is not None and v.tzinfo is None for v in values):
+            return None
+        texts = [NULL_MARK if v is None else v.isoformat() for v in values]
+    else:
+        return None
+    return packed(texts)
+
+
 def one_of(session: Session, column: Any, values: list[Any]) -> Any:
     """``column IN values``; on PostgreSQL ``= ANY(:array)``, one parameter instead of
     thousands to render and bind, itself sent as one joined string when it can be."""
@@ -194,10 +223,16 @@ def update_by_id(session: Session, model: Any, rows: list[dict[str, Any]]) -> No
             sets.append(f"{n} = CAST(:p_{n} AS {pg_type[:-2]})")
             params[f"p_{n}"] = first
             continue
-        casts.append(f"CAST(:p_{n} AS {pg_type})")
+        joined = packed_column(values)
+        if joined is None:
+            casts.append(f"CAST(:p_{n} AS {pg_type})")
+            params[f"p_{n}"] = values
+        else:  # one string: psycopg would dump a list element by element in Python
+            split = f"string_to_array(:p_{n}, chr({ord(SEP)}), chr({ord(NULL_MARK)}))"
+            casts.append(f"CAST({split} AS {pg_type})")
+            params[f"p_{n}"] = joined
         cols.append(n)
         sets.append(f"{n} = v.{n}")
-        params[f"p_{n}"] = values
     sql = (
         f"UPDATE {table.name} AS t SET {', '.join(sets)} "
         f"FROM unnest({', '.join(casts)}) AS v({', '.join(cols)}) WHERE t.id = v.id"
