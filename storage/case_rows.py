@@ -18,7 +18,7 @@ from gateway.cases.opening import CaseOpening, deadlines, plan
 from gateway.cases.settings import CaseSettings
 from storage import models as m
 from storage.case_models import Case, CaseEvent, CaseEvidence, case_officers
-from storage.sql import insert_many, insert_returning_ids, is_postgresql
+from storage.sql import insert_many, insert_returning_ids, is_postgresql, one_of
 
 
 class UnitTable:
@@ -56,14 +56,14 @@ def openings_for_surveys(
         .join(e, e.id == s.event_id)
         .join(u, u.id == e.unit_id)
         .outerjoin(m.OptOut, m.OptOut.phone == s.phone)
-        .where(s.id.in_(ids))
+        .where(one_of(session, s.id, ids))
         .order_by(s.id)
     ).all()
     officers: dict[int, list[str]] = {}
     for event_id, number in session.execute(
         sa.select(m.event_officers.c.event_id, m.Officer.police_number)
         .join(m.Officer, m.Officer.id == m.event_officers.c.officer_id)
-        .where(m.event_officers.c.event_id.in_([r[1] for r in rows]))
+        .where(one_of(session, m.event_officers.c.event_id, sorted({r[1] for r in rows})))
         .order_by(m.Officer.police_number)
     ):
         officers.setdefault(event_id, []).append(number)
@@ -94,7 +94,9 @@ def open_cases(
     units = units or UnitTable(session)
     surveys = [o.survey_id for o in openings if o.survey_id is not None]
     taken = set(
-        session.scalars(sa.select(Case.survey_id).where(Case.survey_id.in_(surveys)))
+        session.scalars(
+            sa.select(Case.survey_id).where(one_of(session, Case.survey_id, sorted(set(surveys))))
+        )
         if surveys
         else ()
     )
@@ -161,7 +163,7 @@ def _officer_ids(session: Session, numbers: set[str]) -> dict[str, int]:
     return dict(
         session.execute(
             sa.select(m.Officer.police_number, m.Officer.id).where(
-                m.Officer.police_number.in_(sorted(numbers))
+                one_of(session, m.Officer.police_number, sorted(numbers))
             )
         ).all()
     )

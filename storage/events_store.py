@@ -168,7 +168,7 @@ def _stored_contents(session: Session, event_ids: set[str]) -> dict[str, EventCo
     for event_pk, number in session.execute(
         sa.select(m.event_officers.c.event_id, m.Officer.police_number)
         .join(m.Officer, m.Officer.id == m.event_officers.c.officer_id)
-        .where(m.event_officers.c.event_id.in_([e.id for e, _ in rows]))
+        .where(one_of(session, m.event_officers.c.event_id, sorted({e.id for e, _ in rows})))
     ):
         officers.setdefault(event_pk, set()).add(number)
     return {

@@ -219,7 +219,7 @@ def update_by_id(session: Session, model: Any, rows: list[dict[str, Any]]) -> No
         values = [r[n] for r in rows]
         first = values[0]
         pg_type = _pg_array(table.c[n].type)
-        if all(v == first for v in values):
+        if values.count(first) == len(values):  # all equal (count compares in C)
             sets.append(f"{n} = CAST(:p_{n} AS {pg_type[:-2]})")
             params[f"p_{n}"] = first
             continue

@@ -107,7 +107,7 @@ def claim_due(
     if claim.opted_out:
         session.execute(
             sa.update(o)
-            .where(o.id.in_(claim.opted_out))
+            .where(one_of(session, o.id, sorted(claim.opted_out)))
             .values(status="failed", error=OPTED_OUT_ERROR)
         )
     if claim.opted_out_surveys:
@@ -120,7 +120,7 @@ def claim_due(
     if claim.waiting:
         session.execute(
             sa.update(o)
-            .where(o.id.in_(claim.waiting))
+            .where(one_of(session, o.id, sorted(claim.waiting)))
             .values(next_attempt_at=next_send_time(now, settings))
         )
     send = with_marks(claim.send, mark)

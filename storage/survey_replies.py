@@ -191,7 +191,7 @@ def _write(
         session.execute(
             sa.update(m.OutboundMessage)
             .where(
-                m.OutboundMessage.destination.in_(phones),
+                one_of(session, m.OutboundMessage.destination, sorted(phones)),
                 m.OutboundMessage.status == "queued",
                 m.OutboundMessage.kind != "opt_out_confirm",
             )
@@ -199,7 +199,10 @@ def _write(
         )
         session.execute(
             sa.update(m.CallbackTask)
-            .where(m.CallbackTask.phone.in_(phones), m.CallbackTask.status == "pending")
+            .where(
+                one_of(session, m.CallbackTask.phone, sorted(phones)),
+                m.CallbackTask.status == "pending",
+            )
             .values(status="opted_out", updated_at=now)
         )
     write_records(session, before, decisions.surveys, now)  # type: ignore[arg-type]

@@ -242,19 +242,20 @@ def advance(record: SurveyRecord, event: Event, settings: SurveySettings) -> Ste
             return Step(_raise(record, "pending", None))
         case Accepted(read_at=read_at, uncertain=uncertain, error=error):
             reason = f"submit outcome unknown: {error or '-'}"[:128] if uncertain else None
-            changed = _raise(record, "sent", reason)
             return Step(
-                changed._replace(
-                    sent_at=_earliest(changed.sent_at, read_at),
-                    expires_at=_earliest(changed.expires_at, read_at + settings.reply_window),
+                _raise(
+                    record,
+                    "sent",
+                    reason,
+                    sent_at=_earliest(record.sent_at, read_at),
+                    expires_at=_earliest(record.expires_at, read_at + settings.reply_window),
                 )
             )
         case Refused(error=error):
             return Step(_raise(record, "failed", (error or "submit failed")[:128]))
         case Receipt(verdict="delivered", done_at=done_at, arrived_at=arrived_at):
-            changed = _raise(record, "delivered", None)
-            delivered = delivery_time(done_at, arrived_at)
-            return Step(changed._replace(delivered_at=_earliest(changed.delivered_at, delivered)))
+            delivered = _earliest(record.delivered_at, delivery_time(done_at, arrived_at))
+            return Step(_raise(record, "delivered", None, delivered_at=delivered))
         case Receipt(state=state):
             return Step(_raise(record, "undeliverable", f"receipt {state}"[:128]))
         case WindowClosed():
@@ -298,17 +299,21 @@ def answerable(record: SurveyRecord, in_flight: bool, received_at: datetime) -> 
     return in_flight
 
 
-def _raise(record: SurveyRecord, status: str, reason: str | None) -> SurveyRecord:
-    """``status`` if it is further along; the reason goes with the status that holds."""
+def _raise(record: SurveyRecord, status: str, reason: str | None, **also: object) -> SurveyRecord:
+    """``status`` if it is further along; the reason goes with the status that holds.
+    ``also``: other fields to set in the same copy (one copy a step: a batch applies tens of
+    thousands of these)."""
     current, new = RANK[record.status], RANK[status]
     if new > current:
-        return record._replace(status=status, failure_reason=reason)
+        return record._replace(status=status, failure_reason=reason, **also)
     if (
         new == current
         and reason is not None
         and (record.failure_reason is None or reason < record.failure_reason)
     ):
-        return record._replace(failure_reason=reason)
+        return record._replace(failure_reason=reason, **also)
+    if also and any(getattr(record, name) != value for name, value in also.items()):
+        return record._replace(**also)
     return record
 
 
