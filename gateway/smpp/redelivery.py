@@ -24,25 +24,39 @@ from datetime import datetime, timedelta
 
 from gateway.smpp import codec
 
-_SAR = ("sar_msg_ref_num", "sar_total_segments", "sar_segment_seqnum")
 
 
 def fingerprint(pdu: codec.Pdu) -> str:
     """What a redelivery repeats byte for byte: addresses, coding, esm_class, the user data
     with its UDH (which holds a long reply's reference and part number), the SAR TLVs."""
-    fields = pdu.fields
-    get = (lambda name: None) if fields is None else (lambda name: getattr(fields, name, None))
-    payload = get("short_message") or pdu.tlvs.get(codec.TAG_MESSAGE_PAYLOAD, b"")
-    values = [
-        pdu.text_field("source_addr").encode(),
-        pdu.text_field("destination_addr").encode(),
-        bytes([(get("data_coding") or 0) & 0xFF, (get("esm_class") or 0) & 0xFF]),
-        *(b"" if (v := get(name)) is None else str(v).encode() for name in _SAR),
-        payload,
-    ]
-    # each value behind its length, hashed in one call (a reply's hot path: one per reply)
-    framed = b"".join(len(v).to_bytes(4, "big") + v for v in values)
+    f = pdu.fields
+    source = pdu.text_field("source_addr").encode()
+    destination = pdu.text_field("destination_addr").encode()
+    coding = (getattr(f, "data_coding", None) or 0) & 0xFF
+    esm = (getattr(f, "esm_class", None) or 0) & 0xFF
+    ref = getattr(f, "sar_msg_ref_num", None)
+    total = getattr(f, "sar_total_segments", None)
+    seq = getattr(f, "sar_segment_seqnum", None)
+    payload = getattr(f, "short_message", None) or pdu.tlvs.get(codec.TAG_MESSAGE_PAYLOAD, b"")
+    sar = [b"" if v is None else str(v).encode() for v in (ref, total, seq)]
+    # each value behind its length, hashed in one call (one per reply: the hot path)
+    framed = b"".join(
+        (
+            _framed(source),
+            _framed(destination),
+            b"\0\0\0\2",
+            bytes((coding, esm)),
+            _framed(sar[0]),
+            _framed(sar[1]),
+            _framed(sar[2]),
+            _framed(payload),
+        )
+    )
     return hashlib.sha256(framed).hexdigest()[:32]
+
+
+def _framed(value: bytes) -> bytes:
+    return len(value).to_bytes(4, "big") + value
 
 
 def link_name(instance: str, boot: str, label: str, n: int) -> str:
