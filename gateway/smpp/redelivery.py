@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from gateway.smpp import codec
 
 
-
 def fingerprint(pdu: codec.Pdu) -> str:
     """What a redelivery repeats byte for byte: addresses, coding, esm_class, the user data
     with its UDH (which holds a long reply's reference and part number), the SAR TLVs."""
