@@ -4,6 +4,7 @@ applies :func:`gateway.surveys.lifecycle.advance` and writes what changed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -156,7 +157,13 @@ def expire_surveys(session: Session, now: datetime, settings: SurveySettings) ->
 
 
 def recover_interrupted(
-    session: Session, now: datetime, settings: SurveySettings, instance: str = ""
+    session: Session,
+    now: datetime,
+    settings: SurveySettings,
+    instance: str = "",
+    *,
+    claimed_before: datetime | None = None,
+    keep: Sequence[int] = (),
 ) -> Recovered:
     """Settle what a crash of this process (``instance``) interrupted.
 
@@ -165,6 +172,9 @@ def recover_interrupted(
     reason: they may have reached the SMSC. Other processes' claims are theirs to settle.
     A survey still ``pending`` although its SMS has an outcome (the process stopped between
     the SMPP store's commit and the survey's) is moved on from that outcome and its receipt.
+
+    While the process runs (the pipeline's sweep), only SMS claimed before ``claimed_before``
+    and not in ``keep`` (what it still has in flight): an outcome its store gave up writing.
     """
     o, p = m.OutboundMessage, m.SmsPart
     status, error = INTERRUPTED
@@ -173,6 +183,10 @@ def recover_interrupted(
         if not instance
         else sa.or_(o.claimed_by == instance, o.claimed_by.is_(None))
     )
+    if claimed_before is not None:
+        mine = sa.and_(mine, o.updated_at < claimed_before)
+    if keep:
+        mine = sa.and_(mine, sa.not_(one_of(session, o.id, sorted(set(keep)))))
     requeued = session.execute(
         sa.update(o)
         .where(o.status == "submitting", mine, o.wire_at.is_(None))

@@ -20,7 +20,7 @@ the budget), and a survey whose outcome a crash kept from being recorded is sett
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from twisted.application import service
@@ -48,6 +48,11 @@ SWEEP_BATCH = 500
 # Closing reply windows is a sweep over the open surveys, not the outbox's business: under load
 # the outbox drains many times a second, and a window closed a few seconds late is still closed.
 EXPIRE_EVERY_SECONDS = 10.0
+# An SMS claimed this long ago, still ``submitting`` and no longer in flight here, lost its
+# outcome: the SMPP store retries a failed write for about 8 minutes, then gives up (the
+# database stayed away). Looked for this often, and settled as a restart would settle it.
+LOST_CLAIM_SECONDS = 15 * 60.0
+LOST_SWEEP_EVERY_SECONDS = 5 * 60.0
 # A reply that rates the survey it matched satisfied or basically satisfied (97 % of them in
 # the bureau's year) is counted, and the count logged every so many; every other reply (an
 # unsatisfied rating, an opt-out, an unreadable or unmatched text, a late comment) is logged.
@@ -89,6 +94,7 @@ class SurveyPipeline(service.Service):
         self._committing: set[int] = set()
         self._timer: Any = None
         self._expired_at = float("-inf")  # clock time of the last expire_surveys
+        self._lost_swept_at = 0.0  # clock time of the last sweep for lost outcomes
         self._sweep_timer: Any = None
         self._pending: set[defer.Deferred[Any]] = set()  # database work
         self._submits: set[defer.Deferred[Any]] = set()  # SMS handed to the SMPP client
@@ -153,6 +159,7 @@ class SurveyPipeline(service.Service):
 
     def startService(self) -> None:
         super().startService()
+        self._lost_swept_at = self._clock.seconds()  # the start-up recovery below is one
         self._track(self._db.run(self._store.longest_names)).addCallback(self._check_templates)
         d = self._db.run(
             self._store.recover_interrupted, self.now(), self._settings, self._instance
@@ -171,6 +178,31 @@ class SurveyPipeline(service.Service):
         for warning in warnings:
             log.warn("surveys: {warning}", warning=warning)
         return warnings
+
+    @defer.inlineCallbacks
+    def _settle_lost_outcomes(self) -> Any:
+        """SMS of this process left ``submitting`` although nothing here waits for them any
+        more: their outcome write was given up on. Settled as at a restart (queued again when
+        never written, else unknown), so that none stays ``submitting`` until the next one."""
+        now = self.now()
+        lost = yield self._db.run(
+            self._store.recover_interrupted,
+            now,
+            self._settings,
+            self._instance,
+            claimed_before=now - timedelta(seconds=LOST_CLAIM_SECONDS),
+            keep=sorted(self._in_flight | self._committing),
+        )
+        if lost.requeued or lost.unknown:
+            log.warn(
+                "surveys: {n} SMS claimed over {minutes:.0f} minutes ago lost their outcome "
+                "(its write was given up on): {requeued} never written, queued again; "
+                "{unknown} written, marked unknown",
+                n=lost.requeued + lost.unknown,
+                minutes=LOST_CLAIM_SECONDS / 60,
+                requeued=lost.requeued,
+                unknown=lost.unknown,
+            )
 
     def _recovered(self, recovered: Recovered) -> None:
         if recovered.requeued:
@@ -292,6 +324,9 @@ class SurveyPipeline(service.Service):
                 expired = yield self._db.run(store.expire_surveys, self.now(), self._settings)
                 if expired:
                     log.info("surveys: {n} surveys expired without a reply", n=expired)
+            if self._clock.seconds() - self._lost_swept_at >= LOST_SWEEP_EVERY_SECONDS:
+                self._lost_swept_at = self._clock.seconds()
+                yield self._settle_lost_outcomes()
             due = yield self._db.run(store.next_due_at, self.now())
         finally:
             self._draining = False

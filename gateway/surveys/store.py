@@ -98,8 +98,19 @@ class SurveyStore(Protocol):
     def expire_surveys(self, tx: Tx, now: datetime, settings: SurveySettings) -> int: ...
 
     def recover_interrupted(
-        self, tx: Tx, now: datetime, settings: SurveySettings, instance: str = ""
-    ) -> Recovered: ...
+        self,
+        tx: Tx,
+        now: datetime,
+        settings: SurveySettings,
+        instance: str = "",
+        *,
+        claimed_before: datetime | None = None,
+        keep: Sequence[int] = (),
+    ) -> Recovered:
+        """Settle this process's SMS left ``submitting`` (queued again when never written,
+        else ``unknown``) and the surveys their outcomes left pending. At start-up every such
+        SMS; while running (``claimed_before``, ``keep``) only those claimed before that time
+        and not in flight here: their outcome was lost (a write given up on)."""
 
     def unprocessed_replies(self, tx: Tx, after_id: int, limit: int) -> list[InboundSms]: ...
 
@@ -152,6 +163,7 @@ class MemorySms:
     error: str | None = None
     claimed_by: str = ""
     wire_at: datetime | None = None
+    claimed_at: datetime | None = None
 
 
 @dataclass
@@ -229,7 +241,7 @@ class MemorySurveyStore:
         send = with_marks(claim.send, mark)
         for item in send:
             sms = self.sms[item.outbound_id]
-            sms.status, sms.claimed_by = "submitting", instance
+            sms.status, sms.claimed_by, sms.claimed_at = "submitting", instance, now
             sms.wire_at = now if item.wired else None
         return send
 
@@ -335,12 +347,23 @@ class MemorySurveyStore:
         return changed
 
     def recover_interrupted(
-        self, tx: Tx, now: datetime, settings: SurveySettings, instance: str = ""
+        self,
+        tx: Tx,
+        now: datetime,
+        settings: SurveySettings,
+        instance: str = "",
+        *,
+        claimed_before: datetime | None = None,
+        keep: Sequence[int] = (),
     ) -> Recovered:
+        kept = set(keep)
         mine = [
             s
             for s in self.sms.values()
-            if s.status == "submitting" and s.claimed_by in ("", instance)
+            if s.status == "submitting"
+            and s.claimed_by in ("", instance)
+            and s.id not in kept
+            and (claimed_before is None or (s.claimed_at or now) < claimed_before)
         ]
         for sms in mine:
             if sms.wire_at is None:

@@ -9,6 +9,7 @@ from twisted.internet.task import Clock
 from gateway.smpp.api import InboundSms, ReceiptUpdate
 from gateway.surveys import lifecycle as lc
 from gateway.surveys.classifier import classify
+from gateway.surveys.outbox import Recovered
 from gateway.surveys.pipeline import SurveyPipeline
 from gateway.surveys.replies import Candidate, ReplyContext, Seen, decide_replies
 from gateway.surveys.settings import SurveySettings
@@ -106,3 +107,22 @@ def test_reply_already_acted_on_is_a_duplicate():
     decisions = decide_replies([(inbound(1, "1"), classify("1"))], context, SETTINGS)
     assert [o.match_status for o in decisions.outcomes] == ["duplicate"]
     assert decisions.surveys == {} and decisions.sms == []
+
+
+def test_a_running_recovery_settles_only_old_claims_not_kept_in_flight():
+    """recover_interrupted with ``claimed_before`` and ``keep`` (the pipeline's sweep for
+    outcomes given up on): a claim too recent, or an SMS still in flight, is left alone."""
+    store = MemorySurveyStore()
+    for sid in (1, 2, 3):
+        store.add_survey(lc.SurveyRecord(sid, f"1380000000{sid}", 3), "请评价", NOW)
+    claimed = store.claim_due(None, NOW, 10, SETTINGS, "gw-a")
+    assert len(claimed) == 3
+    old, kept, recent = (store.sms[item.outbound_id] for item in claimed)
+    recent.claimed_at = NOW + timedelta(minutes=30)
+    old.wire_at = NOW
+    got = store.recover_interrupted(
+        None, NOW + timedelta(minutes=31), SETTINGS, "gw-a",
+        claimed_before=NOW + timedelta(minutes=16), keep=[kept.id],
+    )  # fmt: skip
+    assert got == Recovered(0, 1)
+    assert (old.status, kept.status, recent.status) == ("unknown", "submitting", "submitting")

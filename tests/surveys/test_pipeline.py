@@ -569,3 +569,64 @@ def test_the_claim_marks_the_sms_it_has_room_for_and_gives_back_the_rest(sqlite_
         smpp.answer(oid)
     yield pipeline.idle()
     yield pipeline.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_an_sms_whose_outcome_write_was_given_up_on_is_settled_by_the_sweep(sqlite_db, settings):
+    """The SMPP store gives up writing an outcome after its retries (the database stayed
+    away): the SMS stays ``submitting`` with nothing here waiting for it. The pipeline's sweep
+    settles it as a restart would, once its claim is old enough: written (marked), unknown;
+    never written, queued again and sent. An SMS still in flight is left alone."""
+    from gateway.surveys.outbox import INTERRUPTED
+    from gateway.surveys.pipeline import LOST_CLAIM_SECONDS
+
+    clock = clock_at(NOW)
+    smpp = FakeSmppService(auto=None)
+    pipeline = SurveyPipeline(sqlite_db, smpp, settings, store=SqlSurveyStore(), clock=clock)
+    pipeline.settle_in_sms_store(HookRecorder())  # no store: an answer commits nothing
+    intake = EventIntake(
+        sqlite_db, settings, store=SqlEventStore(), clock=clock, on_queued=pipeline.kick
+    )
+    pipeline.startService()
+    yield ingest_events(intake, 3)
+    yield pipeline.idle()
+    written, unwritten, in_flight = sorted(sms.outbound_id for sms in smpp.submitted)
+
+    def mark(s):  # as the SMPP store marks it before writing its submit_sm
+        o = m.OutboundMessage.__table__
+        s.execute(sa.update(o).where(o.c.id == written).values(wire_at=NOW, updated_at=NOW))
+
+    sqlite_db.run_sync(mark)
+    smpp.answer(written)  # the outcome "stored": given up on, in truth
+    smpp.answer(unwritten)
+    yield pipeline.idle()
+
+    def states(s):
+        rows = s.execute(sa.select(m.OutboundMessage.id, m.OutboundMessage.status)).all()
+        return dict(rows)
+
+    minutes = 0
+    while minutes * 60 < LOST_CLAIM_SECONDS - 60:  # not yet: the write may still be retried
+        clock.advance(60)
+        minutes += 1
+        yield pipeline.idle()
+    assert set(sqlite_db.run_sync(states).values()) == {"submitting"}
+    for _ in range(10):  # past the claim age, and a sweep comes within five minutes
+        clock.advance(60)
+        yield pipeline.idle()
+    got = sqlite_db.run_sync(states)
+    assert got[written] == INTERRUPTED[0] == "unknown"
+    assert got[in_flight] == "submitting"  # still waited for here
+    assert got[unwritten] == "submitting"  # queued again, and claimed and sent again
+    assert [sms.outbound_id for sms in smpp.submitted].count(unwritten) == 2
+    with sqlite_db.sessions() as s:
+        survey = s.scalars(
+            sa.select(m.Survey)
+            .join(m.OutboundMessage, m.OutboundMessage.survey_id == m.Survey.id)
+            .where(m.OutboundMessage.id == written)
+        ).one()
+        assert survey.status == "sent"  # moved on from its unknown outcome
+    for oid in list(smpp.waiting):
+        smpp.answer(oid)
+    yield pipeline.idle()
+    yield pipeline.stopService()
