@@ -136,40 +136,12 @@ class Database:
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn(session, *args, **kwargs)`` in one transaction on a pool thread."""
-        from twisted.internet.threads import deferToThreadPool
-
-        self.start()
-
-        def work() -> T:
-            observe = self.on_transaction
-            started = time.perf_counter()
-            try:
-                with transaction(self.sessions) as session:
-                    return fn(session, *args, **kwargs)
-            finally:
-                if observe is not None:
-                    observe(time.perf_counter() - started)
-
-        return deferToThreadPool(self._reactor, self._pool, work)
+        return self._on(self._pool, self._in_transaction, fn, *args, **kwargs)
 
     def run_urgent(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Any:
         """As :meth:`run`, on a thread of its own: for short transactions that something
         waits on (a submit_sm is written only once its wire mark has committed)."""
-        from twisted.internet.threads import deferToThreadPool
-
-        self.start()
-        observe = self.on_transaction
-
-        def work() -> T:
-            started = time.perf_counter()
-            try:
-                with transaction(self.sessions) as session:
-                    return fn(session, *args, **kwargs)
-            finally:
-                if observe is not None:
-                    observe(time.perf_counter() - started)
-
-        return deferToThreadPool(self._reactor, self._urgent, work)
+        return self._on(self._urgent, self._in_transaction, fn, *args, **kwargs)
 
     def run_statement(self, sql: str, params: tuple[Any, ...]) -> Any:
         """Run one driver-level statement that commits by itself (autocommit), on the urgent
@@ -180,29 +152,39 @@ class Database:
         statement, COMMIT) and the ORM's bookkeeping around them. A connection the database
         dropped fails its statement and is replaced at the next one.
         """
+        return self._on(self._urgent, self._autocommit, sql, params)
+
+    def _on(self, pool: Any, work: Callable[..., T], *args: Any, **kwargs: Any) -> Any:
+        """``work(*args, **kwargs)`` on ``pool``, its duration told to ``on_transaction``."""
         from twisted.internet.threads import deferToThreadPool
 
         self.start()
         observe = self.on_transaction
 
-        def work() -> int:
+        def timed() -> T:
             started = time.perf_counter()
             try:
-                if self._statements is None:
-                    raw = self.engine.raw_connection()
-                    raw.driver_connection.autocommit = True
-                    self._statements = raw
-                try:
-                    cursor = self._statements.driver_connection.execute(sql, params)
-                    return cursor.rowcount
-                except Exception:
-                    self._drop_statements()
-                    raise
+                return work(*args, **kwargs)
             finally:
                 if observe is not None:
                     observe(time.perf_counter() - started)
 
-        return deferToThreadPool(self._reactor, self._urgent, work)
+        return deferToThreadPool(self._reactor, pool, timed)
+
+    def _in_transaction(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with transaction(self.sessions) as session:
+            return fn(session, *args, **kwargs)
+
+    def _autocommit(self, sql: str, params: tuple[Any, ...]) -> int:
+        if self._statements is None:
+            raw = self.engine.raw_connection()
+            raw.driver_connection.autocommit = True
+            self._statements = raw
+        try:
+            return self._statements.driver_connection.execute(sql, params).rowcount
+        except Exception:
+            self._drop_statements()
+            raise
 
     def _drop_statements(self) -> None:
         raw, self._statements = self._statements, None

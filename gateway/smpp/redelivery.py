@@ -38,20 +38,9 @@ def fingerprint(pdu: codec.Pdu) -> str:
     seq = getattr(f, "sar_segment_seqnum", None)
     payload = getattr(f, "short_message", None) or pdu.tlvs.get(codec.TAG_MESSAGE_PAYLOAD, b"")
     sar = [b"" if v is None else str(v).encode() for v in (ref, total, seq)]
+    values = [source, destination, bytes((coding, esm)), *sar, payload]
     # each value behind its length, hashed in one call (one per reply: the hot path)
-    framed = b"".join(
-        (
-            _framed(source),
-            _framed(destination),
-            b"\0\0\0\2",
-            bytes((coding, esm)),
-            _framed(sar[0]),
-            _framed(sar[1]),
-            _framed(sar[2]),
-            _framed(payload),
-        )
-    )
-    return hashlib.sha256(framed).hexdigest()[:32]
+    return hashlib.sha256(b"".join([_framed(v) for v in values])).hexdigest()[:32]
 
 
 def _framed(value: bytes) -> bytes:

@@ -23,13 +23,9 @@ NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 DUE = NOW - timedelta(minutes=5)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'sms.sqlite3'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    database = Database(url, reactor=reactor, threads=2)
+@pytest.fixture
+def db(any_db_url):
+    database = Database(any_db_url, reactor=reactor, threads=2)
     Base.metadata.create_all(database.engine)
     with database.sessions.begin() as s:
         for i in range(1, 6):  # claimed by gw-a, marked ahead of the wire

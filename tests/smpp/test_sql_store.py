@@ -20,13 +20,9 @@ from storage.sms_store import SqlSmsStore
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'sms.sqlite3'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    database = Database(url, reactor=reactor, threads=2)
+@pytest.fixture
+def db(any_db_url):
+    database = Database(any_db_url, reactor=reactor, threads=2)
     Base.metadata.create_all(database.engine)
     with database.sessions.begin() as s:
         for i in range(1, 6):

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from storage import models as m
-from storage.db import make_engine
 from storage.sql import _copy_types, insert_many
 
 NAMES = (
@@ -49,18 +47,6 @@ def test_a_column_of_another_type_makes_the_copy_text():
         "scratch", sa.MetaData(), sa.Column("id", sa.Integer), sa.Column("price", sa.Numeric)
     )
     assert _copy_types(table, ("id", "price")) is None
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'copy.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    engine = make_engine(url)
-    m.Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_insert_many_stores_every_value_as_given(engine):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from twisted.internet import reactor
 
 from storage import models as m
-from storage.db import Database, make_engine
+from storage.db import Database
 from storage.sms_store import SqlSmsStore
 from storage.sql import NULL_MARK, SEP, packed_column, update_by_id
 
@@ -45,14 +45,9 @@ def test_values_that_cannot_round_trip_are_left_to_the_driver(values):
     assert packed_column(values) is None
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'update.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    engine = make_engine(url)
-    m.Base.metadata.create_all(engine)
+@pytest.fixture
+def outbound(engine):
+    """Five outbound rows to update."""
     with Session(engine) as session, session.begin():
         for i in range(1, 6):
             session.add(
@@ -61,10 +56,9 @@ def engine(request, tmp_path):
                     error="old", wire_at=AT, next_attempt_at=AT,
                 )
             )  # fmt: skip
-    yield engine
-    engine.dispose()
 
 
+@pytest.mark.usefixtures("outbound")
 def test_update_by_id_stores_every_value_as_given(engine):
     """Chinese text, the separators in a value, NULLs, an empty string and datetimes in
     other zones, in columns whose values differ (sent packed or as lists) or are all equal."""
