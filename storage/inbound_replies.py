@@ -167,10 +167,12 @@ def unsure_replies(session: Session) -> list[tuple[int, datetime]]:
 
 
 def mark_acked(session: Session, ids: Sequence[int], at: datetime) -> None:
-    d = InboundDelivery
+    # Core, not the ORM: an ORM UPDATE fetches every changed id back (RETURNING) to
+    # synchronise a session that holds none of these rows (3x the CPU for 3,000 ids)
+    d = InboundDelivery.__table__
     session.execute(
         sa.update(d)
-        .where(_one_of(session, d.id, sorted(set(ids))), d.acked_at.is_(None))
+        .where(_one_of(session, d.c.id, sorted(set(ids))), d.c.acked_at.is_(None))
         .values(acked_at=at)
     )
 

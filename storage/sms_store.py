@@ -397,11 +397,15 @@ _RECEIPT_COLUMNS = (
 
 
 _o = OutboundMessage.__table__
-# as _mark_wired, for PostgreSQL's driver directly (ids joined by storage.sql.packed)
+# as _mark_wired, for PostgreSQL's driver directly (ids joined by storage.sql.packed). The
+# status is compared as an expression (``|| ''``) so that it is only a filter on the rows the
+# ids found: as a plain column PostgreSQL ANDs the id lookup with a scan of the status index,
+# whose 'submitting' range keeps an entry for every claim since the last VACUUM (57,000 at
+# 30,000 SMS sent: 4.4 ms a mark instead of 0.2 ms; docs/benchmarks.md, eighth round).
 _MARK_WIRED_SQL = (
     f"UPDATE {_o.name} SET wire_at = %s "
     f"WHERE id = ANY(CAST(string_to_array(%s, chr({ord(SEP)})) AS int[])) "
-    "AND wire_at IS NULL AND status = 'submitting'"
+    "AND wire_at IS NULL AND status || '' = 'submitting'"
 )
 
 
