@@ -8,9 +8,13 @@ import gc
 # a few records for every SMS part, receipt and event, thousands a second, while tens of thousands
 # of them are alive (the SMPP window's messages, a batch being written, the outbox): a young
 # collection every 700 allocations and a full one every 70,000 spent about 30 % of the process's
-# CPU in benchmarks/smpp_throughput.py (1,840 -> 2,680 msg/s with these). Cycles are still
-# collected, only in bigger and rarer sweeps.
-GC_THRESHOLDS = (50_000, 50, 100)
+# CPU in benchmarks/smpp_throughput.py (1,840 -> 2,680 msg/s with 50,000). A batch's rows live
+# for its transaction, a few milliseconds to a few hundred: at 50,000 a young collection still
+# caught most of them alive, traversed them and promoted them for the middle generation to
+# traverse again (1.2 s of a 30,000-SMS, 10,000-reply run of benchmarks/survey_pipeline.py);
+# at 200,000 most have died first (0.5 s; docs/benchmarks.md, ninth round). Cycles are still
+# collected, only in bigger and rarer sweeps; the young generation costs a few tens of MB more.
+GC_THRESHOLDS = (200_000, 50, 100)
 
 
 def tune_gc(thresholds: tuple[int, int, int] = GC_THRESHOLDS) -> None:

@@ -20,20 +20,27 @@ from storage.sql import one_of, write_lock
 from storage.survey_rows import COLUMNS, load_records, locked, record_of, write_records
 
 
-def _survey_of(session: Session, outbound_ids: list[int]) -> dict[int, int]:
-    """outbound id → survey id, for the survey SMS among ``outbound_ids``."""
-    if not outbound_ids:
-        return {}
-    o = m.OutboundMessage
-    return dict(
-        session.execute(
-            sa.select(o.id, o.survey_id).where(
-                one_of(session, o.id, sorted(set(outbound_ids))),
-                o.kind == "survey",
-                o.survey_id.is_not(None),
-            )
-        ).all()
+def _sms_surveys(
+    session: Session, outbound_ids: list[int]
+) -> tuple[dict[int, int], dict[int, lc.SurveyRecord]]:
+    """outbound id → survey id for the survey SMS among ``outbound_ids``, and those surveys'
+    records, read and locked (in id order, as ``load_records``) by one statement."""
+    ids = sorted(set(outbound_ids))
+    if not ids:
+        return {}, {}
+    o, s = m.OutboundMessage, m.Survey.__table__
+    query = (
+        sa.select(o.id, *COLUMNS)
+        .join(s, s.c.id == o.survey_id)
+        .where(one_of(session, o.id, ids), o.kind == "survey")
+        .order_by(s.c.id)
     )
+    survey_of: dict[int, int] = {}
+    records: dict[int, lc.SurveyRecord] = {}
+    for outbound_id, *row in session.execute(locked(query, session)):
+        survey_of[outbound_id] = row[0]
+        records[row[0]] = record_of(row)
+    return survey_of, records
 
 
 def _apply(
@@ -41,10 +48,13 @@ def _apply(
     events: list[tuple[int, lc.Event]],
     now: datetime,
     settings: SurveySettings,
+    before: dict[int, lc.SurveyRecord] | None = None,
 ) -> dict[int, lc.SurveyRecord]:
-    """Apply ``(survey id, event)`` pairs in order; write; return the records after."""
-    write_lock(session)
-    before = load_records(session, (sid for sid, _ in events))
+    """Apply ``(survey id, event)`` pairs in order; write; return the records after.
+    ``before``: the surveys' records, already read and locked (else read here)."""
+    if before is None:
+        write_lock(session)
+        before = load_records(session, (sid for sid, _ in events))
     after = dict(before)
     for sid, event in events:
         record = after.get(sid)
@@ -81,13 +91,14 @@ def record_outcomes(
         if parts:
             values["parts_count"] = parts
         session.execute(sa.update(o).where(one_of(session, o.id, outbound_ids)).values(**values))
-    survey_of = _survey_of(session, ids)
+    write_lock(session)
+    survey_of, before = _sms_surveys(session, ids)
     events = [
         (survey_of[outcome.outbound_id], outcome_event(outcome, now))
         for outcome in outcomes
         if outcome.outbound_id in survey_of
     ]
-    _apply(session, events, now, settings)
+    _apply(session, events, now, settings, before)
     return [None] * len(outcomes)
 
 
@@ -96,14 +107,17 @@ def apply_receipts(
 ) -> list[str | None]:
     """Apply a batch of receipt updates; each result is its survey's status afterwards (None
     when the receipt is not for a survey SMS or settles nothing yet)."""
-    survey_of = _survey_of(session, [u.outbound_id for u in updates if u.outbound_id is not None])
+    write_lock(session)
+    survey_of, before = _sms_surveys(
+        session, [u.outbound_id for u in updates if u.outbound_id is not None]
+    )
     events: list[tuple[int, lc.Event]] = []
     for update in updates:
         sid = survey_of.get(update.outbound_id) if update.outbound_id is not None else None
         event = receipt_event(update, now)
         if sid is not None and event is not None:
             events.append((sid, event))
-    after = _apply(session, events, now, settings)
+    after = _apply(session, events, now, settings, before)
     results: list[str | None] = []
     for update in updates:
         sid = survey_of.get(update.outbound_id) if update.outbound_id is not None else None
@@ -125,7 +139,8 @@ def settle_with_sms(
     ids = [o.outbound_id for o in outcomes] + [
         u.outbound_id for u in updates if u.outbound_id is not None and u.final_status is not None
     ]
-    survey_of = _survey_of(session, ids)
+    write_lock(session)
+    survey_of, before = _sms_surveys(session, ids)
     events: list[tuple[int, lc.Event]] = [
         (survey_of[o.outbound_id], outcome_event(o, now))
         for o in outcomes
@@ -136,7 +151,7 @@ def settle_with_sms(
         event = receipt_event(update, now)
         if sid is not None and event is not None:
             events.append((sid, event))
-    _apply(session, events, now, settings)
+    _apply(session, events, now, settings, before)
 
 
 def expire_surveys(session: Session, now: datetime, settings: SurveySettings) -> int:

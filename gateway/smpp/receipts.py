@@ -161,6 +161,13 @@ def in_zone(moment: datetime | None, zone: tzinfo) -> datetime | None:
     """A receipt date parsed as UTC re-read as the wall time of ``zone`` (the SMSC's), in UTC."""
     if moment is None:
         return None
+    return _in_zone(moment, zone)
+
+
+@functools.lru_cache(maxsize=4096)
+def _in_zone(moment: datetime, zone: tzinfo) -> datetime:
+    # Receipt dates are to the minute (or second), so a burst of receipts shares a handful:
+    # the zone's rules are looked up once for each, not for every receipt.
     return moment.replace(tzinfo=zone).astimezone(UTC)
 
 

@@ -476,10 +476,10 @@ class SurveyPipeline(service.Service):
                 wake()
         return outcome
 
-    def on_receipt(self, update: ReceiptUpdate) -> defer.Deferred[Any]:
+    def on_receipt(self, update: ReceiptUpdate) -> defer.Deferred[Any] | None:
         """Apply a committed receipt to its survey, in whichever order it and the SMS's
         outcome commit (the lifecycle gives the same record either way); nothing to do when
         the SMPP store settled it in its own batch."""
         if self._settled_by_sms_store:
-            return defer.succeed(None)
+            return None
         return self._track(self._receipts.submit(update))
