@@ -12,12 +12,6 @@ def message_outcome(
     """``failed`` if a part failed (the first reason), else ``unknown`` if a part's fate is
     not known or a part has no final fact, else ``submitted`` with the SMSC's message ids in
     part order and when the last part was answered."""
-    if failed_error is None and parts == 1 and len(done) == 1:  # nearly every SMS: one part
-        [only] = done.values()
-        if only.status == "submitted":
-            return SubmitOutcome(
-                outbound_id, "submitted", (only.message_id or "",), 1, None, only.responded_at
-            )
     statuses = [r.status for r in done.values()]
     if failed_error is not None or "failed" in statuses:
         status = "failed"
