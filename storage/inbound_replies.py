@@ -82,10 +82,13 @@ def take_plain(
     keys = [(p.source_addr, a.fingerprint) if p.total <= 1 else None for p, a, _ in takes]
     counts = Counter(k for k in keys if k is not None)
     earlier = _earlier_many(session, [k for k, n in counts.items() if n == 1])
+    # with no earlier copy a reply is plain: judge's verdict is only about earlier copies
     plain = [
         j
         for j, k in enumerate(keys)
-        if k is not None and counts[k] == 1 and judge(takes[j][1], earlier.get(k, ())) == Verdict()
+        if k is not None
+        and counts[k] == 1
+        and (k not in earlier or judge(takes[j][1], earlier[k]) == Verdict())
     ]
     results: list[ReplyTaken | None] = [None] * len(takes)
     if not plain:

@@ -77,10 +77,7 @@ def record_from_parts(
     parts: Sequence[InboundPart], incomplete: bool, default_coding: str = "gsm0338"
 ) -> InboundRecord:
     """One reply from its parts in order (one per part number, the first kept)."""
-    by_number: dict[int, InboundPart] = {}
-    for p in sorted(parts, key=lambda p: (p.number, p.stored_id or 0)):
-        by_number.setdefault(p.number, p)
-    ordered = [by_number[n] for n in sorted(by_number)]
+    ordered = list(parts) if len(parts) == 1 else _in_order(parts)
     first = ordered[0]
     text = encoding.decode_text(
         b"".join(p.data for p in ordered), first.data_coding, default_coding
@@ -97,3 +94,11 @@ def record_from_parts(
         received_at=max(p.received_at for p in ordered),
         part_ids=tuple(p.stored_id for p in parts if p.stored_id is not None),
     )
+
+
+def _in_order(parts: Sequence[InboundPart]) -> list[InboundPart]:
+    """One part per number (the first stored kept), by number."""
+    by_number: dict[int, InboundPart] = {}
+    for p in sorted(parts, key=lambda p: (p.number, p.stored_id or 0)):
+        by_number.setdefault(p.number, p)
+    return [by_number[n] for n in sorted(by_number)]

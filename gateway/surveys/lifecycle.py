@@ -327,15 +327,15 @@ def _earliest(known: datetime | None, new: datetime | None) -> datetime | None:
 
 def _reply(record: SurveyRecord, event: ReplyRead, settings: SurveySettings) -> Step:
     reading = event.reading
-    record = record._replace(replied_at=_earliest(record.replied_at, event.received_at))
+    replied_at = _earliest(record.replied_at, event.received_at)
     reply_from = record.reply_address or settings.source_addr or None
     if reading.opt_out:
-        record = _raise(record, "opted_out", None)
+        record = _raise(record, "opted_out", None, replied_at=replied_at)
         outputs: tuple[Output, ...] = (ReplyMarked(event.inbound_id, "opt_out"),)
         if record.phone:
             outputs += (OptOutRequested(record.phone, event.inbound_id, reply_from),)
         return Step(record, outputs)
-    record = _raise(record, "sent", None)  # a reply proves the SMS went out
+    record = _raise(record, "sent", None, replied_at=replied_at)  # a reply proves it went out
     if record.rating is not None:
         return _after_rating(record, event)
     if reading.is_rating:
@@ -353,8 +353,8 @@ def _rate(
     """The survey's first rating: thank the citizen; an unsatisfied one opens a case and asks
     for a callback."""
     rating = event.reading.rating
-    record = _raise(record, "replied", None)._replace(
-        rating=rating, comment=event.reading.comment, rated_via=event.via
+    record = _raise(
+        record, "replied", None, rating=rating, comment=event.reading.comment, rated_via=event.via
     )
     outputs: tuple[Output, ...] = (ReplyMarked(event.inbound_id, "matched"),)
     if rating == "unsatisfied":

@@ -462,3 +462,25 @@ def test_an_on_answered_that_raises_is_logged_and_the_outcome_still_stored():
     [logged] = [e for e in seen if "log_failure" in e]
     assert "observer bug" in str(logged["log_failure"].value)
     assert logged["oid"] == 1
+
+
+def test_a_finished_message_is_freed_without_the_cycle_collector():
+    """Nothing an answered SMS leaves behind forms a reference cycle: refcounting frees its
+    message (Deferred, parts, results) at once. A cycle per SMS waited for the collector's
+    next sweep, which then traversed hundreds of thousands of objects (docs/benchmarks.md)."""
+    import gc
+    import weakref
+
+    service, smsc, store, clock = make()
+    gc.collect()
+    gc.disable()
+    try:
+        results = outcomes([service.submit(sms(1, "好" * 150))])  # three parts
+        [message] = service._open.values()
+        gone = weakref.ref(message)
+        del message
+        run(clock, 0.1)
+        assert results[0].status == "submitted"
+        assert gone() is None
+    finally:
+        gc.enable()
