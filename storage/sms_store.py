@@ -38,7 +38,6 @@ from gateway.smpp.reassembly import InboundPart, Key
 from gateway.smpp.receipts import message_status, part_state_after
 from gateway.smpp.redelivery import Arrival
 from gateway.smpp.store import (
-    InboundRecord,
     PartResult,
     ReceiptRecord,
     ReplyTaken,
@@ -122,7 +121,7 @@ class _Lane:
         self.busy = False
 
 
-_INBOUND_KINDS = frozenset({"hold", "inbound", "take", "assemble", "acked", "settle"})
+_INBOUND_KINDS = frozenset({"take", "assemble", "acked", "settle"})
 
 
 class SqlSmsStore:
@@ -154,12 +153,6 @@ class SqlSmsStore:
 
     def record_receipt(self, receipt: ReceiptRecord) -> defer.Deferred[ReceiptUpdate]:
         return self._enqueue("receipt", receipt)
-
-    def hold_inbound_part(self, part: InboundPart) -> defer.Deferred[int]:
-        return self._enqueue("hold", part)
-
-    def record_inbound(self, record: InboundRecord) -> defer.Deferred[InboundSms]:
-        return self._enqueue("inbound", record)
 
     def held_inbound_parts(self) -> defer.Deferred[list[InboundPart]]:
         return self.db.run(_load_held)
@@ -313,15 +306,6 @@ def _run_batch(
                     hook.settle(session, outcomes, updates)
             except Exception:
                 unsettled.append(_Unsettled(hook, outcomes, updates, Failure()))
-    holds = [i for i, op in enumerate(ops) if op.kind == "hold"]
-    if holds:
-        for i, row_id in zip(holds, _hold(session, [ops[i].args[0] for i in holds]), strict=True):
-            results[i] = row_id
-    inbound = [i for i, op in enumerate(ops) if op.kind == "inbound"]
-    if inbound:
-        stored = _inbound(session, [ops[i].args[0] for i in inbound])
-        for i, sms in zip(inbound, stored, strict=True):
-            results[i] = sms
     _replies(session, ops, results)
     return results, unsettled
 
@@ -703,14 +687,6 @@ def _parts_and_siblings(session: Session, keys: list[str]) -> Sequence[Any]:
         .order_by(SmsPart.id)
     )
     return session.execute(q).all()
-
-
-def _hold(session: Session, parts: list[InboundPart]) -> list[int]:
-    return inbound_replies.insert_held(session, parts)
-
-
-def _inbound(session: Session, records: list[InboundRecord]) -> list[InboundSms]:
-    return inbound_replies.insert_replies(session, records)
 
 
 def _load_held(session: Session) -> list[InboundPart]:

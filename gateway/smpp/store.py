@@ -271,35 +271,6 @@ class MemorySmsStore:
 
     # -- replies -------------------------------------------------------------------------
 
-    def hold_inbound_part(self, part: InboundPart) -> defer.Deferred[int]:
-        try:
-            self._check()
-        except Exception as exc:
-            return defer.fail(exc)
-        pid = next(self._ids)
-        self.held[pid] = replace(part, stored_id=pid)
-        return defer.succeed(pid)
-
-    def record_inbound(self, record: InboundRecord) -> defer.Deferred[InboundSms]:
-        try:
-            self._check()
-        except Exception as exc:
-            return defer.fail(exc)
-        iid = next(self._ids)
-        self.inbound[iid] = record
-        for pid in record.part_ids:
-            self.held.pop(pid, None)
-        return defer.succeed(
-            InboundSms(
-                iid,
-                record.source_addr,
-                record.destination_addr,
-                record.text,
-                record.incomplete,
-                record.received_at,
-            )
-        )
-
     def held_inbound_parts(self) -> defer.Deferred[list[InboundPart]]:
         return defer.succeed(list(self.held.values()))
 
@@ -340,6 +311,10 @@ class MemorySmsStore:
     def assemble_held(self, key: Key, default_coding: str) -> defer.Deferred[InboundSms | None]:
         from gateway.smpp.assembly import key_of, record_from_parts
 
+        try:
+            self._check()
+        except Exception as exc:
+            return defer.fail(exc)
         group = [p for p in self.held.values() if key_of(p) == key]
         if not group:
             return defer.succeed(None)
@@ -386,8 +361,16 @@ class MemorySmsStore:
         return did
 
     def _stored(self, record: InboundRecord) -> InboundSms:
-        reply = self.record_inbound(record).result  # the memory store commits at once
+        """The reply's row; it replaces the held parts it was made of, whose deliveries now
+        name it."""
+        iid = next(self._ids)
+        self.inbound[iid] = record
+        for pid in record.part_ids:
+            self.held.pop(pid, None)
         for did, (src, fp, d) in list(self.deliveries.items()):
             if d.inbound_id in record.part_ids:
-                self.deliveries[did] = (src, fp, replace(d, inbound_id=reply.inbound_id))
-        return reply
+                self.deliveries[did] = (src, fp, replace(d, inbound_id=iid))
+        r = record
+        return InboundSms(
+            iid, r.source_addr, r.destination_addr, r.text, r.incomplete, r.received_at
+        )

@@ -471,7 +471,7 @@ def test_a_finished_message_is_freed_without_the_cycle_collector():
     import gc
     import weakref
 
-    service, smsc, store, clock = make()
+    service, _, _, clock = make()
     gc.collect()
     gc.disable()
     try:

@@ -12,7 +12,8 @@ from twisted.internet import defer, reactor
 from gateway.smpp import codec
 from gateway.smpp.api import SubmitOutcome
 from gateway.smpp.reassembly import InboundPart
-from gateway.smpp.store import InboundRecord, PartResult, ReceiptRecord
+from gateway.smpp.redelivery import Arrival
+from gateway.smpp.store import PartResult, ReceiptRecord
 from storage.db import Database
 from storage.models import Base, DeliveryReceipt, InboundMessage, OutboundMessage, SmsPart
 from storage.sms_store import SqlSmsStore
@@ -145,21 +146,31 @@ def held_part(n: int) -> InboundPart:
     return InboundPart("13812345678", "10690", 7, 2, n, payload[6:], 8, 0x40, raw, NOW)
 
 
+def arrival_of(part: InboundPart) -> Arrival:
+    return Arrival(
+        part.source_addr, f"fp{part.number}", "link-1", frozenset(["link-1"]), NOW, 3600.0, 60.0
+    )
+
+
 @pytest_twisted.inlineCallbacks
 def test_held_parts_survive_a_restart_and_are_replaced_by_the_whole_reply(db):
-    """A held part is restored from its raw PDU; recording the reply removes it."""
+    """A held part is restored from its raw PDU; the whole reply, once its last part comes,
+    replaces it."""
     store = SqlSmsStore(db)
-    pid = yield store.hold_inbound_part(held_part(1))
+    first = held_part(1)
+    taken = yield store.take_reply(first, arrival_of(first), "gsm0338")
+    assert taken.reply is None
     restored = yield SqlSmsStore(db).held_inbound_parts()
-    assert [(p.reference, p.total, p.number, p.stored_id) for p in restored] == [(7, 2, 1, pid)]
-    assert restored[0].data == held_part(1).data
-    record = InboundRecord("13812345678", "10690", 8, 0x40, (held_part(1).raw,), "我不",
-                           2, True, NOW, (pid,))  # fmt: skip
-    inbound = yield store.record_inbound(record)
-    assert (inbound.text, inbound.incomplete) == ("我不", True)
+    assert [(p.reference, p.total, p.number, p.stored_id) for p in restored] == [
+        (7, 2, 1, taken.held_id)
+    ]
+    assert restored[0].data == first.data
+    second = held_part(2)
+    taken = yield SqlSmsStore(db).take_reply(second, arrival_of(second), "gsm0338")
+    assert (taken.reply.text, taken.reply.incomplete) == ("我满不意", False)  # parts in order
     with db.sessions() as s:
         rows = s.scalars(sa.select(InboundMessage)).all()
-        assert [(r.match_status, r.text) for r in rows] == [("new", "我不")]
+        assert [(r.match_status, r.text) for r in rows] == [("new", "我满不意")]
 
 
 @pytest_twisted.inlineCallbacks
@@ -332,14 +343,14 @@ def test_replies_do_not_wait_behind_a_batch_of_submissions():
     store = SqlSmsStore(PendingDb())
     runs = store.db.runs
     store.record_submission(SubmitOutcome(1, "submitted", ("A1",), 1, None), [part(1)])
-    record = InboundRecord("13812345678", "1069", 8, 0, (b"",), "1", 1, False, NOW)
-    stored = store.record_inbound(record)
-    assert [[op.kind for op in ops] for ops, _ in runs] == [["submission"], ["inbound"]]
+    reply = held_part(1)
+    stored = store.take_reply(reply, arrival_of(reply), "gsm0338")
+    assert [[op.kind for op in ops] for ops, _ in runs] == [["submission"], ["take"]]
     store.record_receipt(ReceiptRecord("A1", "a1", "DELIVRD", "000", None, None, "138", "", NOW))
-    store.record_inbound(record)
+    store.take_reply(reply, arrival_of(reply), "gsm0338")
     assert len(runs) == 2  # both lanes busy: the next ones queue behind their own lane
     runs[1][1].callback(([42], []))
     assert stored.result == 42
-    assert [op.kind for op in runs[2][0]] == ["inbound"]
+    assert [op.kind for op in runs[2][0]] == ["take"]
     runs[0][1].callback(([[]], []))
     assert [op.kind for op in runs[3][0]] == ["receipt"]
