@@ -27,7 +27,7 @@ from gateway.smpp import encoding
 from gateway.smpp.api import InboundSms
 from gateway.smpp.assembly import key_of, part_from_raw, record_from_parts
 from gateway.smpp.reassembly import InboundPart, Key
-from gateway.smpp.redelivery import Arrival, Delivery, Verdict, judge, settle
+from gateway.smpp.redelivery import NEW_REPLY, Arrival, Delivery, judge, settle
 from gateway.smpp.store import InboundRecord, ReplyTaken, Settled
 from storage.models import InboundDelivery, InboundMessage
 from storage.sql import insert_returning_ids, is_postgresql
@@ -82,13 +82,10 @@ def take_plain(
     keys = [(p.source_addr, a.fingerprint) if p.total <= 1 else None for p, a, _ in takes]
     counts = Counter(k for k in keys if k is not None)
     earlier = _earlier_many(session, [k for k, n in counts.items() if n == 1])
-    # with no earlier copy a reply is plain: judge's verdict is only about earlier copies
     plain = [
         j
         for j, k in enumerate(keys)
-        if k is not None
-        and counts[k] == 1
-        and (k not in earlier or judge(takes[j][1], earlier[k]) == Verdict())
+        if k is not None and counts[k] == 1 and judge(takes[j][1], earlier.get(k, ())) == NEW_REPLY
     ]
     results: list[ReplyTaken | None] = [None] * len(takes)
     if not plain:

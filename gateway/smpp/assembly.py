@@ -77,7 +77,7 @@ def record_from_parts(
     parts: Sequence[InboundPart], incomplete: bool, default_coding: str = "gsm0338"
 ) -> InboundRecord:
     """One reply from its parts in order (one per part number, the first kept)."""
-    ordered = list(parts) if len(parts) == 1 else _in_order(parts)
+    ordered = _in_order(parts)
     first = ordered[0]
     text = encoding.decode_text(
         b"".join(p.data for p in ordered), first.data_coding, default_coding
@@ -98,6 +98,8 @@ def record_from_parts(
 
 def _in_order(parts: Sequence[InboundPart]) -> list[InboundPart]:
     """One part per number (the first stored kept), by number."""
+    if len(parts) == 1:  # a one-part reply, nearly every reply: nothing to order
+        return list(parts)
     by_number: dict[int, InboundPart] = {}
     for p in sorted(parts, key=lambda p: (p.number, p.stored_id or 0)):
         by_number.setdefault(p.number, p)

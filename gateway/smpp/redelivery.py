@@ -89,13 +89,19 @@ class Verdict:
     unsure_until: datetime | None = None
 
 
+#: The verdict on a new reply: no earlier copy makes it a redelivery or unsure.
+NEW_REPLY = Verdict()
+
+
 def judge(arrival: Arrival, earlier: Iterable[Delivery]) -> Verdict:
     """Is ``arrival`` a redelivery (of the earliest unproven copy whose link is gone), a new
     reply (even if its text is the same), or not known before the grace of another
     process's copy has passed?"""
     if arrival.window <= 0:
-        return Verdict()
+        return NEW_REPLY
     earlier = sorted(earlier, key=lambda d: d.id)
+    if not earlier:  # most replies: nothing to weigh
+        return NEW_REPLY
     proven = _proven(earlier)
     unsure: datetime | None = None
     for d in earlier:

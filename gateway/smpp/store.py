@@ -370,7 +370,11 @@ class MemorySmsStore:
         for did, (src, fp, d) in list(self.deliveries.items()):
             if d.inbound_id in record.part_ids:
                 self.deliveries[did] = (src, fp, replace(d, inbound_id=iid))
-        r = record
         return InboundSms(
-            iid, r.source_addr, r.destination_addr, r.text, r.incomplete, r.received_at
+            iid,
+            record.source_addr,
+            record.destination_addr,
+            record.text,
+            record.incomplete,
+            record.received_at,
         )

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from gateway.smpp.api import SubmitOutcome
 from gateway.smpp.outcome import message_outcome
-from gateway.smpp.receipts import in_zone
 from gateway.smpp.store import PartResult
 
 AT = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
@@ -55,12 +53,3 @@ def test_several_parts_give_ids_in_part_order_and_the_last_answer():
 def test_a_part_missing_leaves_the_message_unknown():
     outcome = message_outcome(7, 2, {1: part(1, "submitted")}, None)
     assert (outcome.status, outcome.message_ids) == ("unknown", ("a1",))
-
-
-def test_receipt_dates_are_read_in_the_smscs_zone_whichever_was_seen_first():
-    shanghai = ZoneInfo("Asia/Shanghai")
-    wall = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # "2603021200" as parsed: the wall time
-    for _ in range(2):  # the second is the memoised answer
-        assert in_zone(wall, shanghai) == datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
-    assert in_zone(wall, UTC) == datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-    assert in_zone(None, shanghai) is None

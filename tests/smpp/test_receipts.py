@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -93,3 +94,12 @@ def test_message_is_delivered_only_when_every_part_is():
     assert r.message_status(["DELIVRD", "DELIVRD"], 3) is None
     assert r.message_status(["DELIVRD"] * 3, 3) == "delivered"
     assert r.message_status(["DELIVRD", "EXPIRED"], 3) == "undeliverable"
+
+
+def test_receipt_dates_are_read_in_the_smscs_zone_whichever_was_seen_first():
+    shanghai = ZoneInfo("Asia/Shanghai")
+    wall = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # "2603021200" as parsed: the wall time
+    for _ in range(2):  # the second is the memoised answer
+        assert r.in_zone(wall, shanghai) == datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
+    assert r.in_zone(wall, UTC) == datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    assert r.in_zone(None, shanghai) is None
