@@ -254,6 +254,12 @@ def run(args: argparse.Namespace):
                     f"{marks['batches']:,} / {marks['marked']:,} / {marks['by_claim']:,}",
                 )
             )
+            rows.append(
+                (
+                    "… their reach: grown / shrunk / at the end (wire_mark_ahead .. _max)",
+                    f"{marks['grown']} / {marks['shrunk']} / {smpp.marks.allowance}",
+                )
+            )
         yield pipeline.stopService()
         if args.smsc == "peer":
             yield smpp.stopService()

@@ -179,6 +179,7 @@ class SmppService(MultiService):
             lambda: utcnow_from(self.business_clock),
             self._pump,
             lambda: self._tx is not None,
+            most=self.settings.wire_mark_ahead_max,
         )
         self._pumping = False
         self._pump_again = False
@@ -527,6 +528,7 @@ class SmppService(MultiService):
                 self._maybe_finish(job.message)
                 continue
             if not job.message.wired:
+                self.marks.waiting()
                 if not job.message.marking:
                     self.marks.mark_ahead(blocked=True)
                 break  # its mark is asked or being committed: the commit pumps again

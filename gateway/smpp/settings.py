@@ -68,6 +68,11 @@ class SmppSettings:
     # at 50 ms: 2,000 SMS/s); a crash leaves at most this many (plus the window) unknown
     # instead of queued again.
     wire_mark_ahead: int = 100
+    # How far that reach may grow while the writes wait for marks with more SMS waiting than
+    # it lets be marked (a link faster than the database's commits); it returns to
+    # wire_mark_ahead once they no longer do (gateway/smpp/wire_marks.py). Not above
+    # wire_mark_ahead: it never grows.
+    wire_mark_ahead_max: int = 400
     # A command_length above this (or below 16) means the stream cannot be re-framed: the
     # link is dropped with the reason. SMPP 3.4 PDUs are a few hundred octets; a long
     # message_payload stays well under 64 KiB.
@@ -133,6 +138,8 @@ class SmppSettings:
             raise bad("window", "must be 1..1000")
         if self.wire_mark_ahead < 1:
             raise bad("wire_mark_ahead", "must be at least 1")
+        if self.wire_mark_ahead_max < 1:
+            raise bad("wire_mark_ahead_max", "must be at least 1")
         if not 1024 <= self.max_pdu_length <= 1024 * 1024:
             raise bad("max_pdu_length", "must be 1024..1048576 octets")
         if self.max_submit_tries < 1:

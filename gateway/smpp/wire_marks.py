@@ -2,8 +2,16 @@
 
 After a crash an SMS without a mark never reached the wire and is queued again; one with a mark
 may have gone and ends ``unknown``. So marks are committed ahead of the writes, never more than
-``wire_mark_ahead`` marked and not yet written (what a crash can leave ``unknown``, plus the
-window), and only while a bind can transmit.
+the *reach* marked and not yet written (what a crash can leave ``unknown``, plus the window),
+and only while a bind can transmit.
+
+The reach is ``wire_mark_ahead``, and grows only when that is too short for the link: sending
+runs at most a reach per mark commit, so when the writes wait for a mark while more SMS wait
+than the reach lets be marked, it doubles (up to ``wire_mark_ahead_max``); after eight
+reaches written without that, it halves (never below ``wire_mark_ahead``). At a carrier's
+rate cap it stays at ``wire_mark_ahead``; a link faster than the database's commits gets the
+reach it needs instead of waiting for a commit every reach (``docs/benchmarks.md``, eleventh
+round).
 
 Cheap by batching: the service asks for marks in batches (one store call, one transaction, one
 Deferred for the batch; all the SMS of one reactor turn together), refilled once a quarter of
@@ -30,6 +38,8 @@ from gateway.smpp.store import utcnow
 log = Logger()
 
 RETRY_SECONDS = 1.0
+# A grown reach halves after this many reaches are written with no wait it was too short for.
+SHRINK_AFTER_REACHES = 8
 
 
 class WireMarks:
@@ -44,9 +54,14 @@ class WireMarks:
         now: Callable[[], Any],
         pump: Callable[[], None],
         ready: Callable[[], bool] = lambda: True,
+        most: int | None = None,
     ) -> None:
-        """``ready()``: a bind can transmit (marks are asked only then)."""
-        self.allowance = allowance
+        """``allowance``: the reach normally (``wire_mark_ahead``); ``most``: the reach it may
+        grow to (``wire_mark_ahead_max``; none by default). ``ready()``: a bind can transmit
+        (marks are asked only then)."""
+        self.base = allowance
+        self.most = max(allowance, most or allowance)
+        self.allowance = allowance  # the reach now
         self.enabled = getattr(store, "mark_wired", None) is not None
         self._store = store
         self._clock = clock
@@ -60,8 +75,10 @@ class WireMarks:
         self._retry: IDelayedCall | None = None
         self._call: IDelayedCall | None = None  # the batch being gathered (this reactor turn)
         self._blocked = False
+        self._may_grow = False  # a batch committed since the last growth (or the start)
+        self._easy_writes = 0  # written since the reach was last too short
         self.stopping = False
-        self.counts = collections.Counter()  # batches, marked (here), by_claim
+        self.counts = collections.Counter()  # batches, marked (here), by_claim, grown, shrunk
 
     # --- claims that mark -----------------------------------------------------------------
 
@@ -107,6 +124,30 @@ class WireMarks:
         if (msg.wired or msg.marking) and not msg.written:
             msg.written = True
             self.ahead -= 1
+            if self.allowance > self.base:
+                self._easy_writes += 1
+                if self._easy_writes >= SHRINK_AFTER_REACHES * self.allowance:
+                    self._easy_writes = 0
+                    self._set_reach(max(self.base, self.allowance // 2))
+                    self.counts["shrunk"] += 1
+
+    def waiting(self) -> None:
+        """The next SMS to write waits for its mark while the window has room. If a batch
+        committed since the reach last grew and more SMS wait than the reach lets be marked,
+        the writes used the reach up within a commit: it doubles (up to ``most``)."""
+        if self.ahead + len(self.unmarked) <= self.allowance:
+            return  # all of them fit: waiting for the commit's latency, not for room
+        self._easy_writes = 0
+        if not self._may_grow or self.allowance >= self.most:
+            return
+        self._may_grow = False
+        self._set_reach(min(self.most, self.allowance * 2))
+        self.counts["grown"] += 1
+
+    def _set_reach(self, n: int) -> None:
+        self.allowance = n
+        self._refill = max(1, n // 4)
+        log.debug("wire marks: reach now {n} SMS", n=n)
 
     def mark_ahead(self, blocked: bool = False) -> None:
         """Ask the store to mark the next messages, in order, up to ``allowance`` ahead: once
@@ -152,6 +193,7 @@ class WireMarks:
             for msg in batch:
                 msg.marking = False
                 msg.wired = True
+            self._may_grow = True
             self._pump()
 
         def failed(f: Failure) -> None:

@@ -137,7 +137,7 @@ def test_marks_run_at_most_wire_mark_ahead_before_the_writes():
     clock = Clock()
     smsc = ScriptedSmsc(clock)
     store = SlowMarks()
-    settings = replace(BASE, wire_mark_ahead=3)
+    settings = replace(BASE, wire_mark_ahead=3, wire_mark_ahead_max=3)
     service = SmppService(settings, store, clock=clock, endpoint_factory=smsc.endpoint)
     service.startService()
     clock.advance(0.02)
@@ -260,3 +260,69 @@ def test_no_mark_is_asked_once_the_bind_went_before_the_batch_was_sent():
     marks.mark_ahead(blocked=True)
     clock.advance(0)
     assert store.pending == [1] and msg.marking
+
+
+def _fast_link(ahead: int, most: int):
+    from dataclasses import replace
+
+    clock = Clock()
+    smsc = ScriptedSmsc(clock)
+    store = SlowMarks()
+    settings = replace(BASE, wire_mark_ahead=ahead, wire_mark_ahead_max=most, window=50)
+    service = SmppService(settings, store, clock=clock, endpoint_factory=smsc.endpoint)
+    service.startService()
+    clock.advance(0.02)
+    return service, smsc, store, clock
+
+
+def test_the_reach_doubles_when_the_writes_wait_for_marks_with_more_sms_waiting():
+    """The link writes faster than marks commit: with more SMS waiting than the reach lets be
+    marked, each wait for a commit doubles the reach (once per commit), up to the most."""
+    service, smsc, store, clock = _fast_link(4, 16)
+    results = outcomes([service.submit(sms(i)) for i in range(1, 61)])
+    clock.advance(0)
+    assert store.pending == [1, 2, 3, 4]
+    sizes = []
+    while store.batches:
+        sizes.append(len(store.commit(1)))
+        run(clock, 0.01)
+        assert service.marks.ahead <= service.marks.allowance
+    assert sizes == [4, 8, 16, 16, 16]  # every batch a reach; the reach at most 16
+    assert service.marks.allowance == 16 and service.marks.counts["grown"] == 2
+    run(clock, 1)
+    assert [r.status for r in results] == ["submitted"] * 60
+    assert len(smsc.submits) == 60
+
+
+def test_the_reach_does_not_grow_for_an_sms_that_only_waits_for_its_commit():
+    """A few SMS at a time (a carrier's rate cap, a quiet day): each waits for its own mark's
+    commit, and every one of them fits in the reach, so the reach stays."""
+    service, smsc, store, clock = _fast_link(4, 16)
+    for i in range(1, 31, 3):
+        outcomes([service.submit(sms(j)) for j in range(i, i + 3)])
+        clock.advance(0)
+        store.commit()
+        run(clock, 0.1)
+    assert len(smsc.submits) == 30
+    assert service.marks.allowance == 4 and service.marks.counts["grown"] == 0
+
+
+def test_a_grown_reach_halves_back_once_the_writes_no_longer_wait():
+    service, smsc, store, clock = _fast_link(4, 16)
+    outcomes([service.submit(sms(i)) for i in range(1, 41)])
+    clock.advance(0)
+    while store.batches:
+        store.commit(1)
+        run(clock, 0.01)
+    assert service.marks.allowance == 16
+    run(clock, 1)
+    # then SMS one by one, each marked and written before the next: 8 reaches written
+    # without a wait the reach was too short for halve it, down to wire_mark_ahead
+    for i in range(41, 41 + 8 * 16 + 8 * 8 + 4):
+        outcomes([service.submit(sms(i))])
+        clock.advance(0)
+        store.commit()
+        run(clock, 0.01)
+    assert service.marks.allowance == 4 and service.marks.counts["shrunk"] == 2
+    assert service.marks.ahead <= service.marks.allowance
+    assert len(smsc.submits) == 40 + 8 * 16 + 8 * 8 + 4
