@@ -181,6 +181,17 @@ class GatewayCollector:
         window.add_metric(["queued_parts"], float(smpp.queued))
         window.add_metric(["open_messages"], float(smpp.outstanding))
         yield window
+        marks = getattr(smpp, "marks", None)
+        if marks is not None and marks.enabled:
+            ahead = GaugeMetricFamily(
+                "pingjing_smpp_wire_marks",
+                "SMS marked ahead of their first write (what a crash now leaves unknown), and "
+                "how far they may run ahead",
+                labels=["what"],
+            )
+            ahead.add_metric(["ahead"], float(marks.ahead))
+            ahead.add_metric(["reach"], float(marks.allowance))
+            yield ahead
 
     def _workers(self) -> Iterable[Any]:
         callbacks = getattr(self.app, "callbacks", None)

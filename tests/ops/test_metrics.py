@@ -63,6 +63,8 @@ def test_metrics_count_outcomes_by_reason_and_read_queue_depths(tmp_path) -> Non
     assert 'pingjing_sms_outcomes_total{reason="",status="submitted"} 2.0' in text
     assert 'pingjing_sms_outcomes_total{reason="ESME_RINVDSTADR",status="failed"} 1.0' in text
     assert 'pingjing_link_up{link="smpp-trx"} 1.0' in text
+    assert 'pingjing_smpp_wire_marks{what="ahead"} 0.0' in text  # all three written
+    assert 'pingjing_smpp_wire_marks{what="reach"} 100.0' in text
     assert 'pingjing_outbox{status="queued"} 1.0' in text  # the survey SMS, due
     [age] = [line for line in text.splitlines() if line.startswith("pingjing_outbox_oldest_due")]
     assert 3600 <= float(age.split()[1]) <= 3602  # queued at NOW, due at once, scraped an hour on
