@@ -64,9 +64,9 @@ class SmppSettings:
     reconnect_max: float = 60.0
     reconnect_factor: float = 2.0
     # SMS whose wire mark (committed just before their first submit_sm is written) may be
-    # committed ahead of writing. Sending runs at most this many per mark commit latency (100
-    # at 50 ms: 2,000 SMS/s); a crash leaves at most this many (plus the window) unknown
-    # instead of queued again.
+    # committed ahead of writing (the marks' reach). Sending runs at most a reach per mark
+    # commit latency (100 at 50 ms: 2,000 SMS/s); a crash leaves at most the reach (plus the
+    # window) unknown instead of queued again.
     wire_mark_ahead: int = 100
     # How far that reach may grow while the writes wait for marks with more SMS waiting than
     # it lets be marked (a link faster than the database's commits); it returns to
