@@ -25,6 +25,7 @@ def _sms_surveys(
 ) -> tuple[dict[int, int], dict[int, lc.SurveyRecord]]:
     """outbound id → survey id for the survey SMS among ``outbound_ids``, and those surveys'
     records, read and locked (in id order, as ``load_records``) by one statement."""
+    write_lock(session)
     ids = sorted(set(outbound_ids))
     if not ids:
         return {}, {}
@@ -91,7 +92,6 @@ def record_outcomes(
         if parts:
             values["parts_count"] = parts
         session.execute(sa.update(o).where(one_of(session, o.id, outbound_ids)).values(**values))
-    write_lock(session)
     survey_of, before = _sms_surveys(session, ids)
     events = [
         (survey_of[outcome.outbound_id], outcome_event(outcome, now))
@@ -107,7 +107,6 @@ def apply_receipts(
 ) -> list[str | None]:
     """Apply a batch of receipt updates; each result is its survey's status afterwards (None
     when the receipt is not for a survey SMS or settles nothing yet)."""
-    write_lock(session)
     survey_of, before = _sms_surveys(
         session, [u.outbound_id for u in updates if u.outbound_id is not None]
     )
@@ -139,7 +138,6 @@ def settle_with_sms(
     ids = [o.outbound_id for o in outcomes] + [
         u.outbound_id for u in updates if u.outbound_id is not None and u.final_status is not None
     ]
-    write_lock(session)
     survey_of, before = _sms_surveys(session, ids)
     events: list[tuple[int, lc.Event]] = [
         (survey_of[o.outbound_id], outcome_event(o, now))
