@@ -68,7 +68,6 @@ class WireMarks:
         self._now = now or utcnow
         self._pump = pump
         self._ready = ready
-        self._refill = max(1, allowance // 4)
         self.unmarked: collections.deque[Any] = collections.deque()  # in queue order
         self.ahead = 0  # marked (or being marked, or reserved) and not written yet
         self.reserved = 0  # slots given to a claim that marks in its own transaction
@@ -144,9 +143,14 @@ class WireMarks:
         self._set_reach(min(self.most, self.allowance * 2))
         self.counts["grown"] += 1
 
+    @property
+    def _refill(self) -> int:
+        """A batch is asked once this much of the reach is free (three quarters keep the
+        writes going meanwhile)."""
+        return max(1, self.allowance // 4)
+
     def _set_reach(self, n: int) -> None:
         self.allowance = n
-        self._refill = max(1, n // 4)
         log.debug("wire marks: reach now {n} SMS", n=n)
 
     def mark_ahead(self, blocked: bool = False) -> None:
