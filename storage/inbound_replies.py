@@ -29,11 +29,11 @@ from gateway.smpp.assembly import key_of, part_from_raw, record_from_parts
 from gateway.smpp.reassembly import InboundPart, Key
 from gateway.smpp.redelivery import NEW_REPLY, Arrival, Delivery, judge, settle
 from gateway.smpp.store import InboundRecord, ReplyTaken, Settled
-from storage.models import InboundDelivery, InboundMessage
+from storage.models import REPLY_HELD, InboundDelivery, InboundMessage
 from storage.sql import insert_returning_ids, is_postgresql
 from storage.sql import one_of as _one_of
 
-HELD = "held"
+HELD = REPLY_HELD
 UNSURE = "unsure"  # a reply kept aside until another process's copy is proven or not
 
 

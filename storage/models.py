@@ -207,8 +207,10 @@ class Survey(Base):
     phone: Mapped[str | None] = mapped_column(sa.String(20))
     decision: Mapped[str] = mapped_column(sa.String(24))
     status: Mapped[str] = mapped_column(sa.String(16))
-    # The per-survey sub-number replies are sent to; reused over time, so not unique.
-    reply_address: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    # The per-survey sub-number replies are sent to; reused over time, so not unique. Not
+    # indexed: a reply is matched among its phone's surveys (gateway/surveys/matching.py),
+    # never looked up by address, and every survey write would write the entry (0013).
+    reply_address: Mapped[str | None] = mapped_column(sa.String(32))
     #: the event's ``occurred_at``, copied at intake so reports read surveys alone
     occurred_at: Mapped[datetime | None]
     # The short code in the SMS (gateway/surveys/codes.py); reused over time, so not unique.
@@ -302,11 +304,23 @@ class SmsPart(Base):
     outbound: Mapped[OutboundMessage] = relationship(back_populates="parts")
 
 
+REPLY_HELD = "held"  # match_status of a long reply's part waiting for its siblings
+
+
 class InboundMessage(Base):
     """A deliver_sm that is not a receipt: a citizen's reply, raw and decoded."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (sa.Index(None, "source_addr", "received_at"),)
+    # Only held parts are looked up by source (storage/inbound_replies.py): a reply enters no
+    # index but its id's until matched, and its verdict's update writes no source entry (0013).
+    __table_args__ = (
+        sa.Index(
+            "ix_inbound_messages_held_source_addr",
+            "source_addr",
+            postgresql_where=sa.text(f"match_status = '{REPLY_HELD}'"),
+            sqlite_where=sa.text(f"match_status = '{REPLY_HELD}'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_addr: Mapped[str] = mapped_column(sa.String(32))
@@ -324,6 +338,9 @@ class InboundMessage(Base):
     comment: Mapped[str | None] = mapped_column(sa.Text)
 
 
+INBOUND_DELIVERY_FILLFACTOR = 45
+
+
 class InboundDelivery(Base):
     """One reply ``deliver_sm`` as it came (a whole reply or one part), kept for
     ``smpp.redelivery_window`` to tell an SMSC redelivery from a citizen's repeat
@@ -331,7 +348,16 @@ class InboundDelivery(Base):
     replaced by the assembled reply, and the delivery then names the reply."""
 
     __tablename__ = "inbound_deliveries"
-    __table_args__ = (sa.Index(None, "source_addr", "fingerprint"), sa.Index(None, "received_at"))
+    __table_args__ = (
+        sa.Index(None, "source_addr", "fingerprint"),
+        sa.Index(None, "received_at"),
+        # Room in each page for the one update a row gets (acked_at, in no index), so that it
+        # stays heap-only and writes no index entry: proofs stamp thousands of rows in one
+        # statement, whose old versions cannot be pruned before it commits, so a page is left
+        # more than half empty for a new version of every row in it (0013). The table holds
+        # one redelivery window of replies: the space is small.
+        {"postgresql_with": {"fillfactor": INBOUND_DELIVERY_FILLFACTOR}},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     inbound_id: Mapped[int | None]

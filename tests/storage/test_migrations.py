@@ -56,3 +56,44 @@ def test_migrations_match_the_models(db_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def _partial_indexes_and_fillfactor(url: str) -> tuple[dict[str, str], list[str]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            indexes = dict(
+                conn.execute(
+                    sa.text(
+                        "SELECT indexname, indexdef FROM pg_indexes "
+                        "WHERE tablename IN ('surveys', 'inbound_messages')"
+                    )
+                ).all()
+            )
+            options = conn.scalar(
+                sa.text("SELECT reloptions FROM pg_class WHERE relname = 'inbound_deliveries'")
+            )
+    finally:
+        engine.dispose()
+    return indexes, options or []
+
+
+def test_migrations_and_models_agree_on_what_alembic_does_not_compare(pg_url: str) -> None:
+    """A partial index's condition and a table's fillfactor: the same after `db upgrade` as
+    after creating the tables from the models (migration 0013)."""
+    migrate.upgrade(pg_url)
+    migrated = _partial_indexes_and_fillfactor(pg_url)
+    engine = make_engine(pg_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        Base.metadata.create_all(engine)
+    finally:
+        engine.dispose()
+    created = _partial_indexes_and_fillfactor(pg_url)
+    assert migrated == created
+    indexes, options = created
+    assert "ix_surveys_reply_address" not in indexes
+    held = indexes["ix_inbound_messages_held_source_addr"]
+    assert "WHERE ((match_status)::text = 'held'::text)" in held
+    assert options == ["fillfactor=45"]
