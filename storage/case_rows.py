@@ -60,13 +60,17 @@ def openings_for_surveys(
         .order_by(s.id)
     ).all()
     officers: dict[int, list[str]] = {}
+    # Sorted here, not by the query: ordered by police number, PostgreSQL walks an officer's
+    # links (every event of a busy officer) and filters them by event, where it should look
+    # the batch's events up by key.
     for event_id, number in session.execute(
         sa.select(m.event_officers.c.event_id, m.Officer.police_number)
         .join(m.Officer, m.Officer.id == m.event_officers.c.officer_id)
         .where(one_of(session, m.event_officers.c.event_id, sorted({r[1] for r in rows})))
-        .order_by(m.Officer.police_number)
     ):
         officers.setdefault(event_id, []).append(number)
+    for numbers in officers.values():
+        numbers.sort()
     return [
         CaseOpening(
             event_unit_code=unit_code,
