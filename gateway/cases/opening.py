@@ -7,6 +7,7 @@ record and its first timeline line.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,8 +37,14 @@ class CaseOpening:
 def deadlines(settings: CaseSettings, calendar: WorkCalendar | None = None) -> lc.Deadlines:
     cal = calendar or settings.calendar()
     zone = settings.zone
+
+    # A reply batch opens its cases at one instant: one walk of the calendar for all of them.
+    @functools.lru_cache(maxsize=64)
+    def due_after(at: datetime, days: int) -> datetime:
+        return cal.due(at, days, zone)
+
     return lc.Deadlines(
-        lambda at, days: cal.due(at, days, zone),
+        due_after,
         settings.verify_days,
         settings.rectify_days,
         settings.review_days,
